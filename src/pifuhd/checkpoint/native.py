@@ -1,0 +1,111 @@
+"""The native checkpoint format: a folder with ``config.json`` and ``model.safetensors``.
+
+``config.json`` = {"format": "pifuhd", "format_version": 1, "model": <PIFuHDConfig>,
+"metadata": {...}}. Weights are plain tensors (safetensors: no code, no pickle). Writes are
+atomic: each file is written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from pifuhd.config import FORMAT_VERSION, PIFuHDConfig
+from pifuhd.errors import CheckpointError
+from pifuhd.models.pifuhd import PIFuHD
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def is_native(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder holding a native checkpoint's config."""
+    return (Path(path) / CONFIG_NAME).is_file()
+
+
+def save_native(
+    model: PIFuHD, folder: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model`` to ``folder`` (created if needed); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "format": "pifuhd",
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "metadata": metadata or {},
+    }
+    tmp_weights = _temp_path(folder, WEIGHTS_NAME)
+    try:
+        save_model(model, str(tmp_weights), metadata={"format": "pt"})
+        tmp_config = _temp_path(folder, CONFIG_NAME)
+        tmp_config.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        for p in folder.glob(".tmp-*"):
+            p.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_weights, folder / WEIGHTS_NAME)
+    os.replace(tmp_config, folder / CONFIG_NAME)
+    return folder
+
+
+def read_native_config(folder: str | os.PathLike) -> tuple[PIFuHDConfig, dict[str, Any]]:
+    """(configuration, metadata) of a native checkpoint folder."""
+    folder = Path(folder)
+    path = folder / CONFIG_NAME
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{folder}: no {CONFIG_NAME}; pass a folder written by 'pifuhd convert' or "
+            "training, or an official pifuhd.pt file"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{path}: not valid JSON ({exc}); the checkpoint is corrupt"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != "pifuhd" or "model" not in doc:
+        raise CheckpointError(f"{path}: not a pifuhd checkpoint config (no format/model keys)")
+    try:
+        config = PIFuHDConfig.from_dict(doc["model"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid model configuration: {exc}") from None
+    return config, dict(doc.get("metadata") or {})
+
+
+def load_native(
+    folder: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[PIFuHD, dict[str, Any]]:
+    """Model (eval mode) and metadata of a native checkpoint folder; strict key and shape check."""
+    folder = Path(folder)
+    config, metadata = read_native_config(folder)
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; the checkpoint is incomplete")
+    model = PIFuHD(config)
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{weights}: cannot read weights ({first}); re-convert or re-download it"
+        ) from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights}: weights do not match config.json (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}); the folder mixes two models"
+        )
+    return model.to(device).eval(), metadata
+
+
+def _temp_path(folder: Path, name: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}-", dir=folder)
+    os.close(fd)
+    return Path(tmp)

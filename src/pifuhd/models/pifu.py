@@ -1,0 +1,65 @@
+"""The coarse level of PIFuHD: a pixel-aligned implicit function at 512^2 (PIFu, ICCV 2019,
+with the front/back normal maps of PIFuHD, CVPR 2020).
+
+f(X) = g(Phi(x, I), Z): the image (plus predicted normals) is encoded to a 128^2 feature map;
+a point X is projected to x, the feature is sampled there, and the MLP g gets it together
+with the normalised depth Z.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pifuhd.config import CoarseConfig
+from pifuhd.geometry.projection import inside_cube, orthographic, sample_features
+from pifuhd.models.hourglass import HourglassEncoder
+from pifuhd.models.mlp import PixelAlignedMLP
+from pifuhd.models.normal_net import NormalNet
+
+
+class CoarsePIFu(nn.Module):
+    """Coarse level; submodule names ``image_filter``, ``mlp``, ``netF``, ``netB`` match the
+    released checkpoint (prefixed there by ``netG.``)."""
+
+    def __init__(self, config: CoarseConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.image_filter = HourglassEncoder(config.encoder)
+        self.mlp = PixelAlignedMLP(config.mlp)
+        self.netF = NormalNet(config.front_normal) if config.front_normal else None
+        self.netB = NormalNet(config.back_normal) if config.back_normal else None
+
+    def predict_normals(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """image (B, 3, H, W) in [-1, 1] -> [front, back] normal maps (B, 3, H, W), those
+        the configuration has."""
+        return [net(image) for net in (self.netF, self.netB) if net is not None]
+
+    def encoder_input(self, image: torch.Tensor, normals: list[torch.Tensor]) -> torch.Tensor:
+        """RGB and normal maps concatenated (B, 3 + 3k, H, W); normals resized bilinearly
+        (align_corners=True) to the image when their size differs."""
+        if not normals:
+            return image
+        maps = torch.cat(normals, dim=1)
+        if maps.shape[-2:] != image.shape[-2:]:
+            maps = F.interpolate(maps, size=image.shape[-2:], mode="bilinear", align_corners=True)
+        return torch.cat([image, maps], dim=1)
+
+    def depth_feature(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised depth fed to the MLP: z * (image_size // 2) / z_size."""
+        return z * (self.config.image_size // 2) / self.config.z_size
+
+    def query(
+        self, features: torch.Tensor, points: torch.Tensor, calib: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Occupancy and Omega at points.
+
+        features: (B, C, h, w) one stack's feature map; points: (B, 3, N) in the cube;
+        calib: (B, 3|4, 4). Returns occupancy (B, 1, N) in [0, 1] (0 outside the cube) and
+        Omega (B, C_merge, N), the MLP's intermediate output (not masked).
+        """
+        xyz = orthographic(points, calib)
+        local = sample_features(features, xyz[:, :2])
+        occupancy, omega = self.mlp(torch.cat([local, self.depth_feature(xyz[:, 2:3])], dim=1))
+        return occupancy * inside_cube(xyz, 3), omega
