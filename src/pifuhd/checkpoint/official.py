@@ -1,6 +1,6 @@
 """Load the authors' released ``pifuhd.pt`` safely and convert it to the native format.
 
-The file is a pickle holding ``opt`` (fine level) and ``opt_netG`` (coarse level) as
+The file is a pickle holding ``opt`` (fine level) and ``opt_coarse`` (coarse level) as
 ``argparse.Namespace`` plus ``model_state_dict``. It is read with ``weights_only=True``
 allowing ``argparse.Namespace`` and nothing else; there is no unsafe fallback. The model is
 built from the option values stored in the file (unsupported values are an error), the keys
@@ -75,30 +75,30 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def config_from_official(
-    opt: argparse.Namespace, opt_netG: argparse.Namespace, state_dict: Mapping[str, torch.Tensor]
+    opt: argparse.Namespace, opt_coarse: argparse.Namespace, state_dict: Mapping[str, torch.Tensor]
 ) -> PIFuHDConfig:
     """Build our configuration from the stored option Namespaces (and normal-net shapes)."""
     front = (
         _normal_config(state_dict, "netG.netF.model.")
-        if _flag(opt_netG, "use_front_normal")
+        if _flag(opt_coarse, "use_front_normal")
         else None
     )
     back = (
         _normal_config(state_dict, "netG.netB.model.")
-        if _flag(opt_netG, "use_back_normal")
+        if _flag(opt_coarse, "use_back_normal")
         else None
     )
     in_channels = 3 + 3 * (front is not None) + 3 * (back is not None)
-    coarse_pool = _POOLING.get(_get(opt_netG, "hg_down", "opt_netG"))
+    coarse_pool = _POOLING.get(_get(opt_coarse, "hg_down", "opt_netG"))
     if coarse_pool is None:
-        _unsupported("opt_netG.hg_down", opt_netG.hg_down, sorted(_POOLING))
+        _unsupported("opt_netG.hg_down", opt_coarse.hg_down, sorted(_POOLING))
     coarse = CoarseConfig(
-        encoder=_encoder(opt_netG, "opt_netG", in_channels, coarse_pool),
-        mlp=_mlp(opt_netG, "opt_netG"),
+        encoder=_encoder(opt_coarse, "opt_netG", in_channels, coarse_pool),
+        mlp=_mlp(opt_coarse, "opt_netG"),
         front_normal=front,
         back_normal=back,
-        image_size=int(_get(opt_netG, "loadSize", "opt_netG")),
-        z_size=float(_get(opt_netG, "z_size", "opt_netG")),
+        image_size=int(_get(opt_coarse, "loadSize", "opt_netG")),
+        z_size=float(_get(opt_coarse, "z_size", "opt_netG")),
     )
     fine_size = getattr(opt, "loadSizeBig", None) or _get(opt, "loadSize", "opt")
     fine = FineConfig(
@@ -248,7 +248,7 @@ def _options_summary(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def namespaces_from_config(config: PIFuHDConfig) -> tuple[argparse.Namespace, argparse.Namespace]:
-    """(opt, opt_netG) option Namespaces describing ``config`` in the original's terms.
+    """(opt, opt_coarse) option Namespaces describing ``config`` in the original's terms.
 
     Only configurations the original code can express are accepted: hourglass width 256,
     group or batch norm, coarse level pooled and fine level not.
@@ -273,7 +273,7 @@ def namespaces_from_config(config: PIFuHDConfig) -> tuple[argparse.Namespace, ar
             "loadSize": size,
         }
 
-    opt_netG = argparse.Namespace(
+    opt_coarse = argparse.Namespace(
         **level(c.encoder, c.mlp, c.image_size),
         hg_down="ave_pool",
         z_size=c.z_size,
@@ -286,17 +286,17 @@ def namespaces_from_config(config: PIFuHDConfig) -> tuple[argparse.Namespace, ar
         loadSizeBig=f.image_size,
         z_size=c.z_size,
     )
-    return opt, opt_netG
+    return opt, opt_coarse
 
 
 def save_official(model: PIFuHD, path: str | os.PathLike) -> Path:
     """Write ``model`` in the released file layout (pickled Namespaces + state dict)."""
-    opt, opt_netG = namespaces_from_config(model.config)
+    opt, opt_coarse = namespaces_from_config(model.config)
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     try:
-        torch.save({"opt": opt, "opt_netG": opt_netG, "model_state_dict": state}, tmp)
+        torch.save({"opt": opt, "opt_netG": opt_coarse, "model_state_dict": state}, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
