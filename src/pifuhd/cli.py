@@ -1,0 +1,198 @@
+"""The ``pifuhd`` command: thin argument parsing over library functions.
+
+Exit codes: 0 success, 1 a failure (bad input, bad checkpoint, any image of a batch failed),
+2 bad command-line usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pifuhd import __version__
+from pifuhd.errors import CheckpointError, PifuhdError
+
+log = logging.getLogger("pifuhd")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except PifuhdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pifuhd", description="PIFuHD: a 3D mesh of a clothed person from one photo."
+    )
+    parser.add_argument("--version", action="version", version=f"pifuhd {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rec = sub.add_parser("reconstruct", help="photos -> meshes")
+    rec.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    rec.add_argument("-c", "--checkpoint", type=Path, help="pifuhd.pt or a checkpoint folder")
+    rec.add_argument("-o", "--out", type=Path, default=Path("results"), help="output folder")
+    rec.add_argument("-r", "--resolution", type=int, default=512, help="grid samples per axis")
+    rec.add_argument("--format", choices=["obj", "ply", "glb"], default="obj")
+    rec.add_argument(
+        "--frame",
+        choices=["cube", "pixel"],
+        default="cube",
+        help="cube: the crop's normalised cube as the original release (default); "
+        "pixel: input-image pixels (docs/conventions.md)",
+    )
+    rec.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    rec.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
+    rec.add_argument("--keypoints", type=Path, help="OpenPose BODY_25 JSON (one input)")
+    rec.add_argument("--mask", type=Path, help="person mask image (one input)")
+    rec.add_argument(
+        "--dense", action="store_true", help="evaluate every grid point (no coarse-to-fine)"
+    )
+    rec.set_defaults(func=cmd_reconstruct)
+
+    conv = sub.add_parser("convert", help="official pifuhd.pt -> native checkpoint folder")
+    conv.add_argument("source", type=Path)
+    conv.add_argument("out", type=Path)
+    conv.set_defaults(func=cmd_convert)
+
+    info = sub.add_parser("info", help="configuration and parameter counts of a checkpoint")
+    info.add_argument("checkpoint", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=cmd_info)
+
+    init = sub.add_parser("init", help="write a random-weight checkpoint (tests, benchmarks)")
+    init.add_argument("out", type=Path)
+    init.add_argument("--preset", choices=["small", "official"], default="small")
+    init.add_argument("--seed", type=int, default=0)
+    init.add_argument(
+        "--surface-image",
+        type=Path,
+        help="rescale the output layer so the field has a surface for this image's crop",
+    )
+    init.add_argument("--official-format", action="store_true", help="write a pifuhd.pt file")
+    init.set_defaults(func=cmd_init)
+    return parser
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from pifuhd.inference import Reconstructor
+    from pifuhd.io.images import list_images
+    from pifuhd.outputs import reconstruct_files
+
+    if args.checkpoint is None:
+        raise CheckpointError(
+            "no --checkpoint given and no default model is bundled yet; pass pifuhd.pt or a "
+            "checkpoint folder"
+        )
+    images: list[Path] = []
+    for item in args.inputs:
+        images.extend(list_images(item))
+    if (args.keypoints or args.mask) and len(images) > 1:
+        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
+    reconstructor = Reconstructor(
+        args.checkpoint,
+        device=args.device,
+        resolution=args.resolution,
+        coarse_to_fine=not args.dense,
+    )
+    bar: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if "grid" not in bar:
+            bar["grid"] = tqdm(total=total, unit="pt", unit_scale=True, desc="grid", leave=False)
+        bar["grid"].update(done - bar["grid"].n)
+
+    def on_start(image: Path) -> None:
+        if "grid" in bar:
+            bar.pop("grid").close()
+        print(f"reconstructing {image}", file=sys.stderr)
+
+    reports = reconstruct_files(
+        reconstructor,
+        images,
+        args.out,
+        fmt=args.format,
+        frame=args.frame,
+        rect=args.rect,
+        keypoints=args.keypoints,
+        mask=args.mask,
+        on_start=on_start,
+        progress=progress,
+    )
+    if "grid" in bar:
+        bar.pop("grid").close()
+    failed = [r for r in reports if not r.ok]
+    for report in reports:
+        if report.ok:
+            print(f"ok {report.image} -> {report.outputs[0]}")
+        else:
+            print(f"error: {report.error}", file=sys.stderr)
+    print(f"{len(reports) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from pifuhd.checkpoint import load_official, save_native
+
+    model, meta = load_official(args.source)
+    save_native(model, args.out, metadata={"converted_from": str(args.source), **meta})
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from pifuhd.checkpoint import load_checkpoint
+    from pifuhd.models.summary import parameter_counts
+
+    model, meta = load_checkpoint(args.checkpoint)
+    counts = parameter_counts(model)
+    if args.json:
+        doc = {"config": model.config.to_dict(), "parameters": counts, "metadata": meta}
+        print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+        return 0
+    print(f"checkpoint: {args.checkpoint}")
+    print(model.config.to_json())
+    print("parameters:")
+    for name, count in counts.items():
+        print(f"  {name:<28} {count:>13,}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pifuhd.checkpoint import save_native, save_official
+    from pifuhd.checkpoint.synthetic import give_surface, random_model
+    from pifuhd.config import preset
+    from pifuhd.inference import Reconstructor
+    from pifuhd.io.crops import resolve_crop
+    from pifuhd.io.images import load_image
+
+    model = random_model(preset(args.preset), seed=args.seed)
+    meta: dict[str, object] = {"source": "random", "preset": args.preset, "seed": args.seed}
+    if args.surface_image is not None:
+        image = load_image(args.surface_image)
+        crop, _ = resolve_crop(args.surface_image, image)
+        features = Reconstructor(model, device="cpu").encode(image, crop)
+        meta["surface_threshold"] = give_surface(model, features)
+        meta["surface_image"] = str(args.surface_image)
+    if args.official_format:
+        save_official(model, args.out)
+    else:
+        save_native(model, args.out, metadata=meta)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

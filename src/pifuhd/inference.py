@@ -1,0 +1,235 @@
+"""Image -> mesh: the library entry point that the ``pifuhd reconstruct`` command calls.
+
+>>> from pifuhd.inference import Reconstructor
+>>> rec = Reconstructor("pifuhd.pt", resolution=256)          # doctest: +SKIP
+>>> result = rec("photo.jpg")                                  # doctest: +SKIP
+>>> result.mesh.export("photo.obj")                            # doctest: +SKIP
+
+Stages: load the photo -> choose the square person crop -> resize it to the coarse (512^2)
+and fine (1024^2) sizes -> predict normal maps and encode both levels -> evaluate the fine
+occupancy on a grid of the crop's normalised cube (coarse to fine) -> marching cubes at 0.5.
+Frames are described in docs/conventions.md.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import trimesh
+from PIL import Image
+
+from pifuhd.checkpoint import load_checkpoint
+from pifuhd.errors import InputError
+from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
+from pifuhd.geometry.marching import extract_mesh
+from pifuhd.geometry.projection import default_calib
+from pifuhd.io.crops import CropRect, crop_image, resolve_crop
+from pifuhd.io.images import LoadedImage, load_image
+from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+
+Frame = Literal["cube", "pixel"]
+ImageLike = str | os.PathLike | np.ndarray | Image.Image
+StageCallback = Callable[[str, int, int], None]
+"""Progress callback: (stage name, units done so far, total units)."""
+
+
+@dataclass
+class Reconstruction:
+    """The result of one photo."""
+
+    mesh: trimesh.Trimesh
+    """Closed triangle mesh with vertex normals, in ``frame`` coordinates."""
+    normals: list[np.ndarray]
+    """Predicted [front, back] normal maps at the coarse size, (H, W, 3) float32 in [-1, 1]."""
+    crop: CropRect
+    """The square crop of the input image, in pixels."""
+    crop_method: str
+    """How the crop was chosen (rect, keypoints-fullbody, mask, alpha, foreground, ...)."""
+    frame: Frame
+    resolution: int
+    points_evaluated: int
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage."""
+
+    def info(self) -> dict[str, Any]:
+        """JSON-serialisable summary (crop, resolution, timings, mesh size)."""
+        return {
+            "crop": {"x": self.crop.x, "y": self.crop.y, "w": self.crop.w, "h": self.crop.h},
+            "crop_method": self.crop_method,
+            "frame": self.frame,
+            "resolution": self.resolution,
+            "points_evaluated": self.points_evaluated,
+            "vertices": len(self.mesh.vertices),
+            "faces": len(self.mesh.faces),
+            "watertight": bool(self.mesh.is_watertight) if len(self.mesh.faces) else False,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return torch.device(name)
+
+
+def to_network_image(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(S, S, 3) float32 in [0, 1] -> (1, 3, S, S) in [-1, 1] on ``device``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    return (tensor.unsqueeze(0).to(device) - 0.5) / 0.5
+
+
+def cube_to_pixel_matrix(crop: CropRect, size: int) -> np.ndarray:
+    """4x4 map from the crop's normalised cube to input-image pixels.
+
+    The fine image of side ``size`` samples its pixel centres with align_corners=True, so
+    cube u = -1 is the centre of its first pixel: x_pix = crop.x + ((u + 1)/2 (size - 1) + 0.5)
+    crop.w / size; y likewise with v = -y (image y down); depth z_pix = -z at the same scale
+    (z away from the viewer), which keeps the frame right-handed and the faces outward.
+    """
+    scale = crop.w * (size - 1) / (2.0 * size)
+    half_pixel = crop.w / (2.0 * size)
+    matrix = np.diag([scale, -scale, -scale, 1.0])
+    matrix[0, 3] = crop.x + scale + half_pixel
+    matrix[1, 3] = crop.y + scale + half_pixel
+    return matrix
+
+
+class Reconstructor:
+    """A loaded model plus reconstruction settings; call it on images.
+
+    Args:
+        checkpoint: a native checkpoint folder, an official ``pifuhd.pt``, or a ``PIFuHD``.
+        device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
+        resolution: samples per axis of the occupancy grid over the cube [-1, 1)^3.
+        coarse_to_fine: evaluate the grid hierarchically (exact where the surface passes)
+            instead of at every point.
+        chunk: points per network call.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike | PIFuHD,
+        device: str = "auto",
+        resolution: int = 512,
+        coarse_to_fine: bool = True,
+        chunk: int = 65536,
+    ) -> None:
+        self.device = pick_device(device)
+        if isinstance(checkpoint, PIFuHD):
+            self.model, self.checkpoint_info = checkpoint.eval(), {"source": "in-memory"}
+        else:
+            self.model, self.checkpoint_info = load_checkpoint(checkpoint, "cpu")
+            self.checkpoint_info.setdefault("path", str(checkpoint))
+        self.model = self.model.to(self.device).eval()
+        if resolution < 2:
+            raise InputError(f"--resolution {resolution}: must be at least 2")
+        self.resolution = resolution
+        self.coarse_to_fine = coarse_to_fine
+        self.chunk = chunk
+
+    def __call__(
+        self,
+        image: ImageLike,
+        rect: str | None = None,
+        keypoints: str | os.PathLike | None = None,
+        mask: str | os.PathLike | None = None,
+        frame: Frame = "cube",
+        progress: StageCallback | None = None,
+    ) -> Reconstruction:
+        """Reconstruct one photo (path, array or PIL image); see ``resolve_crop`` for how
+        rect / keypoints / mask / side files / alpha choose the crop."""
+        timings: dict[str, float] = {}
+        with _timed(timings, "load"):
+            loaded = load_image(image)
+            path = Path(image) if isinstance(image, str | os.PathLike) else None
+            crop, method = resolve_crop(path, loaded, rect=rect, keypoints=keypoints, mask=mask)
+        with _timed(timings, "encode"), torch.inference_mode():
+            features = self.encode(loaded, crop)
+        with _timed(timings, "grid"):
+            volume, evaluated = self.occupancy_volume(features, progress)
+        with _timed(timings, "mesh"):
+            mesh = extract_mesh(volume, level=0.5)
+            if len(mesh.faces) == 0:
+                raise InputError(
+                    f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "
+                    "check the crop (--rect) and the checkpoint"
+                )
+            if frame == "pixel":
+                mesh.apply_transform(cube_to_pixel_matrix(crop, self.model.config.fine.image_size))
+        normals = [n[0].permute(1, 2, 0).float().cpu().numpy() for n in features.normals]
+        return Reconstruction(
+            mesh=mesh,
+            normals=normals,
+            crop=crop,
+            crop_method=method,
+            frame=frame,
+            resolution=self.resolution,
+            points_evaluated=evaluated,
+            timings=timings,
+        )
+
+    def encode(self, image: LoadedImage, crop: CropRect) -> PIFuHDFeatures:
+        """Crop, resize to both levels' sizes and run the encoders."""
+        config = self.model.config
+        coarse = to_network_image(
+            crop_image(image.rgb, crop, config.coarse.image_size), self.device
+        )
+        fine = to_network_image(crop_image(image.rgb, crop, config.fine.image_size), self.device)
+        return self.model.encode(coarse, fine)
+
+    def occupancy_volume(
+        self, features: PIFuHDFeatures, progress: StageCallback | None = None
+    ) -> tuple[np.ndarray, int]:
+        """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated."""
+        calib = default_calib(1, self.device)
+        total = self.resolution**3
+        done = [0]
+
+        @torch.inference_mode()
+        def query(points: np.ndarray) -> np.ndarray:
+            pts = torch.from_numpy(points).to(self.device).T.unsqueeze(0)
+            occ = self.model.query(features, pts, calib)[0, 0].float().cpu().numpy()
+            return occ
+
+        def tick(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress("grid", done[0], total)
+
+        if self.coarse_to_fine:
+            return evaluate_coarse_to_fine(query, self.resolution, chunk=self.chunk, progress=tick)
+        return evaluate_dense(query, self.resolution, chunk=self.chunk, progress=tick), total
+
+
+def reconstruct(
+    image: ImageLike,
+    checkpoint: str | os.PathLike | PIFuHD,
+    resolution: int = 512,
+    device: str = "auto",
+    **kwargs: Any,
+) -> Reconstruction:
+    """One call from a photo to a mesh: ``reconstruct("photo.jpg", "pifuhd.pt").mesh``.
+
+    Extra keyword arguments (rect, keypoints, mask, frame) go to ``Reconstructor.__call__``.
+    """
+    return Reconstructor(checkpoint, device=device, resolution=resolution)(image, **kwargs)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start

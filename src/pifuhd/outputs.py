@@ -1,0 +1,105 @@
+"""Write one reconstruction's files, and run a batch of photos with per-image errors.
+
+Per photo ``<stem>``: the mesh ``<stem>.<obj|ply|glb>``, ``<stem>_normal_front.png`` and
+``<stem>_normal_back.png`` (normal maps mapped from [-1, 1] to [0, 255]) and ``<stem>.json``
+(crop, resolution, timings, checkpoint). Every file is first written into a temporary folder
+beside the outputs and renamed into place only when all of them exist, so a failure leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pifuhd.errors import PifuhdError
+from pifuhd.inference import Frame, Reconstruction, Reconstructor
+from pifuhd.io.images import write_png
+from pifuhd.io.mesh import save_mesh
+
+log = logging.getLogger(__name__)
+NORMAL_NAMES = ("normal_front", "normal_back")
+
+
+@dataclass
+class ItemReport:
+    """Outcome of one photo of a batch."""
+
+    image: Path
+    ok: bool
+    outputs: list[Path]
+    error: str | None = None
+
+
+def normal_to_uint8(normal: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float in [-1, 1] -> (H, W, 3) uint8, n -> round((n + 1) / 2 * 255)."""
+    return np.clip(np.rint((normal + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def write_outputs(
+    result: Reconstruction,
+    out_dir: str | os.PathLike,
+    stem: str,
+    fmt: str = "obj",
+    extra: dict[str, Any] | None = None,
+) -> list[Path]:
+    """Write the mesh, normal maps and JSON of ``result``; returns the final paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=out_dir))
+    try:
+        names = [f"{stem}.{fmt}"]
+        save_mesh(result.mesh, staging / names[0], fmt)
+        for label, normal in zip(NORMAL_NAMES, result.normals, strict=False):
+            names.append(f"{stem}_{label}.png")
+            write_png(staging / names[-1], normal_to_uint8(normal))
+        names.append(f"{stem}.json")
+        info = {**result.info(), **(extra or {})}
+        (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        finals = []
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+            finals.append(out_dir / name)
+        return finals
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def reconstruct_files(
+    reconstructor: Reconstructor,
+    images: Sequence[Path],
+    out_dir: str | os.PathLike,
+    fmt: str = "obj",
+    frame: Frame = "cube",
+    rect: str | None = None,
+    keypoints: str | os.PathLike | None = None,
+    mask: str | os.PathLike | None = None,
+    on_start: Callable[[Path], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[ItemReport]:
+    """Reconstruct each image; a failure on one (a ``PifuhdError``) is reported and the
+    others go on. Unexpected exceptions (bugs) propagate."""
+    reports = []
+    for image in images:
+        if on_start is not None:
+            on_start(image)
+        try:
+            result = reconstructor(
+                image, rect=rect, keypoints=keypoints, mask=mask, frame=frame, progress=progress
+            )
+            extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
+            outputs = write_outputs(result, out_dir, image.stem, fmt, extra)
+            reports.append(ItemReport(image=image, ok=True, outputs=outputs))
+        except PifuhdError as exc:
+            log.debug("failed on %s", image, exc_info=True)
+            reports.append(ItemReport(image=image, ok=False, outputs=[], error=str(exc)))
+    return reports
