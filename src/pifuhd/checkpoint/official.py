@@ -1,6 +1,6 @@
 """Load the authors' released ``pifuhd.pt`` safely and convert it to the native format.
 
-The file is a pickle holding ``opt`` (fine level) and ``opt_coarse`` (coarse level) as
+The file is a pickle holding ``opt`` (fine level) and ``opt_netG`` (coarse level) as
 ``argparse.Namespace`` plus ``model_state_dict``. It is read with ``weights_only=True``
 allowing ``argparse.Namespace`` and nothing else; there is no unsafe fallback. The model is
 built from the option values stored in the file (unsupported values are an error), the keys
@@ -49,10 +49,15 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported object"
+        reason = _unpickling_reason(str(exc))
+        if "GLOBAL" in reason:
+            raise CheckpointError(
+                f"{path}: refused to load: it holds objects other than tensors and option "
+                f"Namespaces ({reason[:160]}); only the official pifuhd.pt format is accepted"
+            ) from None
         raise CheckpointError(
-            f"{path}: refused to load: it holds objects other than tensors and option "
-            f"Namespaces ({reason[:160]}); only the official pifuhd.pt format is accepted"
+            f"{path}: not a readable PyTorch checkpoint ({reason[:160]}); the file is corrupt "
+            "or truncated: download it again"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -72,6 +77,15 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
                 f"{path}: '{key}' is {type(data[key]).__name__}, expected the options Namespace"
             )
     return dict(data)
+
+
+def _unpickling_reason(message: str) -> str:
+    """The informative line of torch's weights-only refusal message."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or line.startswith("Unsupported") or "invalid load key" in line:
+            return line
+    return lines[0] if lines else "unpickling failed"
 
 
 def config_from_official(

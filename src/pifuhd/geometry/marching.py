@@ -1,0 +1,117 @@
+"""Marching cubes: an occupancy volume on the grid -> a closed triangle mesh in the cube frame.
+
+Frame: a volume ``vol[i, j, k]`` samples the point ``(x_i, y_j, z_k)`` with
+``x_i = lo + (hi - lo) i / R`` (``bounds = (lo, hi)``, by default the normalised cube [-1, 1]^3,
+x right, y up, z toward the viewer), the same convention as :mod:`pifuhd.geometry.grid`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+from skimage.measure import marching_cubes
+
+
+def _pad_value(level: float) -> float:
+    """A value strictly below ``level``, treated as outside: 0 for positive levels."""
+    return 0.0 if level > 0.0 else level - 1.0
+
+
+def break_ties(volume: np.ndarray, level: float) -> np.ndarray:
+    """Move samples equal to ``level`` just below it (they are outside: inside is ``> level``).
+
+    Marching cubes can leave holes where samples sit exactly on the level (several vertices
+    at one grid point with inconsistent topology); one float step down keeps every sample on
+    its side and removes the ties. Returns ``volume`` itself when there is no tie.
+
+    Args:
+        volume: float32 array of any shape; compared with ``level`` in float64, as scikit-image
+            compares its float32 samples with a float level.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    ties = volume == np.float64(level)
+    if not ties.any():
+        return volume
+    below = np.nextafter(np.float32(level), np.float32(-np.inf))
+    return np.where(ties, below, volume)
+
+
+def index_to_cube(
+    indices: np.ndarray, shape: tuple[int, int, int], bounds: tuple[float, float]
+) -> np.ndarray:
+    """Map fractional volume indices to cube coordinates.
+
+    Args:
+        indices: (V, 3) float, fractional indices (i, j, k) into a volume of ``shape``.
+        shape: (R, R, R), the volume shape.
+        bounds: (lo, hi); index i on an axis of size R maps to ``lo + (hi - lo) i / R``.
+
+    Returns:
+        (V, 3) float64 points (x, y, z).
+    """
+    lo, hi = bounds
+    size = np.asarray(shape, dtype=np.float64)
+    return lo + (hi - lo) * np.asarray(indices, dtype=np.float64) / size
+
+
+def extract_mesh(
+    volume: np.ndarray,
+    level: float = 0.5,
+    bounds: tuple[float, float] = (-1.0, 1.0),
+    pad: bool = True,
+) -> trimesh.Trimesh:
+    """Extract the ``level`` surface of an occupancy volume as a triangle mesh.
+
+    Uses scikit-image's Lewiner marching cubes, in float32. Inside is where the volume is above
+    ``level``; samples exactly on ``level`` count as outside (see :func:`break_ties`).
+
+    Args:
+        volume: (R, R, R) float32 occupancy, ``vol[i, j, k]`` at ``(x_i, y_j, z_k)``.
+        level: the iso-level, 0.5 for occupancy in [0, 1].
+        bounds: (lo, hi) of the cube; index i maps to ``lo + (hi - lo) i / R``.
+        pad: first surround the volume with one layer of an outside value (0 for positive
+            levels), so the mesh is closed even where the inside touches the grid border; there
+            the cap lies between the border sample and index -1 or R (at most one voxel out).
+
+    Returns:
+        A ``trimesh.Trimesh`` (``process=False``) with vertices (V, 3) in the cube frame, faces
+        (F, 3) wound counter-clockwise seen from outside (normals point outward, positive
+        volume), and outward unit vertex normals from the volume's gradient. When no surface
+        crosses ``level`` (every value on one side), the mesh is empty (0 vertices, 0 faces);
+        the caller decides whether that is an error.
+
+    Raises:
+        ValueError: if ``volume`` is not a cube (R, R, R) with R >= 2, or holds non-finite
+            values.
+    """
+    volume = np.asarray(volume, dtype=np.float32)
+    if volume.ndim != 3 or len(set(volume.shape)) != 1 or volume.shape[0] < 2:
+        raise ValueError(f"volume must have shape (R, R, R) with R >= 2, got {volume.shape}")
+    if not np.isfinite(volume).all():
+        raise ValueError("volume holds NaN or infinite values")
+    shape = volume.shape
+    if pad:
+        volume = np.pad(volume, 1, constant_values=_pad_value(level))
+    volume = break_ties(volume, level)
+
+    inside = volume > np.float64(level)
+    if not inside.any() or inside.all():
+        return trimesh.Trimesh(
+            vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False
+        )
+
+    # 'ascent': the object is where values are high, which winds the faces outward.
+    verts, faces, normals, _ = marching_cubes(
+        volume, level=level, gradient_direction="ascent", method="lewiner"
+    )
+    if pad:
+        verts = verts - 1.0
+    vertices = index_to_cube(verts, shape, bounds)
+    normals = normals.astype(np.float64)
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, lengths, out=np.zeros_like(normals), where=lengths > 0)
+    return trimesh.Trimesh(
+        vertices=vertices, faces=faces.astype(np.int64), vertex_normals=normals, process=False
+    )

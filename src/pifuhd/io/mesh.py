@@ -1,0 +1,96 @@
+"""Mesh export: OBJ (with vertex normals and colours), binary PLY or GLB, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal, cast
+
+import trimesh
+
+MeshFormat = Literal["obj", "ply", "glb"]
+MESH_FORMATS: tuple[str, ...] = ("obj", "ply", "glb")
+
+# Keyword arguments for trimesh's exporter of each format.
+_EXPORT_OPTIONS: dict[str, dict[str, object]] = {
+    "obj": {"include_normals": True, "include_color": True, "include_texture": False},
+    "ply": {"encoding": "binary", "vertex_normal": True},
+    "glb": {"include_normals": True},
+}
+
+
+def mesh_format(path: str | os.PathLike[str], fmt: str | None = None) -> MeshFormat:
+    """The export format: ``fmt`` if given, otherwise the file extension, lower-cased.
+
+    Raises:
+        ValueError: if the format is not one of obj, ply, glb.
+    """
+    name = fmt if fmt is not None else Path(path).suffix.lstrip(".")
+    name = name.lower()
+    if name not in MESH_FORMATS:
+        raise ValueError(
+            f"cannot save mesh to {os.fspath(path)!r}: unknown format {name!r} "
+            f"(use one of {', '.join(MESH_FORMATS)})"
+        )
+    return cast(MeshFormat, name)
+
+
+def encode_mesh(mesh: trimesh.Trimesh, fmt: MeshFormat) -> bytes:
+    """Serialise a mesh to the bytes of an OBJ (text), binary PLY or GLB file.
+
+    OBJ carries ``vn`` vertex normals, and per-vertex colours (``v x y z r g b``) when the mesh
+    has them; PLY carries normals and vertex colours as properties.
+    """
+    data = mesh.export(file_type=fmt, **_EXPORT_OPTIONS[fmt])
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    The file gets mode 0o644 (``mkstemp`` would leave it 0o600).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_mesh(
+    mesh: trimesh.Trimesh,
+    path: str | os.PathLike[str],
+    fmt: MeshFormat | None = None,
+) -> Path:
+    """Save a mesh as OBJ, binary PLY or GLB, atomically.
+
+    The mesh is encoded in memory first, then written to a temporary file beside ``path`` and
+    renamed, so a failure never leaves a partial file. Missing parent folders are created.
+
+    Args:
+        mesh: the mesh; vertex positions are written as they are (no frame change).
+        path: the output file.
+        fmt: "obj", "ply" or "glb"; None takes it from the extension of ``path``.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ValueError: if the format is unknown.
+    """
+    out = Path(path)
+    name = mesh_format(out, fmt)
+    data = encode_mesh(mesh, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out, data)
+    return out
