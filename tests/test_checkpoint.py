@@ -132,7 +132,7 @@ def test_native_weights_of_another_model(tmp_path: Path) -> None:
     save_native(random_model(tiny_config(), seed=0), tmp_path / "a")
     save_native(random_model(tiny_config(channels=64), seed=0), tmp_path / "b")
     os.replace(tmp_path / "b" / "model.safetensors", tmp_path / "a" / "model.safetensors")
-    with pytest.raises(CheckpointError, match="model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors"):
         load_checkpoint(tmp_path / "a")
     (tmp_path / "a" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
