@@ -1,0 +1,130 @@
+"""The ``pifuhd`` command end to end, including every bad input of the issue's list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import trimesh
+
+from pifuhd.checkpoint import save_native
+from pifuhd.checkpoint.synthetic import give_surface, random_model
+from pifuhd.cli import main
+from pifuhd.inference import Reconstructor
+from pifuhd.io.crops import resolve_crop
+from pifuhd.io.images import load_image
+from tests.conftest import PERSON, tiny_config
+
+RES = ["-r", "32", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    net = random_model(tiny_config(), seed=0)
+    image = load_image(PERSON)
+    crop, _ = resolve_crop(PERSON, image)
+    give_surface(net, Reconstructor(net, device="cpu").encode(image, crop))
+    return save_native(net, tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_reconstruct_writes_all_outputs(tmp_path: Path, checkpoint: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(PERSON), "-c", str(checkpoint), "-o", str(out), *RES]) == 0
+    assert _files(out) == [
+        "person.json",
+        "person.obj",
+        "person_normal_back.png",
+        "person_normal_front.png",
+    ]
+    mesh = trimesh.load(out / "person.obj", process=False)
+    assert mesh.is_watertight and mesh.volume > 0
+    info = json.loads((out / "person.json").read_text())
+    assert info["resolution"] == 32 and info["crop_method"] == "foreground"
+    assert info["checkpoint"] == str(checkpoint) and info["vertices"] == len(mesh.vertices)
+    assert set(info["crop"]) == {"x", "y", "w", "h"}
+
+
+@pytest.mark.parametrize("fmt", ["ply", "glb"])
+def test_reconstruct_formats(tmp_path: Path, checkpoint: Path, fmt: str) -> None:
+    args = ["reconstruct", str(PERSON), "-c", str(checkpoint), "-o", str(tmp_path), "--format", fmt]
+    assert main([*args, *RES, "--frame", "pixel"]) == 0
+    mesh = trimesh.load(tmp_path / f"person.{fmt}", force="mesh", process=False)
+    assert len(mesh.faces) > 0
+    assert mesh.bounds[1][1] > 2.0  # pixel units, not the unit cube
+
+
+def test_folder_runs_every_image_and_reports_failures(tmp_path: Path, checkpoint: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes(PERSON.read_bytes())
+    (folder / "c.jpg").write_bytes(b"this is not an image")
+    (folder / "a_rect.txt").write_text("0 0 384 512\n")  # side file, not an input
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(folder), "-c", str(checkpoint), "-o", str(out), *RES]) == 1
+    files = _files(out)
+    assert "a.obj" in files and "b.obj" in files
+    assert not any(f.startswith("c") or f.startswith(".tmp") for f in files)
+    assert json.loads((out / "a.json").read_text())["crop_method"] == "rect-file"
+
+
+def _bad_inputs(tmp: Path, checkpoint: Path) -> dict[str, tuple[list[str], str]]:
+    good = ["-c", str(checkpoint)]
+    (tmp / "text.png").write_text("hello")
+    data = PERSON.read_bytes()
+    from PIL import Image
+
+    Image.open(PERSON).convert("RGB").save(tmp / "photo.jpg", quality=90)
+    jpeg = (tmp / "photo.jpg").read_bytes()
+    (tmp / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (tmp / "empty").mkdir()
+    (tmp / "corrupt.pt").write_bytes(data[:1000])
+    torch.save({"netG": {"w": torch.zeros(3)}}, tmp / "pifu_net_G.pt")
+    (tmp / "nobody.json").write_text(json.dumps({"version": 1.3, "people": []}))
+    return {
+        "missing file": ([str(tmp / "missing.png"), *good], "missing.png"),
+        "not an image": ([str(tmp / "text.png"), *good], "text.png"),
+        "truncated jpeg": ([str(tmp / "truncated.jpg"), *good], "truncated.jpg"),
+        "empty folder": ([str(tmp / "empty"), *good], "no images"),
+        "corrupt checkpoint": ([str(PERSON), "-c", str(tmp / "corrupt.pt")], "corrupt.pt"),
+        "other model": ([str(PERSON), "-c", str(tmp / "pifu_net_G.pt")], "not an official"),
+        "no person": ([str(PERSON), *good, "--keypoints", str(tmp / "nobody.json")], "no person"),
+    }
+
+
+def test_bad_inputs_fail_cleanly(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for label, (args, needle) in _bad_inputs(tmp_path, checkpoint).items():
+        out = tmp_path / f"out-{label.replace(' ', '-')}"
+        code = main(["reconstruct", *args, "-o", str(out), *RES])
+        err = capsys.readouterr().err
+        assert code == 1, label
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert lines and needle in lines[0], (label, err)
+        assert not [f for f in _files(out) if not f.startswith(".")] and not any(
+            f.startswith(".tmp") for f in _files(out)
+        ), label
+
+
+def test_info_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", str(tmp_path / "small"), "--preset", "small", "--seed", "1"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "small"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["parameters"]["TOTAL"] == 6_121_273
+    assert doc["metadata"] == {"preset": "small", "seed": 1, "source": "random"}
+    assert main(["info", str(tmp_path / "small")]) == 0
+    text = capsys.readouterr().out
+    assert "front_normal (netG.netF)" in text and "6,121,273" in text
+
+
+def test_no_checkpoint_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reconstruct", str(PERSON)]) == 1
+    assert "--checkpoint" in capsys.readouterr().err
