@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from safetensors.torch import load_model, save_model
 
 from pifuhd.config import FORMAT_VERSION, PIFuHDConfig
 from pifuhd.errors import CheckpointError
+from pifuhd.io.atomic import atomic_write
 from pifuhd.models.pifuhd import PIFuHD
 
 CONFIG_NAME = "config.json"
@@ -42,17 +42,9 @@ def save_native(
         "model": model.config.to_dict(),
         "metadata": metadata or {},
     }
-    tmp_weights = _temp_path(folder, WEIGHTS_NAME)
-    try:
-        save_model(model, str(tmp_weights), metadata={"format": "pt"})
-        tmp_config = _temp_path(folder, CONFIG_NAME)
-        tmp_config.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    except BaseException:
-        for p in folder.glob(".tmp-*"):
-            p.unlink(missing_ok=True)
-        raise
-    os.replace(tmp_weights, folder / WEIGHTS_NAME)
-    os.replace(tmp_config, folder / CONFIG_NAME)
+    with atomic_write(folder / WEIGHTS_NAME) as weights, atomic_write(folder / CONFIG_NAME) as cfg:
+        save_model(model, str(weights), metadata={"format": "pt"})
+        cfg.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return folder
 
 
@@ -103,9 +95,3 @@ def load_native(
             f"unexpected {sorted(unexpected)[:3]}); the folder mixes two models"
         )
     return model.to(device).eval(), metadata
-
-
-def _temp_path(folder: Path, name: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{name}-", dir=folder)
-    os.close(fd)
-    return Path(tmp)

@@ -29,6 +29,7 @@ from pifuhd.config import (
     PIFuHDConfig,
 )
 from pifuhd.errors import CheckpointError
+from pifuhd.io.atomic import atomic_write
 from pifuhd.models.pifuhd import PIFuHD
 
 REQUIRED_KEYS = ("opt", "opt_netG", "model_state_dict")
@@ -307,11 +308,7 @@ def save_official(model: PIFuHD, path: str | os.PathLike) -> Path:
     """Write ``model`` in the released file layout (pickled Namespaces + state dict)."""
     opt, opt_coarse = namespaces_from_config(model.config)
     path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    try:
+    with atomic_write(path) as tmp:
         torch.save({"opt": opt, "opt_netG": opt_coarse, "model_state_dict": state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

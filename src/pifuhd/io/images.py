@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from pifuhd.errors import InputError
+from pifuhd.io.atomic import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 """File suffixes (lower case) that `list_images` picks up from a folder."""
@@ -256,17 +256,8 @@ def write_png(path: str | os.PathLike[str], array: np.ndarray) -> None:
             nearest of 256 levels, values outside [0, 1] clipped).
     """
     image = Image.fromarray(_to_uint8(array))
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:

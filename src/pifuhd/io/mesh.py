@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Literal, cast
 
 import trimesh
+
+from pifuhd.io.atomic import atomic_write
 
 MeshFormat = Literal["obj", "ply", "glb"]
 MESH_FORMATS: tuple[str, ...] = ("obj", "ply", "glb")
@@ -53,18 +53,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     On any failure the temporary file is removed and an existing ``path`` is left untouched.
     The file gets mode 0o644 (``mkstemp`` would leave it 0o600).
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def save_mesh(
