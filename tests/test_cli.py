@@ -128,3 +128,24 @@ def test_info_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_no_checkpoint_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reconstruct", str(PERSON)]) == 1
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_keypoints_modes(tmp_path: Path, checkpoint: Path) -> None:
+    """Both of the original release's keypoint rules reach the crop (values in test_crops)."""
+    people = [0.0] * 75
+    for index, (x, y) in {1: (192, 100), 8: (192, 240), 11: (170, 460)}.items():
+        people[3 * index : 3 * index + 3] = [x, y, 0.9]
+    (tmp_path / "kp.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": people}]}))
+    crops = {}
+    for mode in ("fullbody", "upperbody"):
+        out = tmp_path / mode
+        args = ["reconstruct", str(PERSON), "-c", str(checkpoint), "-o", str(out), *RES]
+        kp = ["--keypoints", str(tmp_path / "kp.json"), "--keypoints-mode", mode]
+        assert main([*args, *kp]) == 0
+        info = json.loads((out / "person.json").read_text())
+        assert info["crop_method"] == f"keypoints-{mode}"
+        crops[mode] = info["crop"]
+    # upper body: centre = neck, r = int(0.8 * |midhip - neck|) = 112
+    assert crops["upperbody"] == {"x": 80, "y": -12, "w": 224, "h": 224}
+    # full body (an ankle is confident): box of keypoints, r = int(0.65 * 360) = 234
+    assert crops["fullbody"] == {"x": -53, "y": 46, "w": 468, "h": 468}

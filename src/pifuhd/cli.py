@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rec.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
     rec.add_argument("--keypoints", type=Path, help="OpenPose BODY_25 JSON (one input)")
+    rec.add_argument(
+        "--keypoints-mode",
+        choices=["fullbody", "upperbody"],
+        default="fullbody",
+        help="crop rule for keypoints (the original release's two rules)",
+    )
     rec.add_argument("--mask", type=Path, help="person mask image (one input)")
     rec.add_argument(
         "--dense", action="store_true", help="evaluate every grid point (no coarse-to-fine)"
@@ -128,6 +134,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         rect=args.rect,
         keypoints=args.keypoints,
         mask=args.mask,
+        keypoints_mode=args.keypoints_mode,
         on_start=on_start,
         progress=progress,
     )

@@ -146,14 +146,23 @@ class Reconstructor:
         mask: str | os.PathLike | None = None,
         frame: Frame = "cube",
         progress: StageCallback | None = None,
+        keypoints_mode: str = "fullbody",
     ) -> Reconstruction:
         """Reconstruct one photo (path, array or PIL image); see ``resolve_crop`` for how
-        rect / keypoints / mask / side files / alpha choose the crop."""
+        rect / keypoints (``keypoints_mode`` "fullbody" or "upperbody") / mask / side
+        files / alpha choose the crop."""
         timings: dict[str, float] = {}
         with _timed(timings, "load"):
             loaded = load_image(image)
             path = Path(image) if isinstance(image, str | os.PathLike) else None
-            crop, method = resolve_crop(path, loaded, rect=rect, keypoints=keypoints, mask=mask)
+            crop, method = resolve_crop(
+                path,
+                loaded,
+                rect=rect,
+                keypoints=keypoints,
+                mask=mask,
+                keypoints_mode=keypoints_mode,
+            )
         with _timed(timings, "encode"), torch.inference_mode():
             features = self.encode(loaded, crop)
         with _timed(timings, "grid"):

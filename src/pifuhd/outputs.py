@@ -83,6 +83,7 @@ def reconstruct_files(
     rect: str | None = None,
     keypoints: str | os.PathLike | None = None,
     mask: str | os.PathLike | None = None,
+    keypoints_mode: str = "fullbody",
     on_start: Callable[[Path], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[ItemReport]:
@@ -94,7 +95,13 @@ def reconstruct_files(
             on_start(image)
         try:
             result = reconstructor(
-                image, rect=rect, keypoints=keypoints, mask=mask, frame=frame, progress=progress
+                image,
+                rect=rect,
+                keypoints=keypoints,
+                mask=mask,
+                frame=frame,
+                progress=progress,
+                keypoints_mode=keypoints_mode,
             )
             extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
             outputs = write_outputs(result, out_dir, image.stem, fmt, extra)
