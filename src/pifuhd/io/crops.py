@@ -313,14 +313,44 @@ def foreground_mask(rgb: np.ndarray, threshold: float = 0.1) -> np.ndarray:
     return ndimage.binary_fill_holes(labels == int(np.argmax(sizes)))
 
 
+def _segmentation_to_mask(
+    segmentation: np.ndarray | None, shape: tuple[int, int], threshold: float = 0.5
+) -> np.ndarray | None:
+    """Threshold a soft person segmentation into a mask.
+
+    Args:
+        segmentation: (H, W) float person probability in [0, 1] (as MediaPipe returns it),
+            or None when the model found no person.
+        shape: (H, W) of the image the segmentation must cover.
+        threshold: probability above which a pixel is person.
+
+    Returns:
+        (H, W) bool, True on the person; None when `segmentation` is None, has another shape,
+        or has no pixel above `threshold`.
+    """
+    if segmentation is None:
+        return None
+    probability = np.asarray(segmentation)
+    if probability.shape != tuple(shape):
+        logger.warning(
+            "person segmentation is %s, expected %s; ignoring it", probability.shape, shape
+        )
+        return None
+    mask = probability > threshold
+    return mask if mask.any() else None
+
+
 def mediapipe_mask(rgb: np.ndarray) -> np.ndarray | None:
     """Person mask from MediaPipe Pose segmentation (optional extra ``pifuhd[detect]``).
+
+    Uses the legacy ``mediapipe.solutions.pose`` API with ``model_complexity=1``, whose model
+    ships inside the package (0 and 2 would download theirs on first use), so it runs offline.
 
     Args:
         rgb: (H, W, 3) float32 in [0, 1].
 
     Returns:
-        (H, W) bool (segmentation > 0.5), or None when mediapipe is not installed or it
+        (H, W) bool (segmentation > 0.5), or None when mediapipe is not installed, fails, or
         finds no person.
     """
     try:
@@ -329,13 +359,15 @@ def mediapipe_mask(rgb: np.ndarray) -> np.ndarray | None:
         logger.debug("mediapipe is not available; skipping person segmentation")
         return None
     pixels = np.ascontiguousarray(np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8))
-    with mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True) as pose:
-        results = pose.process(pixels)
-    segmentation = getattr(results, "segmentation_mask", None)
-    if segmentation is None:
+    try:
+        with mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=1, enable_segmentation=True
+        ) as pose:
+            results = pose.process(pixels)
+    except Exception as exc:  # a missing model file, a graph error: fall back, do not abort
+        logger.warning("mediapipe segmentation failed (%s); skipping it", exc)
         return None
-    mask = np.asarray(segmentation) > 0.5
-    return mask if mask.any() else None
+    return _segmentation_to_mask(getattr(results, "segmentation_mask", None), rgb.shape[:2])
 
 
 def _rect_from_mask_file(path: Path, image: LoadedImage) -> CropRect:
