@@ -14,16 +14,14 @@ from pifuhd.io import crops
 from pifuhd.io.crops import (
     CropRect,
     crop_image,
-    foreground_mask,
-    mediapipe_mask,
     parse_rect,
-    read_mask,
     read_rect_file,
     rect_from_keypoints,
     rect_from_mask,
     resolve_crop,
 )
 from pifuhd.io.images import LoadedImage, load_image
+from pifuhd.io.person_mask import foreground_mask, mediapipe_mask, read_mask
 
 FLOAT32 = 1e-6
 """Tolerance for float32 results of PIL resampling."""

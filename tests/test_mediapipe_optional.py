@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from pifuhd.io.crops import _segmentation_to_mask, mediapipe_mask
+from pifuhd.io.person_mask import _segmentation_to_mask, mediapipe_mask
 
 
 def test_segmentation_is_thresholded_above_half() -> None:
