@@ -89,6 +89,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--official-format", action="store_true", help="write a pifuhd.pt file")
     init.set_defaults(func=cmd_init)
+
+    prep = sub.add_parser("prepare", help="3D scans -> renders and labelled points for training")
+    prep.add_argument("scans", type=Path, help="a folder of meshes (or of one folder each)")
+    prep.add_argument("--out", type=Path, required=True, help="data folder to write")
+    prep.add_argument("--views", type=int, default=36, help="yaw angles per subject (paper: 180)")
+    prep.add_argument("--size", type=int, default=1024, help="render size (also writes size/2)")
+    prep.add_argument(
+        "--presets",
+        default="",
+        help="extra colour renders under fixed lights, e.g. wild,intermediate,clear",
+    )
+    prep.add_argument("--up", choices=["auto", "x", "y", "z", "-x", "-y", "-z"], default="auto")
+    prep.add_argument("--units", choices=["auto", "m", "cm", "mm"], default="auto")
+    prep.add_argument("--surface-samples", type=int, default=100_000, help="per sigma")
+    prep.add_argument("--uniform-samples", type=int, default=100_000)
+    prep.add_argument("--color-samples", type=int, default=100_000)
+    prep.add_argument("--prt-dirs", type=int, default=64, help="rays per vertex for PRT")
+    prep.add_argument("--seed", type=int, default=0)
+    prep.add_argument("--workers", type=int, default=1, help="subjects in parallel")
+    prep.add_argument("--shard", help="K/N: this machine's share of the subjects (job arrays)")
+    prep.set_defaults(func=cmd_prepare)
+
+    syn = sub.add_parser("synth", help="synthetic clothed people (Anny body model) as scans")
+    syn.add_argument("count", type=int, help="number of people")
+    syn.add_argument("--out", type=Path, required=True, help="folder of person_NNNNN/ meshes")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--start", type=int, default=0, help="index of the first person")
+    syn.set_defaults(func=cmd_synth)
     return parser
 
 
@@ -198,6 +226,52 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         save_native(model, args.out, metadata=meta)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from pifuhd.data.prepare import PrepareConfig, SubjectResult, parse_shard, prepare
+
+    presets = tuple(p.strip() for p in args.presets.split(",") if p.strip())
+    config = PrepareConfig(
+        views=args.views,
+        size=args.size,
+        presets=presets,
+        surface_samples=args.surface_samples,
+        uniform_samples=args.uniform_samples,
+        color_samples=args.color_samples,
+        prt_dirs=args.prt_dirs,
+        seed=args.seed,
+        up=args.up,
+        units=args.units,
+    )
+    shard = parse_shard(args.shard)
+    bar = tqdm(desc="subjects", unit="subject")
+
+    def progress(result: SubjectResult) -> None:
+        bar.update(1)
+        if result.status == "failed":
+            tqdm.write(f"error: {result.error}", file=sys.stderr)
+
+    results = prepare(
+        args.scans, args.out, config, workers=args.workers, shard=shard, progress=progress
+    )
+    bar.close()
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(
+        f"{counts['done']} prepared, {counts['skipped']} already complete, "
+        f"{counts['failed']} failed -> {args.out}"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from pifuhd.data.synth import synth_people
+
+    if args.count < 1:
+        raise PifuhdError("count must be at least 1")
+    paths = synth_people(args.count, args.out, seed=args.seed, start=args.start, progress=True)
+    print(f"{len(paths)} people in {args.out}")
     return 0
 
 

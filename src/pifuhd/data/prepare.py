@@ -1,0 +1,393 @@
+"""``pifuhd prepare``: scans -> normalised subjects -> renders, labelled points, colour samples.
+
+Layout written under ``DATA/`` (documented in ``docs/data_format.md``)::
+
+    manifest.json                       settings, seed, versions, subjects (one per run/shard)
+    subjects/<name>/subject.json        written last: the subject is complete
+    subjects/<name>/views.json          per view: yaw, calib (subject cm -> cube), light
+    subjects/<name>/samples.npz         occupancy points (cm), inside labels, sample kind
+    subjects/<name>/colors.npz          surface points, normals, albedo
+    subjects/<name>/<map>/<view>.png    rgb, rgb_512, normal_front, normal_back, mask,
+                                        depth_front, depth_back, rgb_<preset>
+
+Every file is written atomically; a killed run resumes where it stopped (finished subjects and
+finished views are skipped). Random draws come from ``(seed, crc32(name)[, view])``, so results
+do not depend on the order, the number of workers or the shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from pifuhd.data.asset import CUBE_HALF_CM, MeshAsset, view_matrix
+from pifuhd.data.scan import ScanError, find_subjects, load_scan
+from pifuhd.errors import InputError
+from pifuhd.io.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from pifuhd.data.render import SubjectRenderer
+
+log = logging.getLogger(__name__)
+
+DATA_FORMAT = "pifuhd-data"
+DATA_FORMAT_VERSION = 1
+LIGHT_PRESETS = ("wild", "intermediate", "clear")
+UNIFORM_BOX_CM = (
+    (-CUBE_HALF_CM * 2**0.5, -CUBE_HALF_CM, -CUBE_HALF_CM * 2**0.5),
+    (CUBE_HALF_CM * 2**0.5, CUBE_HALF_CM, CUBE_HALF_CM * 2**0.5),
+)
+"""Box (cm) of the uniform samples: it holds the normalised cube of every yaw."""
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of ``pifuhd prepare``; everything that changes the outputs is here."""
+
+    views: int = 36
+    """Yaw angles per subject, evenly spaced from 0 (the paper rendered 180, every 2 degrees)."""
+    size: int = 1024
+    """Side of the rendered maps; the colour image is also written at ``size // 2``."""
+    presets: tuple[str, ...] = ()
+    """Extra colour renders under fixed lights: any of 'wild', 'intermediate', 'clear'."""
+    surface_samples: int = 100_000
+    """Gaussian-perturbed surface samples per sigma."""
+    sigmas_cm: tuple[float, ...] = (5.0, 3.0, 15.0)
+    """Perturbation sigmas: coarse level 5 cm, fine level 3 cm (paper), and a wide one."""
+    uniform_samples: int = 100_000
+    """Uniform samples in ``UNIFORM_BOX_CM``."""
+    color_samples: int = 100_000
+    """Surface points with albedo and normal for the colour network."""
+    prt_dirs: int = 64
+    """Ray directions per vertex for the precomputed radiance transfer."""
+    seed: int = 0
+    up: str = "auto"
+    units: str = "auto"
+
+    def digest(self) -> str:
+        """Short hash of the settings: a finished subject is reused only if it matches."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def validate(self) -> None:
+        if self.views < 1:
+            raise InputError("--views must be at least 1")
+        if self.size < 8 or self.size % 2:
+            raise InputError("--size must be an even number of pixels, at least 8")
+        unknown = set(self.presets) - set(LIGHT_PRESETS)
+        if unknown:
+            raise InputError(
+                f"unknown light preset {sorted(unknown)[0]!r}; use {', '.join(LIGHT_PRESETS)}"
+            )
+
+
+@dataclass
+class SubjectResult:
+    """Outcome of one subject: 'done', 'skipped' (already complete) or 'failed'."""
+
+    name: str
+    status: str
+    source: str
+    seconds: float = 0.0
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` (1-based K) -> (K, N); None -> (1, 1)."""
+    if text is None:
+        return 1, 1
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r}: write it as K/N, e.g. 3/10") from None
+    if not 1 <= k <= n:
+        raise InputError(f"--shard {text!r}: K must be between 1 and N")
+    return k, n
+
+
+def shard_subjects(
+    subjects: Sequence[tuple[str, Path]], shard: tuple[int, int]
+) -> list[tuple[str, Path]]:
+    """Subjects of shard K of N: those at sorted positions ``i`` with ``i % N == K - 1``."""
+    k, n = shard
+    return [s for i, s in enumerate(sorted(subjects)) if i % n == k - 1]
+
+
+def subject_rng(seed: int, name: str, *extra: int) -> np.random.Generator:
+    """Generator for one subject (and view): independent of order, workers and shards."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), *extra])
+
+
+def view_yaws(views: int) -> list[float]:
+    """Evenly spaced yaws in degrees, starting at 0 (the front)."""
+    return [360.0 * k / views for k in range(views)]
+
+
+def prepare(
+    scans: Path,
+    out: Path,
+    config: PrepareConfig,
+    *,
+    workers: int = 1,
+    shard: tuple[int, int] = (1, 1),
+    progress: Callable[[SubjectResult], None] | None = None,
+) -> list[SubjectResult]:
+    """Prepare every subject of ``scans`` (this shard's share) into ``out``.
+
+    Failures of single subjects (bad meshes) are reported in the results and the manifest,
+    never raised. Returns one result per subject of the shard.
+    """
+    config.validate()
+    subjects = shard_subjects(find_subjects(scans), shard)
+    out = Path(out)
+    (out / "subjects").mkdir(parents=True, exist_ok=True)
+    jobs = [(name, path, out / "subjects" / name, config) for name, path in subjects]
+    results: list[SubjectResult] = []
+    if workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(min(workers, len(jobs))) as pool:
+            for result in pool.imap_unordered(_prepare_job, jobs):
+                results.append(result)
+                if progress:
+                    progress(result)
+    else:
+        for job in jobs:
+            result = _prepare_job(job)
+            results.append(result)
+            if progress:
+                progress(result)
+    results.sort(key=lambda r: r.name)
+    write_manifest(out, config, results, shard)
+    return results
+
+
+def _prepare_job(job: tuple[str, Path, Path, PrepareConfig]) -> SubjectResult:
+    name, path, folder, config = job
+    start = time.perf_counter()
+    try:
+        status = prepare_subject(name, path, folder, config)
+    except ScanError as exc:
+        return SubjectResult(name, "failed", str(path), time.perf_counter() - start, str(exc))
+    return SubjectResult(
+        name, status, str(path), time.perf_counter() - start, warnings=_warnings(folder)
+    )
+
+
+def _warnings(folder: Path) -> list[str]:
+    try:
+        return list(json.loads((folder / "subject.json").read_text())["scan"]["warnings"])
+    except (OSError, KeyError, ValueError):
+        return []
+
+
+def subject_complete(folder: Path, config: PrepareConfig) -> bool:
+    """True if ``folder/subject.json`` exists and was written with the same settings."""
+    try:
+        doc = json.loads((folder / "subject.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return doc.get("settings_digest") == config.digest()
+
+
+def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) -> str:
+    """Load, sample and render one subject into ``folder``; 'done' or 'skipped' (complete).
+
+    Raises:
+        ScanError: the mesh cannot be used (the caller reports it and goes on).
+    """
+    from pifuhd.data.render import SubjectRenderer
+
+    if subject_complete(folder, config):
+        return "skipped"
+    asset, info = load_scan(path, up=config.up, units=config.units, name=name)
+    folder.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    write_samples(asset, folder, config)
+    timings["samples_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    renderer = SubjectRenderer(asset, prt_dirs=config.prt_dirs, seed=config.seed)
+    timings["prt_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    views = [
+        render_view_files(renderer, name, k, yaw, folder, config)
+        for k, yaw in enumerate(view_yaws(config.views))
+    ]
+    timings["render_s"] = time.perf_counter() - t0
+    write_json(folder / "views.json", {"views": views})
+    doc = {
+        "name": name,
+        "settings_digest": config.digest(),
+        "scan": asdict(info),
+        "vertices": len(asset.vertices),
+        "faces": len(asset.faces),
+        "views": len(views),
+        "timings": timings,
+    }
+    write_json(folder / "subject.json", doc)  # last: marks the subject complete
+    return "done"
+
+
+def write_samples(asset: MeshAsset, folder: Path, config: PrepareConfig) -> None:
+    """Occupancy samples (``samples.npz``) and colour samples (``colors.npz``), if missing."""
+    from pifuhd.data.sample import color_samples, occupancy_samples
+
+    if not (folder / "samples.npz").is_file():
+        rng = subject_rng(config.seed, asset.name, 0)
+        samples = occupancy_samples(
+            asset.vertices,
+            asset.faces,
+            rng,
+            n_surface=config.surface_samples,
+            sigmas=config.sigmas_cm,
+            n_uniform=config.uniform_samples,
+            box_min=np.array(UNIFORM_BOX_CM[0]),
+            box_max=np.array(UNIFORM_BOX_CM[1]),
+        )
+        samples["sigmas_cm"] = np.asarray(config.sigmas_cm, dtype=np.float32)
+        save_npz(folder / "samples.npz", samples)
+    if not (folder / "colors.npz").is_file():
+        rng = subject_rng(config.seed, asset.name, 1)
+        save_npz(folder / "colors.npz", color_samples(asset, config.color_samples, rng))
+
+
+def render_view_files(
+    renderer: SubjectRenderer,
+    name: str,
+    index: int,
+    yaw: float,
+    folder: Path,
+    config: PrepareConfig,
+) -> dict:
+    """Render one view's maps into ``folder/<map>/<index>.png`` unless they all exist.
+
+    Returns the view's record for ``views.json``: yaw, calib, light coefficients.
+    """
+    from pifuhd.data.lighting import light_preset, random_environment
+    from pifuhd.data.render import depth_to_uint16, normal_to_rgb8
+
+    stem = f"{index:04d}"
+    light = random_environment(subject_rng(config.seed, name, 2, index))
+    record = {
+        "index": index,
+        "yaw": yaw,
+        "calib": view_matrix(yaw).tolist(),
+        "light": np.asarray(light).tolist(),
+        "file": f"{stem}.png",
+    }
+    names = [
+        "rgb",
+        "rgb_512",
+        "normal_front",
+        "normal_back",
+        "mask",
+        "depth_front",
+        "depth_back",
+        *(f"rgb_{p}" for p in config.presets),
+    ]
+    if all((folder / n / f"{stem}.png").is_file() for n in names):
+        return record
+    maps = renderer.render(yaw, config.size, light)
+    images = {
+        "rgb": to_uint8(maps.rgb),
+        "rgb_512": to_uint8(downsample2(maps.rgb)),
+        "normal_front": normal_to_rgb8(maps.normal_front),
+        "normal_back": normal_to_rgb8(maps.normal_back),
+        "mask": maps.mask.astype(np.uint8) * 255,
+        "depth_front": depth_to_uint16(maps.depth_front),
+        "depth_back": depth_to_uint16(maps.depth_back),
+    }
+    for preset in config.presets:
+        lit = renderer.render(yaw, config.size, light_preset(preset))
+        images[f"rgb_{preset}"] = to_uint8(lit.rgb)
+    for map_name, array in images.items():
+        write_png(folder / map_name / f"{stem}.png", array)
+    return record
+
+
+def downsample2(image: np.ndarray) -> np.ndarray:
+    """2x2 box filter: (H, W, C) -> (H/2, W/2, C); H and W even."""
+    h, w = image.shape[:2]
+    return image.reshape(h // 2, 2, w // 2, 2, *image.shape[2:]).mean(axis=(1, 3))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8, rounded."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 (H, W[, 3]) or uint16 (H, W) array as PNG, atomically."""
+    if array.dtype == np.uint16:
+        image = Image.fromarray(array.astype(np.uint16), mode="I;16")
+    else:
+        image = Image.fromarray(array)
+    with atomic_write(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays to a compressed ``.npz`` atomically."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """Write ``doc`` as indented JSON, atomically."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def manifest_name(shard: tuple[int, int]) -> str:
+    """``manifest.json``, or ``manifest-shard-K-of-N.json`` for one shard of a job array."""
+    k, n = shard
+    return "manifest.json" if n == 1 else f"manifest-shard-{k}-of-{n}.json"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape the data."""
+    import importlib.metadata as md
+
+    versions = {}
+    for dist in ("pifuhd", "numpy", "trimesh", "embreex", "libigl", "Pillow", "anny"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_manifest(
+    out: Path, config: PrepareConfig, results: Sequence[SubjectResult], shard: tuple[int, int]
+) -> Path:
+    """Write the run's manifest: settings, seed, versions, each subject's status."""
+    doc = {
+        "format": DATA_FORMAT,
+        "format_version": DATA_FORMAT_VERSION,
+        "settings": asdict(config),
+        "settings_digest": config.digest(),
+        "seed": config.seed,
+        "shard": list(shard),
+        "versions": library_versions(),
+        "subjects": [asdict(r) for r in results],
+        "counts": {
+            status: sum(r.status == status for r in results)
+            for status in ("done", "skipped", "failed")
+        },
+    }
+    path = out / manifest_name(shard)
+    write_json(path, doc)
+    return path
