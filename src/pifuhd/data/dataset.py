@@ -256,6 +256,8 @@ def choose_points(
     n_surface = config.count - n_uniform
     near = region & np.isin(kind, config.surface_kinds)
     uniform = np.flatnonzero(region & (kind == uniform_kind))
+    if len(uniform) == 0:  # e.g. a small crop: the near-surface share takes its place
+        n_surface, n_uniform = config.count, 0
     parts = [_draw(uniform, n_uniform, rng)]
     if config.balance:
         n_in = n_surface // 2

@@ -331,10 +331,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def write_png(path: Path, array: np.ndarray) -> None:
     """Write a uint8 (H, W[, 3]) or uint16 (H, W) array as PNG, atomically."""
-    if array.dtype == np.uint16:
-        image = Image.fromarray(array.astype(np.uint16), mode="I;16")
-    else:
-        image = Image.fromarray(array)
+    image = Image.fromarray(np.ascontiguousarray(array))  # uint16 -> mode "I;16"
     with atomic_write(path) as tmp:
         image.save(tmp, format="PNG")
 

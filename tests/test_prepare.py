@@ -1,0 +1,233 @@
+"""`pifuhd prepare` and the training dataset on tiny scans: layout, resume, shards, augmentations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from PIL import Image
+
+from pifuhd.cli import main
+from pifuhd.data import prepare as prep
+from pifuhd.data.augment import AugmentConfig
+from pifuhd.data.dataset import OccupancyDataset, PointConfig, list_subjects, split_subjects
+from pifuhd.data.prepare import PrepareConfig, prepare
+
+TINY = PrepareConfig(
+    views=4,
+    size=64,
+    surface_samples=3000,
+    uniform_samples=3000,
+    color_samples=500,
+    prt_dirs=8,
+    seed=3,
+)
+INSIDE_ON_MASK = 0.98
+"""Share of inside points that must project onto the (dilated) mask; pixel rounding aside."""
+
+
+def capsule_person(height: float) -> trimesh.Trimesh:
+    """A standing capsule (y up, metres) with vertex colours varying with height."""
+    body = trimesh.creation.capsule(height=height - 0.4, radius=0.2, count=[16, 16])
+    body.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+    t = (body.vertices[:, 1] - body.vertices[:, 1].min()) / np.ptp(body.vertices[:, 1])
+    colors = np.stack([t, 1 - t, 0.5 * np.ones_like(t), np.ones_like(t)], axis=1)
+    body.visual.vertex_colors = (colors * 255).astype(np.uint8)
+    return body
+
+
+@pytest.fixture
+def scans(tmp_path: Path) -> Path:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    capsule_person(1.7).export(folder / "anna.ply")
+    (folder / "ben").mkdir()
+    capsule_person(1.8).export(folder / "ben" / "mesh.ply")
+    (folder / "broken.obj").write_text("v 0 0 0\nv 1 0 0\nv nan 1 0\nf 1 2 3\n")
+    return folder
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "subject.json" and not p.name.startswith("manifest")
+    }
+
+
+def test_prepare_layout_and_bad_mesh(scans: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    results = prepare(scans, out, TINY)
+    status = {r.name: r.status for r in results}
+    assert status == {"anna": "done", "ben": "done", "broken": "failed"}
+    assert "NaN" in next(r.error for r in results if r.name == "broken")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {"done": 2, "skipped": 0, "failed": 1}
+    assert manifest["seed"] == 3 and manifest["versions"]["numpy"]
+    subject = out / "subjects" / "anna"
+    for name in ("rgb", "rgb_512", "normal_front", "normal_back", "mask", "depth_front"):
+        assert len(list((subject / name).glob("*.png"))) == 4
+    assert Image.open(subject / "rgb_512" / "0000.png").size == (32, 32)
+    views = json.loads((subject / "views.json").read_text())["views"]
+    assert [v["yaw"] for v in views] == [0.0, 90.0, 180.0, 270.0]
+    samples = np.load(subject / "samples.npz")
+    assert samples["points"].shape == (12000, 3)
+    assert np.bincount(samples["kind"]).tolist() == [3000, 3000, 3000, 3000]
+    # the capsule's axis is inside, points far out are outside
+    r = np.linalg.norm(samples["points"][:, [0, 2]], axis=1)
+    radius_cm = 0.2 / 1.7 * 180
+    body = np.abs(samples["points"][:, 1]) < 90.0 - radius_cm  # between the caps
+    assert samples["inside"][body & (r < radius_cm * 0.8)].all()
+    assert not samples["inside"][r > radius_cm * 1.2].any()
+    assert not (out / "subjects" / "broken" / "subject.json").exists()
+
+
+def test_prepare_deterministic_resumable_and_sharded(
+    scans: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = tmp_path / "full"
+    prepare(scans, full, TINY)
+    reference = _tree(full)
+
+    again = prepare(scans, full, TINY)
+    assert {r.name: r.status for r in again}["anna"] == "skipped"
+
+    # a run killed in the middle of a subject's views resumes to the same files
+    killed = tmp_path / "killed"
+    real = prep.render_view_files
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(prep, "render_view_files", dying)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(scans, killed, TINY)
+    monkeypatch.setattr(prep, "render_view_files", real)
+    assert not (killed / "subjects" / "anna" / "subject.json").exists()
+    assert (killed / "subjects" / "anna" / "rgb" / "0001.png").exists()
+    assert not list(killed.rglob("*.tmp"))
+    prepare(scans, killed, TINY)
+    assert _tree(killed) == reference
+
+    sharded = tmp_path / "sharded"
+    first = prepare(scans, sharded, TINY, shard=(1, 2))
+    second = prepare(scans, sharded, TINY, shard=(2, 2))
+    assert {r.name for r in first} | {r.name for r in second} == {"anna", "ben", "broken"}
+    assert not {r.name for r in first} & {r.name for r in second}
+    assert (sharded / "manifest-shard-1-of-2.json").exists()
+    assert _tree(sharded) == reference
+
+
+def test_prepare_cli_exit_code_and_bad_options(scans: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    args = ["prepare", str(scans), "--out", str(out), "--views", "2", "--size", "32"]
+    args += ["--surface-samples", "500", "--uniform-samples", "500", "--color-samples", "50"]
+    args += ["--prt-dirs", "4"]
+    assert main(args) == 1  # the broken mesh
+    assert (out / "subjects" / "anna" / "subject.json").exists()
+    assert main([*args, "--shard", "3/2"]) == 1
+    assert main([*args, "--presets", "sunny"]) == 1
+
+
+@pytest.fixture
+def data(scans: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "data"
+    prepare(scans, out, TINY)
+    return out
+
+
+def _project(points: torch.Tensor, calib: torch.Tensor) -> torch.Tensor:
+    """(3, N) points -> (N, 2) grid_sample coordinates under a (4, 4) calib."""
+    return (calib[:2, :3] @ points + calib[:2, 3:]).T
+
+
+def _mask_at(mask: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Max of the mask over a 3x3 neighbourhood at align_corners=True coordinates."""
+    dilated = torch.nn.functional.max_pool2d(mask[None], 3, stride=1, padding=1)
+    grid = uv[None, None].to(torch.float32)
+    return torch.nn.functional.grid_sample(dilated, grid, align_corners=True)[0, 0, 0]
+
+
+def test_dataset_items_consistent_under_augmentation(data: Path) -> None:
+    names = list_subjects(data)
+    assert names == ["anna", "ben"]
+    points = PointConfig(count=600, surface_kinds=(0,), uniform_fraction=0.25)
+    for augment in (AugmentConfig.none(), AugmentConfig(flip=1.0, scale=(0.8, 0.8), shift=0.1)):
+        ds = OccupancyDataset(data, names, points=points, augment=augment, image_size=64)
+        assert len(ds) == 8
+        item = ds[1]
+        assert item["image"].shape == (3, 64, 64) and item["points"].shape == (3, 600)
+        assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
+        labels = item["labels"][0]
+        # balanced near-surface share: 225 of 450 inside; the uniform share mostly outside
+        assert labels[150:].sum().item() == 225
+        calib = torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0]))
+        uv = _project(item["points"], calib)
+        on_mask = _mask_at(item["mask"], uv) > 0.5
+        assert on_mask[labels > 0.5].float().mean() >= INSIDE_ON_MASK
+        assert item["points"].abs().max() <= 1.0
+        # the calib maps the stored subject points onto the item's points
+        subject_points = np.load(data / "subjects" / item["subject"] / "samples.npz")["points"]
+        cube = subject_points @ item["calib"][:3, :3].numpy().T + item["calib"][:3, 3].numpy()
+        first = item["points"][:, 0].numpy()
+        assert np.abs(cube - first).max(axis=1).min() < 1e-5
+    flipped_normals = item["normal_front"]
+    assert flipped_normals.shape == (3, 64, 64)
+
+
+def test_dataset_fine_crops_and_flip_normals(data: Path) -> None:
+    ds = OccupancyDataset(
+        data,
+        level="fine",
+        points=PointConfig(count=200, surface_kinds=(1,)),
+        augment=AugmentConfig.none(),
+        image_size=64,
+        crop_size=256,
+    )
+    item = ds[0]
+    assert item["image_fine"].shape == (3, 256, 256)
+    uv = _project(item["points"], item["fine_calib"])
+    assert uv.abs().max() <= 1.0 + 1e-6
+    x0, y0 = item["crop"].tolist()
+    assert 0 <= x0 <= 1024 - 256 and 0 <= y0 <= 1024 - 256
+    # inside points land on the person in the crop (the image there differs from the grey)
+    inside = item["labels"][0] > 0.5
+    grid = uv[inside][None, None].to(torch.float32)
+    colour = torch.nn.functional.grid_sample(item["image_fine"][None], grid, align_corners=True)
+    assert (colour[0, :, 0] - 0.0).abs().max(dim=0).values.gt(0.02).float().mean() > 0.95
+
+    plain = OccupancyDataset(data, augment=AugmentConfig.none(), image_size=64)[0]
+    flipped = OccupancyDataset(
+        data,
+        augment=AugmentConfig(
+            flip=1.0,
+            scale=(1, 1),
+            shift=0.0,
+            brightness=0.0,
+            contrast=0.0,
+            saturation=0.0,
+            hue=0.0,
+            background="grey",
+        ),
+        image_size=64,
+    )[0]
+    torch.testing.assert_close(flipped["mask"], plain["mask"].flip(-1), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        flipped["normal_front"][0].numpy(), -plain["normal_front"][0].flip(-1).numpy(), atol=1e-5
+    )
+
+
+def test_split_is_stable() -> None:
+    names = [f"s{i:03d}" for i in range(200)]
+    train, val = split_subjects(names, 0.1, seed=0)
+    assert 8 <= len(val) <= 35 and set(train) | set(val) == set(names)
+    train2, val2 = split_subjects([*names, "new"], 0.1, seed=0)
+    assert set(val) <= set(val2)
