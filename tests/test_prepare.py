@@ -1,4 +1,4 @@
-"""`pifuhd prepare` and the training dataset on tiny scans: layout, resume, shards, augmentations."""
+"""`pifuhd prepare` and the training dataset on tiny scans: layout, resume, shards, augments."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_prepare_deterministic_resumable_and_sharded(
     real = prep.render_view_files
     calls = {"n": 0}
 
-    def dying(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def dying(*args: object, **kwargs: object) -> dict:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
@@ -165,7 +165,7 @@ def test_dataset_items_consistent_under_augmentation(data: Path) -> None:
         assert len(ds) == 8
         item = ds[1]
         assert item["image"].shape == (3, 64, 64) and item["points"].shape == (3, 600)
-        assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
+        assert item["image"].min() >= -1.0 and item["image"].max() <= 1.0
         labels = item["labels"][0]
         # balanced near-surface share: 225 of 450 inside; the uniform share mostly outside
         assert labels[150:].sum().item() == 225
@@ -229,5 +229,5 @@ def test_split_is_stable() -> None:
     names = [f"s{i:03d}" for i in range(200)]
     train, val = split_subjects(names, 0.1, seed=0)
     assert 8 <= len(val) <= 35 and set(train) | set(val) == set(names)
-    train2, val2 = split_subjects([*names, "new"], 0.1, seed=0)
+    _, val2 = split_subjects([*names, "new"], 0.1, seed=0)
     assert set(val) <= set(val2)
