@@ -334,7 +334,9 @@ def _load_normals(path: Path, size: int) -> torch.Tensor:
 
     with Image.open(path) as img:
         array = np.asarray(img.convert("RGB"))
-    normals = torch.from_numpy(rgb8_to_normal(array).astype(np.float32)).permute(2, 0, 1)
+    normals = torch.from_numpy(rgb8_to_normal(array, renormalize=True).astype(np.float32)).permute(
+        2, 0, 1
+    )
     if normals.shape[-1] != size:
         normals = F.interpolate(normals[None], size=(size, size), mode="area")[0]
         length = normals.norm(dim=0, keepdim=True)
