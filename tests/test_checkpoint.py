@@ -104,7 +104,7 @@ def _bad_files(tmp: Path, official_tiny: PIFuHD) -> dict[str, tuple[Path, str]]:
     files["missing tensors"] = (tmp / "pifu.pt", "tensor names differ")
     with open(tmp / "evil.pt", "wb") as handle:
         pickle.dump({"opt": Payload()}, handle)
-    files["code in pickle"] = (tmp / "evil.pt", "")
+    files["code in pickle"] = (tmp / "evil.pt", "not a readable PyTorch checkpoint")
     torch.save({"opt": Payload(), "opt_netG": 1, "model_state_dict": {}}, tmp / "evil2.pt")
     files["code in torch file"] = (tmp / "evil2.pt", "refused to load")
     files["missing"] = (tmp / "nope.pt", "no such file")
