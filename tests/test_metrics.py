@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import trimesh
@@ -83,3 +85,37 @@ def test_mirror_gives_the_expected_normal_error() -> None:
     assert cos < 0.95  # the lump is on the other side: a real error
     iou = volume_iou((vertices, faces), mirrored, 48)
     assert 0.5 < iou < 0.95
+
+
+def test_evaluate_cli_pairs_scales_and_writes_reports(tmp_path: Path) -> None:
+    from pifuhd.cli import main
+
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    # ground truth 1.8 units tall (metres): evaluated as 180 cm
+    gt = trimesh.creation.icosphere(subdivisions=4, radius=0.9)
+    gt.export(tmp_path / "gt" / "ball.ply")
+    pred = trimesh.creation.icosphere(subdivisions=4, radius=0.91)
+    pred.export(tmp_path / "pred" / "ball.obj")
+    pred.export(tmp_path / "pred" / "orphan.obj")
+    out = tmp_path / "report"
+    code = main(
+        [
+            "evaluate",
+            "--pred",
+            str(tmp_path / "pred"),
+            "--gt",
+            str(tmp_path / "gt"),
+            "-o",
+            str(out),
+            "--samples",
+            "2000",
+        ]
+    )
+    assert code == 0
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("subject,chamfer_cm,p2s_cm") and len(rows) == 2
+    chamfer = float(rows[1].split(",")[1])
+    assert chamfer == pytest.approx(1.0, abs=FACET_CM * 2)  # 0.01 units * 100 cm/unit
+    assert "| mean | 1 |" in (out / "summary.md").read_text()
+    assert main(["evaluate", "--pred", str(tmp_path / "nope"), "--gt", str(tmp_path / "gt")]) == 1

@@ -117,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--start", type=int, default=0, help="index of the first person")
     syn.set_defaults(func=cmd_synth)
+
+    ev = sub.add_parser("evaluate", help="Chamfer, P2S, F-score, IoU, normals vs ground truth")
+    ev.add_argument("--pred", type=Path, required=True, help="folder of reconstructed meshes")
+    ev.add_argument("--gt", type=Path, required=True, help="folder of ground-truth meshes")
+    ev.add_argument("-o", "--out", type=Path, help="write metrics.csv and summary.md here")
+    ev.add_argument(
+        "--gt-height-cm",
+        type=float,
+        default=180.0,
+        help="height the ground truth stands for (default 180: the subject frame); "
+        "0: files are already in cm",
+    )
+    ev.add_argument("--samples", type=int, default=10_000, help="surface samples per mesh")
+    ev.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -272,6 +286,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise PifuhdError("count must be at least 1")
     paths = synth_people(args.count, args.out, seed=args.seed, start=args.start, progress=True)
     print(f"{len(paths)} people in {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pifuhd.eval.evaluate import evaluate_folders, summary_markdown, write_reports
+
+    height = args.gt_height_cm if args.gt_height_cm > 0 else None
+    scores = evaluate_folders(args.pred, args.gt, gt_height_cm=height, samples=args.samples)
+    for score in scores:
+        m = score.metrics
+        print(
+            f"{score.name}: chamfer {m.chamfer_cm:.3f} cm, p2s {m.p2s_cm:.3f} cm, "
+            f"F@1cm {m.fscore_1cm:.3f}, IoU {m.iou:.3f}, normals {m.normal_consistency:.3f}"
+        )
+    print(summary_markdown(scores), end="")
+    if args.out is not None:
+        csv_path, md_path = write_reports(scores, args.out)
+        print(f"wrote {csv_path} and {md_path}")
     return 0
 
 
