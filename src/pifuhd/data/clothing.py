@@ -1,0 +1,324 @@
+"""Procedural garments: shells offset from covered body regions, flared skirts, shoes.
+
+A shell garment is the part of the posed body where its coverage field is negative, cut
+exactly along the field's zero level and pushed out along smoothed normals by ``offset`` cm
+(plus a small noisy "drape"). Skirts are closed flared tubes around the hips and both legs.
+Coverage fields are read on the rest pose (cm-like units: the limb fields are scaled by a
+typical segment length), so a garment covers the same skin whatever the pose; geometry is
+built on the posed body, then taken back to the rest pose by inverse skinning with the
+garment's weights (those of the body points it was built from), so ``rest.obj`` animates
+back to ``mesh.obj`` exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pifuhd.data.body import (
+    ARMS,
+    FEET,
+    HANDS,
+    LEGS,
+    Body,
+    Part,
+    limit_influences,
+    nearest_vertices,
+    unskin,
+)
+from pifuhd.data.patterns import ClothStyle, cloth_albedo
+from pifuhd.data.surface import (
+    Lerp,
+    Piece,
+    clip_by_field,
+    closed_tube,
+    compact,
+    drop_small_components,
+    smooth_outside,
+    weld_ids,
+)
+from pifuhd.data.textures import fbm
+
+ARM_CM = 56.0
+"""cm per unit of ``arm_t`` (shoulder to wrist is about 0 -> 1 for 56 cm)."""
+LEG_CM = 90.0
+"""cm per unit of ``leg_t``."""
+FAR = 100.0
+"""Field value of parts a garment never covers."""
+
+
+@dataclass(frozen=True)
+class Garment:
+    """One garment. Heights are rest-pose cm above the hip joints; lengths along limbs are
+    ``arm_t`` / ``leg_t`` values (see :class:`~pifuhd.data.body.Body`).
+
+    Attributes:
+        name: "t-shirt", "jeans", ...; kind: "top", "bottom", "skirt", "shoes".
+        offset: distance from the skin (cm); for skirts the ease at the waist.
+        style: its fabric.
+        sleeve: top: ``arm_t`` where sleeves end (negative: sleeveless).
+        hem: top: hem height; bottom/skirt: waistband height.
+        neck: top: neckline depth below the neck joint at the front (cm).
+        length: bottom: ``leg_t`` of the leg hems; skirt: length below the waistband (cm);
+            shoes: ``leg_t`` of the shoe's top.
+        flare: bottom: extra offset per unit ``leg_t``; skirt: radius gain per cm down.
+        open_front: top: half-width (cm) of an open front (jackets), 0 = closed.
+        hides_skin: drop the body faces it covers (shells only).
+    """
+
+    name: str
+    kind: str
+    offset: float
+    style: ClothStyle
+    sleeve: float = -1.0
+    hem: float = 0.0
+    neck: float = 2.0
+    length: float = 1.0
+    flare: float = 0.0
+    open_front: float = 0.0
+    hides_skin: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        keys = ("name", "kind", "offset", "sleeve", "hem", "neck", "length", "flare", "open_front")
+        out = {
+            k: (round(v, 2) if isinstance(v, float) else v)
+            for k, v in ((k, getattr(self, k)) for k in keys)
+        }
+        return {**out, "fabric": self.style.describe()}
+
+
+def _per_part(body: Body, values: dict[Part, np.ndarray | float]) -> np.ndarray:
+    field_ = np.full(len(body.parts), FAR)
+    for part, value in values.items():
+        mask = body.parts == part
+        field_[mask] = value[mask] if isinstance(value, np.ndarray) else value
+    return field_
+
+
+def top_field(body: Body, g: Garment) -> np.ndarray:
+    """(V,) coverage field of a top (negative = covered): torso from the hem to the neckline,
+    sleeves to ``arm_t = g.sleeve``, an optional open front."""
+    rest, j = body.rest_vertices, body.rest_joints
+    y = rest[:, 1]
+    hem_y = 0.5 * (j["hip.L"][1] + j["hip.R"][1]) + g.hem
+    neck = j["neck"]
+    d = rest - neck
+    front = np.clip(d[:, 2] / np.maximum(np.hypot(d[:, 0], d[:, 2]), 1e-6), 0.0, 1.0) ** 2
+    neckline = neck[1] - 1.5 - g.neck * front
+    trunk = np.maximum(hem_y - y, y - neckline)
+    if g.open_front > 0:
+        ahead = rest[:, 2] > j["chest"][2]
+        trunk = np.where(ahead, np.maximum(trunk, g.open_front - np.abs(rest[:, 0])), trunk)
+    sleeve = (body.arm_t - g.sleeve) * ARM_CM if g.sleeve >= 0 else np.full(len(y), 1.0)
+    values = {Part.TORSO: trunk, Part.NECK: trunk, **{p: trunk for p in LEGS}}
+    values.update({p: sleeve for p in ARMS})
+    return _per_part(body, values)
+
+
+def bottom_field(body: Body, g: Garment) -> np.ndarray:
+    """(V,) coverage field of trousers/shorts: below the waistband, legs to ``leg_t = g.length``."""
+    j = body.rest_joints
+    waist_y = 0.5 * (j["hip.L"][1] + j["hip.R"][1]) + g.hem
+    legs = (body.leg_t - g.length) * LEG_CM
+    values = {Part.TORSO: body.rest_vertices[:, 1] - waist_y, **{p: legs for p in LEGS}}
+    return _per_part(body, values)
+
+
+def shoes_field(body: Body, g: Garment) -> np.ndarray:
+    """(V,) coverage field of shoes: the feet and the legs below ``leg_t = g.length``."""
+    legs = (g.length - body.leg_t) * LEG_CM
+    return _per_part(body, {**{p: legs for p in LEGS}, **{p: -FAR for p in FEET}})
+
+
+COVERAGE = {"top": top_field, "bottom": bottom_field, "shoes": shoes_field}
+
+
+def coverage(body: Body, g: Garment) -> np.ndarray:
+    """(V,) the coverage field of a shell garment (negative = covered)."""
+    return COVERAGE[g.kind](body, g)
+
+
+def covered_region(body: Body, field_: np.ndarray) -> tuple[Lerp, np.ndarray]:
+    """The body surface where ``field_`` (V,) is negative, cut along its zero level, without
+    crumbs (components under 2 % of the area): (vertices as blends of body vertices, faces)."""
+    lerp, faces = clip_by_field(body.faces, field_)
+    keep = drop_small_components(lerp(body.vertices), faces)
+    used, faces = compact(faces[keep])
+    return Lerp(lerp.a[used], lerp.b[used], lerp.t[used]), faces
+
+
+def offset_shell(
+    body: Body,
+    field_: np.ndarray,
+    offset: np.ndarray | float,
+    *,
+    name: str,
+    kind: str,
+    albedo,
+    seed: int,
+    drape: float = 0.35,
+    sole: float = 0.0,
+    smooth: int = 3,
+) -> Piece:
+    """The covered part of the posed body, pushed outward along smoothed normals.
+
+    Args:
+        body: the body; field_: (V,) coverage field (negative = covered).
+        offset: cm, scalar or (V,) per body vertex.
+        drape: amplitude (cm) of a smooth noisy extra offset, so fabric does not look painted.
+        sole: extra offset (cm) where the normal points down (shoe soles).
+        smooth: rounds of smoothing (bridging folds, toes), never closer than 70 % of the
+            offset to the skin.
+    Returns:
+        The piece; its uv is the body's, its weights the blended weights of its body points.
+    """
+    sub, faces = covered_region(body, field_)
+    n = sub(body.normals(smooth_iterations=4))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    rest_base = sub(body.rest_vertices)
+    d = sub(np.broadcast_to(np.asarray(offset, np.float64), field_.shape))
+    d = d + drape * (0.5 + 0.5 * fbm(rest_base, 7.0, seed, octaves=2))
+    d = d + sole * np.clip(-n[:, 1], 0.0, 1.0) ** 2
+    base = sub(body.vertices)
+    posed = smooth_outside(
+        base + d[:, None] * n, base, n, faces, weld_ids(sub, body.weld), smooth, 0.7 * d
+    )
+    return skinned_piece(body, sub, posed, faces, name, kind, albedo)
+
+
+def skinned_piece(
+    body: Body, sub: Lerp, posed: np.ndarray, faces: np.ndarray, name: str, kind: str, albedo
+) -> Piece:
+    """A piece at ``posed`` built from body points ``sub``: their uv and blended weights, and
+    the rest positions that skin back to ``posed``."""
+    weights = limit_influences(sub(body.weights))
+    rest = unskin(posed, weights, body.transforms)
+    return Piece(name, kind, posed, rest, faces, sub(body.uv), weights, albedo)
+
+
+def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
+    """A top, bottom or shoes as an :func:`offset_shell` textured with its fabric."""
+    field_ = coverage(body, g)
+    offset: np.ndarray | float = g.offset
+    if g.kind == "bottom" and g.flare:
+        offset = g.offset + g.flare * np.clip(body.leg_t, 0.0, 1.0) ** 2
+    sole = g.extra.get("sole", 0.0)
+    style = g.style
+    piece = offset_shell(
+        body,
+        field_,
+        offset,
+        name=g.name,
+        kind="cloth",
+        albedo=lambda p, f: cloth_albedo(p, style),
+        seed=seed,
+        sole=sole,
+        drape=0.15 if g.kind == "shoes" else 0.35,
+        smooth=25 if g.kind == "shoes" else 3,
+    )
+    piece.info = g.describe()
+    return piece
+
+
+def hidden_skin(body: Body, garments: list[Garment], margin: float = 2.0) -> np.ndarray:
+    """(F,) bool: body faces lying ``margin`` cm (field units) inside a skin-hiding shell."""
+    hidden = np.zeros(len(body.faces), bool)
+    for g in garments:
+        if g.kind in COVERAGE and g.hides_skin:
+            hidden |= (coverage(body, g)[body.faces] < -margin).all(axis=1)
+    return hidden
+
+
+def _radial_hull(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(N,) distance from the origin, along each direction (sin a, cos a) of the xz plane, to
+    a convex polygon enclosing ``points`` (M, 2) (x, z): the tightest one whose edges are
+    normal to the ``angles`` directions."""
+    dirs = np.stack([np.sin(angles), np.cos(angles)], axis=1)
+    support = (points @ dirs.T).max(axis=0)  # (N,)
+    cos = dirs @ dirs.T  # (N_support, N_query)
+    ratio = np.where(cos > 0.15, support[:, None] / np.maximum(cos, 0.15), np.inf)
+    return np.maximum(ratio.min(axis=0), 1.0)
+
+
+def skirt_rings(body: Body, g: Garment, seed: int, around: int = 72, step: float = 2.0):
+    """(K, N, 3) rings of a flared skirt, top (waistband) to hem, in posed space.
+
+    Each ring encloses the hips and both legs at its height with ``g.offset`` ease growing
+    by ``g.flare`` per cm down; radii never shrink going down, so the skirt hangs and
+    bridges the legs; soft folds deepen toward the hem.
+    """
+    j, rj = body.joints, body.rest_joints
+    lift = 0.5 * (j["hip.L"][1] + j["hip.R"][1]) - 0.5 * (rj["hip.L"][1] + rj["hip.R"][1])
+    top = 0.5 * (rj["hip.L"][1] + rj["hip.R"][1]) + g.hem + lift
+    heights = np.arange(top, top - g.length - 1e-6, -step)
+    angles = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
+    pool = body.vertices[~body.part_mask(*ARMS, *HANDS, Part.HEAD, Part.EYE)]
+    centre = np.array([j["root"][0], j["root"][2]])
+    rng = np.random.default_rng(seed)
+    folds, phase, depth = (
+        int(rng.integers(7, 14)),
+        rng.uniform(0, 2 * np.pi),
+        rng.uniform(0.02, 0.06),
+    )
+    radius = np.zeros(around)
+    rings = []
+    for k, y in enumerate(heights):
+        slab = pool[np.abs(pool[:, 1] - y) < step]
+        if len(slab):
+            hull = _radial_hull(slab[:, [0, 2]] - centre, angles)
+            radius = np.maximum(radius, hull + g.offset + g.flare * (top - y))
+        smooth = np.convolve(
+            np.concatenate([radius[-3:], radius, radius[:3]]), np.ones(7) / 7, "valid"
+        )
+        radius = np.maximum(radius, smooth)
+        fold = 1.0 + depth * (k / max(len(heights) - 1, 1)) * np.sin(folds * angles + phase)
+        r = radius * fold
+        rings.append(
+            np.stack(
+                [
+                    centre[0] + r * np.sin(angles),
+                    np.full(around, y),
+                    centre[1] + r * np.cos(angles),
+                ],
+                axis=1,
+            )
+        )
+    lip = rings[-1].copy()
+    lip[:, [0, 2]] = centre + (lip[:, [0, 2]] - centre) * 0.96
+    lip[:, 1] += 1.0
+    return np.stack([*rings, lip])
+
+
+def skirt_garment(body: Body, g: Garment, seed: int) -> Piece:
+    """A flared skirt as a closed tube (waistband and hem capped, the hem slightly recessed).
+
+    Each column of the tube takes the skinning weights of the torso vertex nearest to its
+    waistband point, so it follows the pelvis.
+    """
+    rings = skirt_rings(body, g, seed)
+    verts, faces, uv = closed_tube(rings)
+    torso = body.part_mask(Part.TORSO)
+    n_around = rings.shape[1]
+    anchors = nearest_vertices(rings[0], body.vertices, torso)  # (N,)
+    column = np.concatenate([np.tile(np.append(np.arange(n_around), 0), len(rings)), [0, 0]])
+    weights = limit_influences(body.weights[anchors[column]])
+    rest = unskin(verts, weights, body.transforms)
+    style = g.style
+    return Piece(
+        g.name,
+        "cloth",
+        verts,
+        rest,
+        faces,
+        uv,
+        weights,
+        lambda p, f: cloth_albedo(p, style),
+        info=g.describe(),
+    )
+
+
+def build_garment(body: Body, g: Garment, seed: int) -> Piece:
+    """The piece of any garment."""
+    return skirt_garment(body, g, seed) if g.kind == "skirt" else shell_garment(body, g, seed)
