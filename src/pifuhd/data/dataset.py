@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pifuhd.data.asset import IMAGE_HALF_EXTENT
 from pifuhd.data.augment import (
     AugmentConfig,
     color_jitter,
@@ -32,7 +33,7 @@ from pifuhd.errors import InputError
 log = logging.getLogger(__name__)
 
 FINE_FULL = 1024
-"""Side of the full fine image; fine items carry a random crop of it."""
+"""Default side of the full fine image; fine items carry a random crop of it."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,13 @@ class OccupancyDataset(torch.utils.data.Dataset):
         ``points``: (3, N) float32 in the (augmented) normalised cube; ``labels``: (1, N)
         float32, 1 inside. ``calib``: (4, 4) float32, subject cm -> augmented cube, so
         ``points = calib @ subject_points``. Project with ``diag(1, -1, 1)``.
-        Fine level also: ``image_fine`` (3, C, C) a random crop of the 1024 image (C =
-        ``crop_size``), ``fine_calib`` (4, 4) cube -> crop (u, v, z) with u, v in [-1, 1]
-        (``align_corners=True``), and ``crop`` (2,) its top-left pixel; ``points`` are drawn
-        inside the crop. ``subject`` and ``view`` name the item.
+        Fine level also: ``image_fine`` (3, C, C) a random crop of the full fine image (side
+        ``fine_size``, 1024 by default; C = ``crop_size``), ``fine_calib`` (4, 4) cube -> crop
+        (u, v, z) with u, v in [-1, 1] (``align_corners=True``), and ``crop`` (2,) its top-left
+        pixel; ``points`` are drawn inside the crop. ``image`` is then the full fine image
+        area-downsampled to S, so both levels see one composite (same background and
+        jitter). ``crop_size == fine_size`` gives the whole image (validation).
+        ``subject`` and ``view`` name the item.
     """
 
     def __init__(
@@ -116,12 +120,15 @@ class OccupancyDataset(torch.utils.data.Dataset):
         augment: AugmentConfig | None = None,
         image_size: int = 512,
         crop_size: int = 512,
+        fine_size: int = FINE_FULL,
         light: str = "rgb",
         seed: int = 0,
         cache_subjects: int = 64,
     ) -> None:
         if level not in ("coarse", "fine"):
             raise ValueError(f"level must be 'coarse' or 'fine', not {level!r}")
+        if level == "fine" and not 2 <= crop_size <= fine_size:
+            raise ValueError(f"crop_size {crop_size} must be in 2..fine_size ({fine_size})")
         self.root = Path(root)
         names = list_subjects(self.root) if subjects is None else list(subjects)
         if not names:
@@ -135,6 +142,7 @@ class OccupancyDataset(torch.utils.data.Dataset):
         self.augment = augment if augment is not None else AugmentConfig()
         self.image_size = image_size
         self.crop_size = crop_size
+        self.fine_size = fine_size
         self.light = light
         self.seed = seed
         self.epoch = 0
@@ -166,15 +174,21 @@ class OccupancyDataset(torch.utils.data.Dataset):
         calib = similarity @ np.asarray(view["calib"], dtype=np.float64)
 
         size = self.image_size
-        rgb_name = self.light if size == FINE_FULL else f"{self.light}_{size}"
-        if not (subject.folder / rgb_name / stem).is_file():
-            rgb_name = self.light
-        rgb = _load(subject.folder / rgb_name / stem, size)
         mask = _load(subject.folder / "mask" / stem, size)
         normals_f = _load_normals(subject.folder / "normal_front" / stem, size)
         normals_b = _load_normals(subject.folder / "normal_back" / stem, size)
         item: dict[str, torch.Tensor | str | int] = {}
-        image = self._compose(rgb, mask, similarity, rng, size)
+        if self.level == "fine":
+            full_mask = _load(subject.folder / "mask" / stem, self.fine_size)
+            full_rgb = _load(subject.folder / self.light / stem, self.fine_size)
+            big = self._compose(full_rgb, full_mask, similarity, rng, self.fine_size)
+            image = _downsample(big, size)
+        else:
+            rgb_name = self.light if size == FINE_FULL else f"{self.light}_{size}"
+            if not (subject.folder / rgb_name / stem).is_file():
+                rgb_name = self.light
+            rgb = _load(subject.folder / rgb_name / stem, size)
+            image = self._compose(rgb, mask, similarity, rng, size)
         item["image"] = image * 2.0 - 1.0
         item["mask"] = warp_images(mask, similarity)
         item["normal_front"] = flip_normals(warp_images(normals_f, similarity), similarity)
@@ -185,9 +199,6 @@ class OccupancyDataset(torch.utils.data.Dataset):
         cube = _transform(calib, samples["points"])
         region = np.all(np.abs(cube) <= 1.0, axis=1)
         if self.level == "fine":
-            full = _load(subject.folder / self.light / stem, FINE_FULL)
-            full_mask = _load(subject.folder / "mask" / stem, FINE_FULL)
-            big = self._compose(full, full_mask, similarity, rng, FINE_FULL)
             crop, fine_calib = _random_crop(warp_images(full_mask, similarity), self.crop_size, rng)
             x0, y0 = crop
             item["image_fine"] = big[:, y0 : y0 + self.crop_size, x0 : x0 + self.crop_size] * 2 - 1
@@ -288,15 +299,17 @@ def _transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 def _random_crop(
     mask: torch.Tensor, crop: int, rng: np.random.Generator
 ) -> tuple[tuple[int, int], np.ndarray]:
-    """A crop origin (x0, y0) of the 1024 image and its cube -> crop calibration (4, 4).
+    """A crop origin (x0, y0) of the full fine image and its cube -> crop calibration (4, 4).
 
-    The crop is centred on a random person pixel of ``mask`` (1, 1024, 1024) (anywhere if the
-    mask is empty), clamped to the image. Pixel ``i`` of the 1024 image sits at cube
-    ``x = -1 + 2 i / 1023`` and crop pixel ``j`` at ``u = -1 + 2 j / (C - 1)``, so
-    ``u = a x + b`` with ``a = 1023 / (C - 1)``; rows run down, so ``v = -a y + b'``. The
-    matrix gives ``grid_sample`` coordinates directly (it replaces ``diag(1, -1, 1)``).
+    The crop is centred on a random person pixel of ``mask`` (1, n, n) (anywhere if the mask
+    is empty), clamped to the image. Pixel ``i`` of the n-pixel image sits at cube
+    ``x = E (2 (i + 0.5) / n - 1)`` (``pifuhd.data.asset.pixel_centers``, E =
+    ``IMAGE_HALF_EXTENT``; for n = 1024 that is ``-1 + 2 i / 1023``) and crop pixel ``j`` at
+    ``u = -1 + 2 j / (C - 1)``, so ``u = a x + b`` with ``a = n / (E (C - 1))``; rows run
+    down, so ``v = -a y + b'``. The matrix gives ``grid_sample`` coordinates directly (it
+    replaces ``diag(1, -1, 1)``).
     """
-    n = FINE_FULL
+    n = mask.shape[-1]
     ys, xs = np.nonzero(mask[0].numpy() > 0.5)
     if len(xs):
         k = int(rng.integers(len(xs)))
@@ -305,11 +318,18 @@ def _random_crop(
         cx, cy = (int(v) for v in rng.integers(0, n, size=2))
     x0 = int(np.clip(cx - crop // 2, 0, n - crop))
     y0 = int(np.clip(cy - crop // 2, 0, n - crop))
-    a = (n - 1) / (crop - 1)
+    a = n / (IMAGE_HALF_EXTENT * (crop - 1))
     bx = -1.0 + ((n - 1) - 2 * x0) / (crop - 1)
     by = -1.0 + ((n - 1) - 2 * y0) / (crop - 1)
     matrix = np.array([[a, 0, 0, bx], [0, -a, 0, by], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
     return (x0, y0), matrix
+
+
+def _downsample(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> (C, size, size) by area averaging (unchanged when already that size)."""
+    if image.shape[-1] == size:
+        return image
+    return F.interpolate(image[None], size=(size, size), mode="area")[0]
 
 
 def _load(path: Path, size: int) -> torch.Tensor:

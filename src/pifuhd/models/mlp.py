@@ -37,6 +37,14 @@ class PixelAlignedMLP(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features: (B, C_in, N) -> (occupancy (B, out, N) in [0, 1], Omega (B, C_merge, N))."""
+        logits, omega = self.forward_logits(features)
+        return torch.sigmoid(logits), omega
+
+    def forward_logits(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features: (B, C_in, N) -> (pre-sigmoid output (B, out, N), Omega (B, C_merge, N)).
+
+        Training takes the logits for a numerically stable cross-entropy.
+        """
         y = features
         last = len(self.filters) - 1
         omega = features
@@ -50,4 +58,4 @@ class PixelAlignedMLP(nn.Module):
                 y = F.leaky_relu(y)
             if j == self.config.merge_layer:
                 omega = y
-        return torch.sigmoid(y), omega
+        return y, omega

@@ -59,7 +59,20 @@ class CoarsePIFu(nn.Module):
         calib: (B, 3|4, 4). Returns occupancy (B, 1, N) in [0, 1] (0 outside the cube) and
         Omega (B, C_merge, N), the MLP's intermediate output (not masked).
         """
+        logits, omega, inside = self.query_logits(features, points, calib)
+        return torch.sigmoid(logits) * inside, omega
+
+    def query_logits(
+        self, features: torch.Tensor, points: torch.Tensor, calib: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pre-sigmoid occupancy for training: (logits (B, 1, N), Omega (B, C_merge, N),
+        inside (B, 1, N) float, 1 where the projected point lies in the cube).
+
+        ``query`` is ``sigmoid(logits) * inside``; the logits themselves are not masked.
+        """
         xyz = orthographic(points, calib)
         local = sample_features(features, xyz[:, :2])
-        occupancy, omega = self.mlp(torch.cat([local, self.depth_feature(xyz[:, 2:3])], dim=1))
-        return occupancy * inside_cube(xyz, 3), omega
+        logits, omega = self.mlp.forward_logits(
+            torch.cat([local, self.depth_feature(xyz[:, 2:3])], dim=1)
+        )
+        return logits, omega, inside_cube(xyz, 3)

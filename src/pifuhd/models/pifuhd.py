@@ -61,14 +61,42 @@ class PIFuHD(nn.Module):
         return self.query_levels(features, points, calib)[1]
 
     def query_levels(
-        self, features: PIFuHDFeatures, points: torch.Tensor, calib: torch.Tensor
+        self,
+        features: PIFuHDFeatures,
+        points: torch.Tensor,
+        calib: torch.Tensor,
+        fine_calib: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(coarse occupancy, fine occupancy), each (B, 1, N)."""
+        """(coarse occupancy, fine occupancy), each (B, 1, N) in [0, 1].
+
+        ``calib`` projects to the coarse image; ``fine_calib`` (B, 3|4, 4), when given,
+        projects the same points to the fine image instead of ``calib`` (training on crops:
+        the fine image is a crop while the coarse image is whole).
+        """
         coarse_occ, omega = self.netG.query(features.coarse, points, calib)
-        xyz = orthographic(points, calib)
-        local = sample_features(features.fine, xyz[:, :2])
-        fine_occ, _ = self.mlp(torch.cat([local, omega], dim=1))
-        return coarse_occ, fine_occ * inside_cube(xyz, 2)
+        logits, inside = self.fine_logits(
+            features.fine, omega, points, calib if fine_calib is None else fine_calib
+        )
+        return coarse_occ, torch.sigmoid(logits) * inside
+
+    def fine_logits(
+        self,
+        fine_features: torch.Tensor,
+        omega: torch.Tensor,
+        points: torch.Tensor,
+        fine_calib: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-sigmoid fine occupancy for training.
+
+        fine_features: (B, C_fine, h, w) one stack's map; omega: (B, C_merge, N) from the
+        coarse MLP at the same points; points: (B, 3, N) in the cube; fine_calib: (B, 3|4, 4)
+        cube -> fine image (u, v). Returns (logits (B, 1, N), inside (B, 1, N) float, 1 where
+        |u|, |v| <= 1); the fine occupancy is ``sigmoid(logits) * inside``.
+        """
+        xyz = orthographic(points, fine_calib)
+        local = sample_features(fine_features, xyz[:, :2])
+        logits, _ = self.mlp.forward_logits(torch.cat([local, omega], dim=1))
+        return logits, inside_cube(xyz, 2)
 
     def forward(
         self,
@@ -84,3 +112,25 @@ class PIFuHD(nn.Module):
 def upsample_normals(normals: torch.Tensor, size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, size, size), bilinear with align_corners=True."""
     return F.interpolate(normals, size=(size, size), mode="bilinear", align_corners=True)
+
+
+def crop_upsampled(maps: torch.Tensor, origins: torch.Tensor, crop: int, full: int) -> torch.Tensor:
+    """Crops of maps as if first upsampled to ``full`` (``upsample_normals``), without
+    building the full-size maps.
+
+    maps: (B, C, H, W); origins: (B, 2) integer (x0, y0), the crops' top-left pixels in the
+    ``full`` x ``full`` image. Returns (B, C, crop, crop) equal (to float rounding) to
+    ``upsample_normals(maps, full)[b, :, y0:y0 + crop, x0:x0 + crop]``.
+    """
+    steps = torch.arange(crop, device=maps.device, dtype=torch.float64)
+    origins = origins.to(device=maps.device, dtype=torch.float64)
+    scale = 2.0 / (full - 1)
+    xs = -1.0 + (origins[:, 0:1] + steps) * scale  # (B, crop)
+    ys = -1.0 + (origins[:, 1:2] + steps) * scale
+    b = maps.shape[0]
+    grid = torch.stack(
+        [xs[:, None, :].expand(b, crop, crop), ys[:, :, None].expand(b, crop, crop)], dim=-1
+    )
+    return F.grid_sample(
+        maps, grid.to(maps.dtype), mode="bilinear", padding_mode="border", align_corners=True
+    )
