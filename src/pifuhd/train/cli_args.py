@@ -1,0 +1,134 @@
+"""The ``train`` subcommand: ``pifuhd train normals|coarse|fine|all --data DATA/ --out RUN/``.
+
+``add_train_parser(subparsers)`` adds it to the ``pifuhd`` command; ``python -m pifuhd.train``
+runs it alone (what ``torchrun -m pifuhd.train ...`` starts on each process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pifuhd.errors import PifuhdError
+from pifuhd.train.config import STAGES, TrainConfig, build_config
+from pifuhd.train.loop import train
+from pifuhd.train.state import TRAIN_CONFIG
+
+CONSOLE_LOGGER = "pifuhd.train"
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``train`` subcommand to an ``add_subparsers()`` object; returns its parser."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train the normal nets, the coarse level, the fine level, or all (docs/training.md)",
+    )
+    add_train_arguments(parser)
+    parser.set_defaults(func=cmd_train)
+    return parser
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The train command's arguments (shared by ``pifuhd train`` and ``python -m pifuhd.train``)."""
+    parser.add_argument("stage", choices=STAGES, help="what to train")
+    parser.add_argument("--data", type=Path, help="folder written by `pifuhd prepare`")
+    parser.add_argument("--out", type=Path, help="run folder (checkpoints, logs, val meshes)")
+    parser.add_argument("--config", type=Path, help="settings file: run.json or run.toml")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set lr=1e-4 --set batch_size=4 (repeatable)",
+    )
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--preset", choices=["small", "official"], help="fresh model size")
+    start.add_argument(
+        "--init", type=Path, help="start from a checkpoint folder, pifuhd.pt, or run folder"
+    )
+    parser.add_argument("--steps", type=int, help="total optimiser steps")
+    parser.add_argument("--resume", action="store_true", help="continue RUN's latest checkpoint")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--vgg-weights", type=Path, help="local VGG19 weights (.pth/.safetensors)")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="leave after N steps of this call (checkpointed); continue later with --resume",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's configuration: defaults (or the resumed run's saved config) <- --config
+    <- --set <- flags."""
+    flags: dict[str, Any] = {
+        "data": _text(args.data),
+        "out": _text(args.out),
+        "steps": args.steps,
+        "device": args.device,
+        "vgg_weights": _text(args.vgg_weights),
+        "preset": args.preset,
+        "init": _text(args.init),
+    }
+    if args.preset is not None:
+        flags["init"] = ""
+    base = None
+    if args.resume and args.out is not None and (args.out / TRAIN_CONFIG).is_file():
+        base = TrainConfig.from_json((args.out / TRAIN_CONFIG).read_text())
+    return build_config(args.stage, args.config, args.overrides, flags, base=base)
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``train`` from parsed arguments; 0 on success (errors raise PifuhdError)."""
+    configure_console()
+    config = config_from_args(args)
+    if args.stop_after is not None and args.stop_after < 1:
+        raise PifuhdError(f"--stop-after {args.stop_after}: must be at least 1")
+    train(config, resume=args.resume, stop_after=args.stop_after)
+    return 0
+
+
+class TqdmHandler(logging.Handler):
+    """Writes log lines through ``tqdm.write`` so they do not break the progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def configure_console() -> None:
+    """INFO lines of the training loggers on stderr (once per process)."""
+    logger = logging.getLogger(CONSOLE_LOGGER)
+    if not any(isinstance(h, TqdmHandler) for h in logger.handlers):
+        handler = TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pifuhd.train STAGE ...``: the train command alone; exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pifuhd.train", description="PIFuHD training (docs/training.md)"
+    )
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return cmd_train(args)
+    except PifuhdError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1

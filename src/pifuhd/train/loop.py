@@ -1,0 +1,541 @@
+"""The training loop: ``train(config)`` runs one stage (or the alternating ``all``) to
+``config.steps``, with validation, logs and resumable checkpoints.
+
+Determinism: item ``i`` of epoch ``e`` draws its augmentation and points from
+``(seed, e, i)`` (:class:`pifuhd.data.dataset.OccupancyDataset`), the item order of epoch
+``e`` from ``(seed, e)``, and nothing else in a step uses a global random generator; a
+checkpoint stores the step, the epoch and the position in it, the optimiser, the scaler and
+the RNG states. So a run resumed from a checkpoint continues bit for bit as if it had never
+stopped (same device, threads and library versions).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, default_collate
+from tqdm import tqdm
+
+from pifuhd.checkpoint import load_checkpoint
+from pifuhd.config import preset
+from pifuhd.data.augment import AugmentConfig
+from pifuhd.data.dataset import (
+    OccupancyDataset,
+    PointConfig,
+    coarse_points,
+    fine_points,
+    list_subjects,
+    split_subjects,
+)
+from pifuhd.errors import PifuhdError
+from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.train.config import ConfigError, TrainConfig
+from pifuhd.train.distributed import (
+    DistInfo,
+    barrier,
+    batch_indices,
+    dist_from_env,
+    gather_digests,
+    init_distributed,
+    shutdown_distributed,
+    steps_per_epoch,
+)
+from pifuhd.train.levels import Phase, StageModule, set_phase_mode
+from pifuhd.train.logs import METRICS, RunLog, truncate_metrics
+from pifuhd.train.optim import (
+    autocast,
+    autocast_dtype,
+    build_optimizer,
+    learning_rate,
+    make_scaler,
+    select_trainable,
+    set_learning_rate,
+)
+from pifuhd.train.state import (
+    TRAIN_CONFIG,
+    Progress,
+    latest_checkpoint,
+    load_trainer_state,
+    load_weights_into,
+    resolve_weights,
+    restore_rng,
+    save_checkpoint,
+    trainer_state,
+)
+from pifuhd.train.validate import (
+    spread_indices,
+    to_device,
+    validate,
+    validation_dataset,
+    validation_mesh,
+)
+from pifuhd.train.vgg import PerceptualLoss, load_perceptual_loss
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(PifuhdError):
+    """A run cannot start or continue (bad data folder, existing run, diverged loss)."""
+
+
+@dataclass
+class TrainResult:
+    """What a call of ``train`` did."""
+
+    step: int
+    """Steps done in total (including those before a resume)."""
+    checkpoint: Path | None
+    """The last checkpoint written (rank 0), or None."""
+    losses: dict[str, float] = field(default_factory=dict)
+    """The last logged training losses."""
+    validation: dict[str, float] = field(default_factory=dict)
+    """The last validation metrics."""
+
+
+def phase_at(stage: str, step: int, phase_steps: int) -> Phase:
+    """The phase of step ``step``: the stage itself, or for ``all`` coarse and fine phases of
+    ``phase_steps`` steps alternating, coarse first."""
+    if stage != "all":
+        return stage  # type: ignore[return-value]
+    return "coarse" if (step // phase_steps) % 2 == 0 else "fine"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def training_device(name: str, info: DistInfo) -> torch.device:
+    """'auto', 'cpu', 'cuda' or 'cuda:N'; under torchrun on CUDA, cuda:LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name}: CUDA is not available here; use --device cpu")
+        device = torch.device("cuda", info.local_rank) if info.enabled else torch.device(name)
+        torch.cuda.set_device(device)
+        return device
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig) -> PIFuHD:
+    """A fresh model of ``config.preset`` (seeded), or the weights of ``config.init``."""
+    if config.init:
+        model, _ = load_checkpoint(resolve_weights(config.init), "cpu")
+        return model
+    torch.manual_seed(config.seed)
+    return PIFuHD(preset(config.preset))
+
+
+def crop_size(config: TrainConfig, model: PIFuHD) -> int:
+    """Fine training crop side: ``config.crop_size`` or half the fine image; checked."""
+    full = model.config.fine.image_size
+    crop = config.crop_size or full // 2
+    enc = model.config.fine.encoder
+    multiple = enc.stride * 2**enc.depth
+    if crop > full or crop % multiple:
+        raise ConfigError(
+            f"crop_size {crop}: must be at most the fine image ({full}) and a multiple of "
+            f"{multiple} (the fine encoder's stride x 2^depth)"
+        )
+    return crop
+
+
+def split_run_subjects(config: TrainConfig) -> tuple[list[str], list[str]]:
+    """(train, validation) subject names of the data folder."""
+    names = list_subjects(Path(config.data))
+    if config.val_subjects:
+        unknown = sorted(set(config.val_subjects) - set(names))
+        if unknown:
+            raise ConfigError(f"val_subjects {unknown} are not complete subjects of {config.data}")
+        val = [n for n in names if n in set(config.val_subjects)]
+        train = [n for n in names if n not in set(val)]
+    else:
+        train, val = split_subjects(names, config.val_fraction, seed=config.seed)
+    if not train:
+        raise TrainingError(f"{config.data}: no training subjects left after the split")
+    return train, val
+
+
+def training_datasets(
+    config: TrainConfig, model: PIFuHD, subjects: list[str]
+) -> dict[str, OccupancyDataset]:
+    """The datasets the stage's phases read: "coarse" (normals and coarse) and/or "fine"."""
+    augment = (
+        AugmentConfig(background=config.background) if config.augment else AugmentConfig.none()
+    )
+    common: dict[str, Any] = {
+        "augment": augment,
+        "image_size": model.config.coarse.image_size,
+        "seed": config.seed,
+    }
+    root = Path(config.data)
+    out: dict[str, OccupancyDataset] = {}
+    if config.stage in ("normals", "coarse", "all"):
+        points = _with_count(coarse_points(), config.num_points)
+        out["coarse"] = OccupancyDataset(root, subjects, level="coarse", points=points, **common)
+    if config.stage in ("fine", "all"):
+        points = _with_count(fine_points(), config.num_points)
+        out["fine"] = OccupancyDataset(
+            root,
+            subjects,
+            level="fine",
+            points=points,
+            crop_size=crop_size(config, model),
+            fine_size=model.config.fine.image_size,
+            **common,
+        )
+    return out
+
+
+def _with_count(points: PointConfig, count: int) -> PointConfig:
+    return PointConfig(count, points.surface_kinds, points.uniform_fraction, points.balance)
+
+
+def _perceptual(config: TrainConfig) -> PerceptualLoss | None:
+    if config.stage != "normals":
+        return None
+    if not config.vgg_weights:
+        log.warning("perceptual loss off: no --vgg-weights given; training normals with L1 only")
+        return None
+    return load_perceptual_loss(config.vgg_weights)
+
+
+def train_step(
+    module: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    phase: Phase,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    params: list[torch.nn.Parameter],
+    grad_clip: float,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on one batch; returns the detached losses."""
+    with autocast(device, dtype):
+        losses = module(batch, phase)
+    loss = losses["loss"]
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return {k: v.detach().float() for k, v in losses.items()}
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+class Trainer:
+    """State of one run on one process; ``run`` trains it. Use ``train`` instead."""
+
+    def __init__(
+        self, config: TrainConfig, info: DistInfo, device: torch.device, resume: bool
+    ) -> None:
+        if not config.data:
+            raise ConfigError("no data folder: pass --data DATA/ (a `pifuhd prepare` output)")
+        if not config.out:
+            raise ConfigError("no run folder: pass --out RUN/")
+        self.config, self.info, self.device = config, info, device
+        self.run_dir = Path(config.out)
+        self.dtype = autocast_dtype(config.amp, device)
+        seed_everything(config.seed)
+        self.resume_from = self._resume_folder(resume)
+
+        self.model = build_model(config).to(device)
+        if self.resume_from is not None:
+            load_weights_into(self.model, self.resume_from)
+        self.params = select_trainable(self.model, config.stage, config.omega)
+        self.module = StageModule(
+            self.model,
+            normals_input=config.normals_input,
+            omega=config.omega,
+            perceptual=_perceptual(config),
+            normal_l1_weight=config.normal_l1_weight,
+            perceptual_weight=config.vgg_weight,
+        ).to(device)
+        self.wrapped: torch.nn.Module = self.module
+        if info.enabled:
+            self.wrapped = DistributedDataParallel(
+                self.module,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=config.stage == "all",
+            )
+        self.optimizer = build_optimizer(self.params, config)
+        self.scaler = make_scaler(config.amp, device)
+        self.progress = Progress()
+
+        train_names, val_names = split_run_subjects(config)
+        self.datasets = training_datasets(config, self.model, train_names)
+        self.items = len(next(iter(self.datasets.values())))
+        self.steps_per_epoch = steps_per_epoch(self.items, config.batch_size, info.world)
+        if self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"{self.items} training items cannot fill one step of batch_size "
+                f"{config.batch_size} x {info.world} processes; lower batch_size"
+            )
+        self.val_dataset = None
+        if val_names and config.val_every:
+            self.val_dataset = validation_dataset(
+                Path(config.data), val_names, self.model, config.val_points, config.seed
+            )
+        elif config.val_every:
+            log.warning(
+                "no held-out subjects (val_fraction %s): validation off", config.val_fraction
+            )
+        self.last_checkpoint: Path | None = None
+        self.last_losses: dict[str, float] = {}
+        self.last_validation: dict[str, float] = {}
+        self.rng_state: dict[str, Any] | None = None
+        if self.resume_from is not None:
+            self._load_state(self.resume_from)
+        self.log = RunLog(self.run_dir, enabled=info.is_main, tensorboard=config.tensorboard)
+        if info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / TRAIN_CONFIG).write_text(config.to_json())
+        log.info(
+            "stage %s: %d training items (%d subjects), %d held out; %d steps per epoch",
+            config.stage,
+            self.items,
+            len(train_names),
+            len(val_names),
+            self.steps_per_epoch,
+        )
+
+    def _resume_folder(self, resume: bool) -> Path | None:
+        latest = (
+            latest_checkpoint(self.run_dir) if (self.run_dir / "checkpoints").is_dir() else None
+        )
+        if latest is not None and not resume:
+            raise TrainingError(
+                f"{self.run_dir} already holds a run (checkpoints/{latest.name}); pass --resume "
+                "to continue it or choose another --out"
+            )
+        if resume and latest is None:
+            log.warning("--resume: %s has no checkpoint yet; starting from step 0", self.run_dir)
+        return latest
+
+    def _load_state(self, folder: Path) -> None:
+        state = load_trainer_state(folder)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(int(state["step"]), int(state["epoch"]), int(state["position"]))
+        self.rng_state = state["rng"]
+        if self.info.is_main:
+            truncate_metrics(self.run_dir / METRICS, self.progress.step)
+        log.info("resuming from %s (step %d)", folder, self.progress.step)
+
+    # ---- data ------------------------------------------------------------------------
+    def _segment_end(self, phase_start: int) -> int:
+        """Last step (exclusive) that the current loader may serve: the end of the epoch,
+        the end of the phase (stage all) or the end of the run."""
+        p = self.progress
+        end = p.step + (self.steps_per_epoch - p.position)
+        if self.config.stage == "all":
+            phase_len = self.config.phase_steps
+            end = min(end, (phase_start // phase_len + 1) * phase_len)
+        return min(end, self.config.steps)
+
+    def _loader(self, phase: Phase, end: int) -> Iterator[dict]:
+        """Batches of this rank from the current position up to step ``end`` (exclusive)."""
+        p, c = self.progress, self.config
+        dataset = self.datasets["fine" if phase == "fine" else "coarse"]
+        dataset.set_epoch(p.epoch)
+        schedule = [
+            batch_indices(self.items, c.batch_size, self.info, c.seed, p.epoch, p.position + k)
+            for k in range(end - p.step)
+        ]
+        loader = DataLoader(
+            dataset,
+            batch_sampler=schedule,
+            num_workers=c.workers,
+            collate_fn=default_collate,
+            pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(c.seed),
+        )
+        return iter(loader)
+
+    # ---- loop ------------------------------------------------------------------------
+    def run(self, stop_after: int | None = None) -> TrainResult:
+        """Train to ``config.steps`` (or ``stop_after`` more steps); checkpoint at the end."""
+        c, p = self.config, self.progress
+        last = c.steps if stop_after is None else min(c.steps, p.step + stop_after)
+        if self.rng_state is not None:
+            restore_rng(self.rng_state)
+        bar = tqdm(
+            total=c.steps,
+            initial=p.step,
+            unit="step",
+            disable=not (self.info.is_main and _interactive()),
+            dynamic_ncols=True,
+        )
+        sums: dict[str, torch.Tensor] = {}
+        count, busy = 0, 0.0  # steps and their seconds (data + compute) since the last log
+        batches: Iterator[dict] | None = None
+        segment_end = -1
+        try:
+            while p.step < last:
+                started = time.perf_counter()
+                phase = phase_at(c.stage, p.step, c.phase_steps)
+                if batches is None or p.step >= segment_end:
+                    segment_end = self._segment_end(p.step)
+                    batches = self._loader(phase, segment_end)
+                batch = to_device(next(batches), self.device)
+                set_phase_mode(self.model, phase, c.omega)
+                lr = learning_rate(c, p.step, p.epoch)
+                set_learning_rate(self.optimizer, lr)
+                losses = train_step(
+                    self.wrapped,
+                    batch,
+                    phase,
+                    self.optimizer,
+                    self.scaler,
+                    self.params,
+                    c.grad_clip,
+                    self.device,
+                    self.dtype,
+                )
+                for k, v in losses.items():
+                    key = f"{phase}/{k}" if c.stage == "all" else k
+                    sums[key] = sums.get(key, 0.0) + v
+                count += 1
+                busy += time.perf_counter() - started
+                p.step += 1
+                p.position += 1
+                if p.position == self.steps_per_epoch:
+                    p.epoch, p.position, batches = p.epoch + 1, 0, None
+                bar.update(1)
+                if p.step % c.log_every == 0 or p.step == last:
+                    self._log_train(sums, count, lr, count / max(busy, 1e-9), phase)
+                    sums, count, busy = {}, 0, 0.0
+                if c.val_every and (p.step % c.val_every == 0 or p.step == c.steps):
+                    self._validate()
+                due = c.checkpoint_every > 0 and p.step % c.checkpoint_every == 0
+                if due or p.step == last:
+                    self._checkpoint()
+        finally:
+            bar.close()
+            self.log.close()
+        return TrainResult(p.step, self.last_checkpoint, self.last_losses, self.last_validation)
+
+    def _log_train(
+        self, sums: dict[str, torch.Tensor], count: int, lr: float, rate: float, phase: str
+    ) -> None:
+        keys = sorted(sums)
+        values = torch.stack([torch.as_tensor(sums[k], device=self.device) for k in keys])
+        if self.info.enabled:
+            dist.all_reduce(values)
+            values /= self.info.world
+        means = {k: float(v) / count for k, v in zip(keys, values.cpu(), strict=True)}
+        if not all(math.isfinite(v) for v in means.values()):
+            raise TrainingError(
+                f"the loss is not finite in steps {self.progress.step - count + 1}.."
+                f"{self.progress.step}; lower lr, set grad_clip, or use amp=none"
+            )
+        self.last_losses = means
+        p = self.progress
+        self.log.record(
+            "train", p.step, epoch=p.epoch, lr=lr, steps_per_s=rate, phase=phase, **means
+        )
+        if self.info.is_main:
+            loss = means.get("loss", means.get(f"{phase}/loss", math.nan))
+            log.info(
+                "step %d/%d  %s loss %.4f  lr %.3g  %.2f steps/s  epoch %d",
+                p.step,
+                self.config.steps,
+                phase,
+                loss,
+                lr,
+                rate,
+                p.epoch,
+            )
+
+    def _validate(self) -> None:
+        c, p = self.config, self.progress
+        if self.val_dataset is not None and self.info.is_main:
+            start = time.perf_counter()
+            indices = spread_indices(len(self.val_dataset), c.val_items)
+            metrics = validate(
+                self.model, self.val_dataset, indices, c.stage, c.normals_input, self.device
+            )
+            if c.val_resolution and c.stage != "normals":
+                level = "coarse" if c.stage == "coarse" else "fine"
+                item = self.val_dataset.index[indices[0]]
+                subject = self.val_dataset.subjects[item[0]]
+                name = f"step_{p.step:07d}_{subject.name}_{item[1]:04d}.obj"
+                faces = validation_mesh(
+                    self.model,
+                    self.val_dataset,
+                    indices[0],
+                    level,
+                    c.normals_input,
+                    c.val_resolution,
+                    self.run_dir / "val" / name,
+                    self.device,
+                )
+                metrics["mesh_faces"] = faces
+            metrics["seconds"] = time.perf_counter() - start
+            self.last_validation = metrics
+            self.log.record("val", p.step, **metrics)
+            log.info(
+                "validation at step %d: %s",
+                p.step,
+                "  ".join(
+                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in metrics.items()
+                ),
+            )
+        barrier(self.info)
+
+    def _checkpoint(self) -> None:
+        p = self.progress
+        if self.config.check_sync:
+            digests = gather_digests(self.model, self.info)
+            self.log.record("sync", p.step, digests=digests, in_sync=len(set(digests)) == 1)
+            if len(set(digests)) != 1 and self.info.is_main:
+                log.error("ranks hold different weights at step %d: %s", p.step, digests)
+        if self.info.is_main:
+            state = trainer_state(p, self.optimizer, self.scaler)
+            self.last_checkpoint = save_checkpoint(
+                self.run_dir, self.model, state, self.config, self.config.keep_checkpoints
+            )
+            self.log.record("checkpoint", p.step, path=str(self.last_checkpoint))
+        barrier(self.info)
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, stop_after: int | None = None
+) -> TrainResult:
+    """Train ``config.stage`` on ``config.data`` into ``config.out``.
+
+    resume: continue from ``RUN/checkpoints/latest`` (bit for bit). stop_after: leave after
+    this many steps of this call (with a checkpoint), e.g. to fit a time slot.
+    Multi-process under torchrun: see ``pifuhd.train.distributed``.
+    """
+    info = dist_from_env()
+    device = training_device(config.device, info)
+    joined = info.enabled and not dist.is_initialized()
+    init_distributed(info, device)
+    try:
+        return Trainer(config, info, device, resume).run(stop_after)
+    finally:
+        if joined:
+            shutdown_distributed()

@@ -1,0 +1,73 @@
+"""Optimiser, learning-rate schedule and mixed-precision settings of a training run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from pifuhd.train.config import ConfigError, TrainConfig
+from pifuhd.train.levels import trained_parts
+
+
+def select_trainable(model: nn.Module, stage: str, omega: str) -> list[nn.Parameter]:
+    """Set ``requires_grad`` for the stage's parts only; returns their parameters in
+    state-dict order (a stable order for the optimiser state)."""
+    parts = trained_parts(stage, omega)
+    chosen = []
+    for name, param in model.named_parameters():
+        wanted = any(name.startswith(part + ".") for part in parts)
+        param.requires_grad_(wanted)
+        if wanted:
+            chosen.append(param)
+    if not chosen:
+        raise ConfigError(f"stage {stage}: the model has none of the parts {list(parts)}")
+    return chosen
+
+
+def build_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """RMSProp (PyTorch defaults: alpha 0.99, eps 1e-8, no momentum) or Adam (betas 0.5,
+    0.999 as pix2pixHD's normal nets), at ``config.lr``."""
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr, betas=(0.5, 0.999))
+
+
+def learning_rate(config: TrainConfig, step: int, epoch: int) -> float:
+    """Step decay: ``lr * gamma ** (units // lr_decay_every)`` with units = completed
+    steps or epochs; constant when ``lr_decay_every`` is 0."""
+    if config.lr_decay_every == 0:
+        return config.lr
+    units = step if config.lr_decay_unit == "step" else epoch
+    return config.lr * config.lr_decay_gamma ** (units // config.lr_decay_every)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` (None = full precision)."""
+    if amp == "none":
+        return None
+    if amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 on the CPU")
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch.autocast`` for ``dtype``, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def make_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler:
+    """A GradScaler, enabled only for fp16 (bf16 and fp32 need no loss scaling)."""
+    return torch.amp.GradScaler(device.type, enabled=amp == "fp16")

@@ -1,0 +1,146 @@
+"""Validation on held-out subjects: occupancy IoU / precision / recall, normal-map L1, and a
+mesh of one held-out view reconstructed with the inference grid and marching cubes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from pifuhd.data.augment import AugmentConfig
+from pifuhd.data.dataset import OccupancyDataset, PointConfig
+from pifuhd.geometry.grid import evaluate_coarse_to_fine
+from pifuhd.geometry.marching import extract_mesh
+from pifuhd.geometry.projection import default_calib
+from pifuhd.io.mesh import save_mesh
+from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.train.levels import Batch, encoder_normals, ground_truth_normals
+from pifuhd.train.losses import confusion_counts, iou_precision_recall
+
+log = logging.getLogger(__name__)
+
+VAL_SURFACE_KINDS = (0, 1)
+"""Near-surface samples of the coarse (5 cm) and fine (3 cm) sigmas."""
+
+
+def validation_dataset(
+    root: Path, subjects: list[str], model: PIFuHD, points: int, seed: int
+) -> OccupancyDataset:
+    """Held-out items without augmentation (grey background), each with the whole fine
+    image as its "crop" (``fine_calib`` maps the cube onto it) and ``points`` labelled
+    points, a quarter uniform."""
+    full = model.config.fine.image_size
+    return OccupancyDataset(
+        root,
+        subjects,
+        level="fine",
+        points=PointConfig(count=max(points, 1), surface_kinds=VAL_SURFACE_KINDS),
+        augment=AugmentConfig.none(),
+        image_size=model.config.coarse.image_size,
+        crop_size=full,
+        fine_size=full,
+        seed=seed,
+    )
+
+
+def spread_indices(count: int, wanted: int) -> list[int]:
+    """Up to ``wanted`` item indices spread evenly over ``count`` items (first one included)."""
+    if count == 0:
+        return []
+    return sorted({round(float(i)) for i in np.linspace(0, count - 1, min(wanted, count))})
+
+
+def to_device(batch: dict, device: torch.device) -> Batch:
+    """Tensors of a collated batch moved to ``device`` (other entries dropped)."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+
+
+def encode_item(model: PIFuHD, batch: Batch, normals: list[torch.Tensor]) -> PIFuHDFeatures:
+    """Both levels' features of a validation batch (whole fine image), as at inference but
+    with the given normal maps."""
+    net = model.netG
+    coarse = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)[-1]
+    fine = model.image_filter(net.encoder_input(batch["image_fine"], normals), last_only=True)[-1]
+    return PIFuHDFeatures(coarse=coarse, fine=fine, normals=normals)
+
+
+@torch.no_grad()
+def validate(
+    model: PIFuHD,
+    dataset: OccupancyDataset,
+    indices: list[int],
+    stage: str,
+    normals_input: str,
+    device: torch.device,
+) -> dict[str, float]:
+    """Metrics over the items ``indices`` of ``dataset``.
+
+    normals stage: ``normal_l1`` (mean |predicted - ground truth| over front and back maps).
+    Other stages: ``coarse_iou`` / ``coarse_precision`` / ``coarse_recall`` of coarse
+    occupancy > 0.5 at the labelled points, plus ``fine_*`` for the fine and all stages.
+    """
+    model.eval()
+    coarse_counts = torch.zeros(3, dtype=torch.float64)
+    fine_counts = torch.zeros(3, dtype=torch.float64)
+    l1_sum, l1_n = 0.0, 0
+    for index in indices:
+        batch = to_device(default_collate([dataset[index]]), device)
+        if stage == "normals":
+            predicted = model.netG.predict_normals(batch["image"])
+            for pred, target in zip(predicted, ground_truth_normals(model, batch), strict=True):
+                l1_sum += float((pred.float() - target).abs().mean())
+                l1_n += 1
+            continue
+        features = encode_item(model, batch, encoder_normals(model, batch, normals_input))
+        calib = default_calib(1, device)
+        coarse, fine = model.query_levels(
+            features, batch["points"], calib, fine_calib=batch["fine_calib"]
+        )
+        coarse_counts += confusion_counts(coarse, batch["labels"])
+        fine_counts += confusion_counts(fine, batch["labels"])
+    if stage == "normals":
+        return {"normal_l1": l1_sum / max(l1_n, 1)}
+    metrics = {f"coarse_{k}": v for k, v in iou_precision_recall(coarse_counts).items()}
+    if stage in ("fine", "all"):
+        metrics.update({f"fine_{k}": v for k, v in iou_precision_recall(fine_counts).items()})
+    return metrics
+
+
+@torch.no_grad()
+def validation_mesh(
+    model: PIFuHD,
+    dataset: OccupancyDataset,
+    index: int,
+    level: str,
+    normals_input: str,
+    resolution: int,
+    path: Path,
+    device: torch.device,
+) -> int:
+    """Reconstruct item ``index`` (its coarse image and whole fine image) on a
+    ``resolution``^3 grid, coarse to fine, and save the mesh at ``path`` (OBJ).
+
+    ``level`` "coarse" meshes the coarse occupancy, "fine" the fine one. Returns the number
+    of faces (0: no surface at 0.5, nothing written).
+    """
+    model.eval()
+    batch = to_device(default_collate([dataset[index]]), device)
+    features = encode_item(model, batch, encoder_normals(model, batch, normals_input))
+    calib = default_calib(1, device)
+
+    def query(points: np.ndarray) -> np.ndarray:
+        pts = torch.from_numpy(points).to(device).T.unsqueeze(0)
+        coarse, fine = model.query_levels(features, pts, calib)
+        occupancy = coarse if level == "coarse" else fine
+        return occupancy[0, 0].float().cpu().numpy()
+
+    volume, _ = evaluate_coarse_to_fine(query, resolution, chunk=65536)
+    mesh = extract_mesh(volume, level=0.5)
+    if len(mesh.faces) == 0:
+        log.info("validation mesh: no surface at 0.5 yet (step %s)", path.stem)
+        return 0
+    save_mesh(mesh, path)
+    return len(mesh.faces)
