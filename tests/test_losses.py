@@ -3,6 +3,7 @@ normal loss, the validation counts, and the VGG19 perceptual loss with local wei
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ from pifuhd.train.vgg import (
 
 ATOL = 1e-6
 """Float32 loss vs the float64 reference."""
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU
+    (seconds instead of milliseconds per step when another process holds a core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def reference_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -149,7 +160,7 @@ def test_vgg_bad_weights_are_clear_errors(
     with pytest.raises(CheckpointError, match="cannot read VGG19 weights"):
         read_vgg19_weights(tmp_path / "junk.pth")
     partial = {k: v for k, v in vgg_state.items() if k != "features.28.weight"}
-    with pytest.raises(CheckpointError, match="features.28.weight"):
+    with pytest.raises(CheckpointError, match=r"features\.28\.weight"):
         VGG19Features().load_torchvision(partial, "partial")
     wrong = dict(vgg_state, **{"features.0.weight": torch.zeros(64, 4, 3, 3)})
     with pytest.raises(CheckpointError, match="shape"):

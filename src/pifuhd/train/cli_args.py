@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pifuhd.errors import PifuhdError
 from pifuhd.train.config import STAGES, TrainConfig, build_config
+from pifuhd.train.distributed import dist_from_env
 from pifuhd.train.loop import train
 from pifuhd.train.state import TRAIN_CONFIG
 
@@ -91,7 +92,7 @@ def _text(path: Path | None) -> str | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train`` from parsed arguments; 0 on success (errors raise PifuhdError)."""
-    configure_console()
+    configure_console(dist_from_env().is_main)
     config = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise PifuhdError(f"--stop-after {args.stop_after}: must be at least 1")
@@ -109,14 +110,15 @@ class TqdmHandler(logging.Handler):
             self.handleError(record)
 
 
-def configure_console() -> None:
-    """INFO lines of the training loggers on stderr (once per process)."""
+def configure_console(main_process: bool = True) -> None:
+    """Training log lines on stderr (once per process): INFO on the main process, only
+    warnings and errors on the other ranks of a multi-process run."""
     logger = logging.getLogger(CONSOLE_LOGGER)
     if not any(isinstance(h, TqdmHandler) for h in logger.handlers):
         handler = TqdmHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO if main_process else logging.WARNING)
     logger.propagate = False
 
 

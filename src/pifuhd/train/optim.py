@@ -8,17 +8,30 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from pifuhd.models.hourglass import ConvBlock
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.levels import trained_parts
 
 
+def unused_parameter_names(model: nn.Module) -> set[str]:
+    """Parameters registered for state-dict compatibility but never used in a forward pass:
+    ``bn4`` of a ConvBlock whose input and output widths agree (no downsample branch)."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, ConvBlock) and module.downsample is None:
+            names |= {f"{prefix}.bn4.{n}" for n, _ in module.bn4.named_parameters()}
+    return names
+
+
 def select_trainable(model: nn.Module, stage: str, omega: str) -> list[nn.Parameter]:
-    """Set ``requires_grad`` for the stage's parts only; returns their parameters in
-    state-dict order (a stable order for the optimiser state)."""
+    """Set ``requires_grad`` for the stage's parts only (less the unused parameters, which
+    DistributedDataParallel would wait for); returns them in state-dict order (a stable
+    order for the optimiser state)."""
     parts = trained_parts(stage, omega)
+    unused = unused_parameter_names(model)
     chosen = []
     for name, param in model.named_parameters():
-        wanted = any(name.startswith(part + ".") for part in parts)
+        wanted = name not in unused and any(name.startswith(part + ".") for part in parts)
         param.requires_grad_(wanted)
         if wanted:
             chosen.append(param)
