@@ -31,7 +31,7 @@ from pifuhd.train.distributed import DistInfo, batch_indices, weights_digest
 from pifuhd.train.levels import fine_losses
 from pifuhd.train.loop import phase_at
 from pifuhd.train.optim import learning_rate
-from pifuhd.train.state import load_trainer_state
+from pifuhd.train.state import load_trainer_state, resolve_weights
 from tests.conftest import random_images, tiny_config
 from tests.test_prepare import capsule_person
 
@@ -274,6 +274,7 @@ def test_train_coarse_writes_logs_checkpoints_and_a_mesh(
     if val["mesh_faces"]:
         assert (run / "val" / f"step_0000004_{VAL}_0000.obj").stat().st_size > 0
     assert TrainConfig.from_json((run / "train_config.json").read_text()).steps == 4
+    assert resolve_weights(run) == run / "checkpoints" / "step_0000004"  # --init RUN/
     # the run folder is not overwritten by accident
     assert main(args_for("coarse", prepared, run, 4)) == 1
     assert "--resume" in capsys.readouterr().err

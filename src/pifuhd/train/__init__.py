@@ -6,6 +6,7 @@
 """
 
 from pifuhd.train.config import ConfigError, TrainConfig, build_config
-from pifuhd.train.loop import TrainingError, TrainResult, train
+from pifuhd.train.loop import TrainResult, train
+from pifuhd.train.setup import TrainingError
 
 __all__ = ["ConfigError", "TrainConfig", "TrainResult", "TrainingError", "build_config", "train"]

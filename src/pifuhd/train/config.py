@@ -95,7 +95,7 @@ class TrainConfig:
     val_items: int = 8
     """Held-out (subject, view) items per validation."""
     val_points: int = 8000
-    """Labelled points per validation item (no augmentation, all sample kinds)."""
+    """Labelled points per validation item (no augmentation; 5 and 3 cm samples, 1/4 uniform)."""
     val_resolution: int = 64
     """Grid resolution of the validation mesh; 0 = no mesh."""
     log_every: int = 10
@@ -113,6 +113,7 @@ class TrainConfig:
     check_sync: bool = False
     """Multi-process: compare a weight hash across ranks at each checkpoint (debugging)."""
     format_version: int = TRAIN_FORMAT_VERSION
+    """Version of this format; files with a newer version are refused."""
 
     def __post_init__(self) -> None:
         _check_choices(self)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import sys
 import time
 from collections.abc import Iterator
@@ -21,25 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm import tqdm
 
-from pifuhd.checkpoint import load_checkpoint
-from pifuhd.config import preset
-from pifuhd.data.augment import AugmentConfig
-from pifuhd.data.dataset import (
-    OccupancyDataset,
-    PointConfig,
-    coarse_points,
-    fine_points,
-    list_subjects,
-    split_subjects,
-)
-from pifuhd.errors import PifuhdError
+from pifuhd.checkpoint.native import read_native_config
+from pifuhd.io.atomic import atomic_write
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.distributed import (
@@ -63,13 +51,21 @@ from pifuhd.train.optim import (
     select_trainable,
     set_learning_rate,
 )
+from pifuhd.train.setup import (
+    TrainingError,
+    build_model,
+    perceptual_loss,
+    seed_everything,
+    split_run_subjects,
+    training_datasets,
+    training_device,
+)
 from pifuhd.train.state import (
     TRAIN_CONFIG,
     Progress,
     latest_checkpoint,
     load_trainer_state,
     load_weights_into,
-    resolve_weights,
     restore_rng,
     save_checkpoint,
     trainer_state,
@@ -81,13 +77,8 @@ from pifuhd.train.validate import (
     validation_dataset,
     validation_mesh,
 )
-from pifuhd.train.vgg import PerceptualLoss, load_perceptual_loss
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(PifuhdError):
-    """A run cannot start or continue (bad data folder, existing run, diverged loss)."""
 
 
 @dataclass
@@ -110,109 +101,6 @@ def phase_at(stage: str, step: int, phase_steps: int) -> Phase:
     if stage != "all":
         return stage  # type: ignore[return-value]
     return "coarse" if (step // phase_steps) % 2 == 0 else "fine"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def training_device(name: str, info: DistInfo) -> torch.device:
-    """'auto', 'cpu', 'cuda' or 'cuda:N'; under torchrun on CUDA, cuda:LOCAL_RANK."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name}: CUDA is not available here; use --device cpu")
-        device = torch.device("cuda", info.local_rank) if info.enabled else torch.device(name)
-        torch.cuda.set_device(device)
-        return device
-    return torch.device(name)
-
-
-def build_model(config: TrainConfig) -> PIFuHD:
-    """A fresh model of ``config.preset`` (seeded), or the weights of ``config.init``."""
-    if config.init:
-        model, _ = load_checkpoint(resolve_weights(config.init), "cpu")
-        return model
-    torch.manual_seed(config.seed)
-    return PIFuHD(preset(config.preset))
-
-
-def crop_size(config: TrainConfig, model: PIFuHD) -> int:
-    """Fine training crop side: ``config.crop_size`` or half the fine image; checked."""
-    full = model.config.fine.image_size
-    crop = config.crop_size or full // 2
-    enc = model.config.fine.encoder
-    multiple = enc.stride * 2**enc.depth
-    if crop > full or crop % multiple:
-        raise ConfigError(
-            f"crop_size {crop}: must be at most the fine image ({full}) and a multiple of "
-            f"{multiple} (the fine encoder's stride x 2^depth)"
-        )
-    return crop
-
-
-def split_run_subjects(config: TrainConfig) -> tuple[list[str], list[str]]:
-    """(train, validation) subject names of the data folder."""
-    names = list_subjects(Path(config.data))
-    if config.val_subjects:
-        unknown = sorted(set(config.val_subjects) - set(names))
-        if unknown:
-            raise ConfigError(f"val_subjects {unknown} are not complete subjects of {config.data}")
-        val = [n for n in names if n in set(config.val_subjects)]
-        train = [n for n in names if n not in set(val)]
-    else:
-        train, val = split_subjects(names, config.val_fraction, seed=config.seed)
-    if not train:
-        raise TrainingError(f"{config.data}: no training subjects left after the split")
-    return train, val
-
-
-def training_datasets(
-    config: TrainConfig, model: PIFuHD, subjects: list[str]
-) -> dict[str, OccupancyDataset]:
-    """The datasets the stage's phases read: "coarse" (normals and coarse) and/or "fine"."""
-    augment = (
-        AugmentConfig(background=config.background) if config.augment else AugmentConfig.none()
-    )
-    common: dict[str, Any] = {
-        "augment": augment,
-        "image_size": model.config.coarse.image_size,
-        "seed": config.seed,
-    }
-    root = Path(config.data)
-    out: dict[str, OccupancyDataset] = {}
-    if config.stage in ("normals", "coarse", "all"):
-        points = _with_count(coarse_points(), config.num_points)
-        out["coarse"] = OccupancyDataset(root, subjects, level="coarse", points=points, **common)
-    if config.stage in ("fine", "all"):
-        points = _with_count(fine_points(), config.num_points)
-        out["fine"] = OccupancyDataset(
-            root,
-            subjects,
-            level="fine",
-            points=points,
-            crop_size=crop_size(config, model),
-            fine_size=model.config.fine.image_size,
-            **common,
-        )
-    return out
-
-
-def _with_count(points: PointConfig, count: int) -> PointConfig:
-    return PointConfig(count, points.surface_kinds, points.uniform_fraction, points.balance)
-
-
-def _perceptual(config: TrainConfig) -> PerceptualLoss | None:
-    if config.stage != "normals":
-        return None
-    if not config.vgg_weights:
-        log.warning("perceptual loss off: no --vgg-weights given; training normals with L1 only")
-        return None
-    return load_perceptual_loss(config.vgg_weights)
 
 
 def train_step(
@@ -260,15 +148,17 @@ class Trainer:
         seed_everything(config.seed)
         self.resume_from = self._resume_folder(resume)
 
-        self.model = build_model(config).to(device)
-        if self.resume_from is not None:
+        if self.resume_from is None:
+            self.model = build_model(config).to(device)
+        else:  # the checkpoint's own architecture: the init path may be gone by now
+            self.model = PIFuHD(read_native_config(self.resume_from)[0]).to(device)
             load_weights_into(self.model, self.resume_from)
         self.params = select_trainable(self.model, config.stage, config.omega)
         self.module = StageModule(
             self.model,
             normals_input=config.normals_input,
             omega=config.omega,
-            perceptual=_perceptual(config),
+            perceptual=perceptual_loss(config),
             normal_l1_weight=config.normal_l1_weight,
             perceptual_weight=config.vgg_weight,
         ).to(device)
@@ -307,10 +197,12 @@ class Trainer:
         self.rng_state: dict[str, Any] | None = None
         if self.resume_from is not None:
             self._load_state(self.resume_from)
-        self.log = RunLog(self.run_dir, enabled=info.is_main, tensorboard=config.tensorboard)
         if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / TRAIN_CONFIG).write_text(config.to_json())
+            if self.resume_from is None:  # records of an earlier attempt that saved nothing
+                truncate_metrics(self.run_dir / METRICS, 0)
+            with atomic_write(self.run_dir / TRAIN_CONFIG) as path:
+                path.write_text(config.to_json())
+        self.log = RunLog(self.run_dir, enabled=info.is_main, tensorboard=config.tensorboard)
         log.info(
             "stage %s: %d training items (%d subjects), %d held out; %d steps per epoch",
             config.stage,
