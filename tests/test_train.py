@@ -4,6 +4,7 @@ checkpoints, bit-for-bit resume, and two processes on gloo."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.native import save_native
@@ -32,6 +33,7 @@ from pifuhd.train.levels import fine_losses
 from pifuhd.train.loop import phase_at
 from pifuhd.train.optim import learning_rate
 from pifuhd.train.state import load_trainer_state, resolve_weights
+from pifuhd.train.vgg import vgg19_layers
 from tests.conftest import random_images, tiny_config
 from tests.test_prepare import capsule_person
 
@@ -255,6 +257,10 @@ def test_train_coarse_writes_logs_checkpoints_and_a_mesh(
     assert main(args_for("coarse", prepared, run, 4)) == 0
     err = capsys.readouterr().err
     assert "step 4/4" in err and "steps/s" in err and "validation at step 4" in err
+    if importlib.util.find_spec("tensorboard") is None:
+        assert err.count("tensorboard is not installed") == 1
+    else:
+        assert list((run / "tensorboard").glob("events.*"))
     train = records(run, "train")
     assert [r["step"] for r in train] == [1, 2, 3, 4]
     assert all(np.isfinite(r["loss"]) and r["lr"] == 1e-3 for r in train)
@@ -319,7 +325,7 @@ def test_resume_is_bit_for_bit(
 
 def test_fine_stage_trains_only_the_fine_level(prepared: tuple[Path, Path], tmp_path: Path) -> None:
     run = tmp_path / "fine"
-    assert main(args_for("fine", prepared, run, 2)) == 0
+    assert main(args_for("fine", prepared, run, 2, "--set", "normals_input=predicted")) == 0
     before = load_file(str(prepared[1] / "model.safetensors"))
     after = final_weights(run)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -341,7 +347,7 @@ def test_all_stage_alternates_with_bf16_autocast(
     assert all(torch.isfinite(w).all() for w in final_weights(run).values())
 
 
-def test_normals_stage_without_vgg_weights_uses_l1(
+def test_normals_stage_l1_only_then_with_vgg_weights(
     prepared: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "normals"
@@ -353,6 +359,17 @@ def test_normals_stage_without_vgg_weights_uses_l1(
     changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"netF", "netB"}
     assert "normal_l1" in records(run, "val")[0]
+
+    torch.manual_seed(0)
+    vgg = {f"features.{k}": v for k, v in vgg19_layers().state_dict().items()}
+    save_file(vgg, str(tmp_path / "vgg19.safetensors"))
+    run = tmp_path / "normals_vgg"
+    argv = args_for(
+        "normals", prepared, run, 1, "--vgg-weights", str(tmp_path / "vgg19.safetensors")
+    )
+    assert main(argv) == 0
+    (first,) = records(run, "train")
+    assert first["vgg"] > 0 and first["loss"] == pytest.approx(5 * first["l1"] + first["vgg"])
 
 
 def test_bad_inputs_exit_1(

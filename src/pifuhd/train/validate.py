@@ -58,13 +58,20 @@ def to_device(batch: dict, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
 
 
-def encode_item(model: PIFuHD, batch: Batch, normals: list[torch.Tensor]) -> PIFuHDFeatures:
+def encode_item(
+    model: PIFuHD, batch: Batch, normals: list[torch.Tensor], fine: bool = True
+) -> PIFuHDFeatures:
     """Both levels' features of a validation batch (whole fine image), as at inference but
-    with the given normal maps."""
+    with the given normal maps. ``fine`` False skips the fine encoder (an empty stand-in:
+    only the coarse outputs are meaningful then)."""
     net = model.netG
     coarse = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)[-1]
-    fine = model.image_filter(net.encoder_input(batch["image_fine"], normals), last_only=True)[-1]
-    return PIFuHDFeatures(coarse=coarse, fine=fine, normals=normals)
+    if fine:
+        fine_in = net.encoder_input(batch["image_fine"], normals)
+        fine_map = model.image_filter(fine_in, last_only=True)[-1]
+    else:
+        fine_map = coarse.new_zeros(coarse.shape[0], model.config.fine.encoder.out_channels, 2, 2)
+    return PIFuHDFeatures(coarse=coarse, fine=fine_map, normals=normals)
 
 
 @torch.no_grad()
@@ -94,7 +101,8 @@ def validate(
                 l1_sum += float((pred.float() - target).abs().mean())
                 l1_n += 1
             continue
-        features = encode_item(model, batch, encoder_normals(model, batch, normals_input))
+        normals = encoder_normals(model, batch, normals_input)
+        features = encode_item(model, batch, normals, fine=stage != "coarse")
         calib = default_calib(1, device)
         coarse, fine = model.query_levels(
             features, batch["points"], calib, fine_calib=batch["fine_calib"]
@@ -128,7 +136,8 @@ def validation_mesh(
     """
     model.eval()
     batch = to_device(default_collate([dataset[index]]), device)
-    features = encode_item(model, batch, encoder_normals(model, batch, normals_input))
+    normals = encoder_normals(model, batch, normals_input)
+    features = encode_item(model, batch, normals, fine=level == "fine")
     calib = default_calib(1, device)
 
     def query(points: np.ndarray) -> np.ndarray:
