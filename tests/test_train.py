@@ -167,6 +167,10 @@ def test_add_train_parser_plugs_into_a_command() -> None:
     args = parser.parse_args(["train", "all", "--set", "lr=1e-4", "--set", "batch_size=4"])
     assert args.stage == "all" and args.overrides == ["lr=1e-4", "batch_size=4"]
     assert callable(args.func)
+    # adding the subcommand keeps `pifuhd --help` fast: torch loads only when training runs
+    probe = "import sys, pifuhd.train.cli_args; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 # ---- the model's training API -----------------------------------------------------------

@@ -17,9 +17,6 @@ from tqdm import tqdm
 
 from pifuhd.errors import PifuhdError
 from pifuhd.train.config import STAGES, TrainConfig, build_config
-from pifuhd.train.distributed import dist_from_env
-from pifuhd.train.loop import train
-from pifuhd.train.state import TRAIN_CONFIG
 
 CONSOLE_LOGGER = "pifuhd.train"
 
@@ -81,8 +78,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.preset is not None:
         flags["init"] = ""
     base = None
-    if args.resume and args.out is not None and (args.out / TRAIN_CONFIG).is_file():
-        base = TrainConfig.from_json((args.out / TRAIN_CONFIG).read_text())
+    saved = None if args.out is None else args.out / "train_config.json"  # state.TRAIN_CONFIG
+    if args.resume and saved is not None and saved.is_file():
+        base = TrainConfig.from_json(saved.read_text())
     return build_config(args.stage, args.config, args.overrides, flags, base=base)
 
 
@@ -92,6 +90,9 @@ def _text(path: Path | None) -> str | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train`` from parsed arguments; 0 on success (errors raise PifuhdError)."""
+    from pifuhd.train.distributed import dist_from_env
+    from pifuhd.train.loop import train
+
     configure_console(dist_from_env().is_main)
     config = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
