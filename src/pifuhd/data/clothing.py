@@ -35,6 +35,8 @@ from pifuhd.data.surface import (
     closed_tube,
     compact,
     drop_small_components,
+    face_components,
+    push_to_hull,
     smooth_outside,
     weld_ids,
 )
@@ -161,6 +163,7 @@ def offset_shell(
     drape: float = 0.35,
     sole: float = 0.0,
     smooth: int = 3,
+    convex: bool = False,
 ) -> Piece:
     """The covered part of the posed body, pushed outward along smoothed normals.
 
@@ -169,8 +172,9 @@ def offset_shell(
         offset: cm, scalar or (V,) per body vertex.
         drape: amplitude (cm) of a smooth noisy extra offset, so fabric does not look painted.
         sole: extra offset (cm) where the normal points down (shoe soles).
-        smooth: rounds of smoothing (bridging folds, toes), never closer than 70 % of the
-            offset to the skin.
+        smooth: rounds of smoothing (bridging folds), never closer than 70 % of the offset
+            to the skin.
+        convex: push the shell out onto its convex hull (shoes: over toes and arches).
     Returns:
         The piece; its uv is the body's, its weights the blended weights of its body points.
     """
@@ -183,9 +187,45 @@ def offset_shell(
     d = d + sole * np.clip(-n[:, 1], 0.0, 1.0) ** 2
     base = sub(body.vertices)
     posed = smooth_outside(
-        base + d[:, None] * n, base, n, faces, weld_ids(sub, body.weld), smooth, 0.7 * d
+        base + d[:, None] * n,
+        base,
+        n,
+        faces,
+        weld_ids(sub, body.weld),
+        smooth,
+        0.7 * d,
     )
+    if convex:  # one hull per separate part (each shoe)
+        ids = weld_ids(sub, body.weld)
+        labels = np.zeros(len(posed), np.int64)
+        labels[faces.ravel()] = np.repeat(face_components(ids[faces]), 3)
+        for label in np.unique(labels):
+            mine = labels == label
+            posed[mine] = push_to_hull(posed[mine], n[mine])
+    else:
+        posed = keep_clear(posed, body, np.minimum(0.5 * d, 0.4))
     return skinned_piece(body, sub, posed, faces, name, kind, albedo)
+
+
+def keep_clear(
+    points: np.ndarray, body: Body, clearance: np.ndarray, iterations: int = 4
+) -> np.ndarray:
+    """Push points (N, 3) out of the posed skin: each ends at least ``clearance`` (N,) cm
+    above the tangent plane of its nearest skin vertex (strongly curved skin, creases)."""
+    from scipy.spatial import cKDTree
+
+    weld_first = np.unique(body.weld, return_index=True)[1]
+    skin_points = body.vertices[weld_first]
+    skin_normals = body.normals()[weld_first]
+    tree = cKDTree(skin_points)
+    for _ in range(iterations):
+        nearest = tree.query(points)[1]
+        normal = skin_normals[nearest]
+        short = clearance - np.einsum("ij,ij->i", points - skin_points[nearest], normal)
+        if (short <= 1e-9).all():
+            break
+        points = points + np.clip(short, 0.0, None)[:, None] * normal
+    return points
 
 
 def skinned_piece(
@@ -216,7 +256,8 @@ def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
         seed=seed,
         sole=sole,
         drape=0.15 if g.kind == "shoes" else 0.35,
-        smooth=25 if g.kind == "shoes" else 3,
+        smooth=6 if g.kind == "shoes" else 3,
+        convex=g.kind == "shoes",
     )
     piece.info = g.describe()
     return piece

@@ -149,7 +149,7 @@ def sample_skirt(
         cloth or sample_cloth(rng, SOFT),
         hem=u(6.0, 13.0),
         length=length * stature / 170.0,
-        flare=u(0.04, 0.3),
+        flare=u(0.03, 0.22),
         hides_skin=False,
     )
 

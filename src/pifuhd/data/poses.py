@@ -139,7 +139,7 @@ def sample_walking(rng: np.random.Generator, min_abduction: float, stride: float
     """
     u = rng.uniform
     front = LegPose(u(2, 5), stride * u(15, 28), u(3, 12), u(-8, 0))
-    back = LegPose(u(2, 5), -stride * u(10, 18), u(15, 35) * max(stride, 0.4), u(10, 25))
+    back = LegPose(u(2, 5), -stride * u(8, 16), u(10, 28) * max(stride, 0.4), u(5, 20))
     swing = stride * u(12, 28)
     arm_front = ArmPose(max(u(6, 12), min_abduction), swing, u(0, 15), u(15, 35))
     arm_back = ArmPose(max(u(6, 12), min_abduction), -0.7 * swing, u(0, 15), u(5, 20))

@@ -117,6 +117,7 @@ def smooth_outside(
     ids: np.ndarray,
     iterations: int,
     min_offset: np.ndarray,
+    along_normals: bool = False,
 ) -> np.ndarray:
     """Laplacian smoothing of an offset surface that keeps it outside what it covers.
 
@@ -124,7 +125,8 @@ def smooth_outside(
         points: (K, 3) offset positions; base: (K, 3) the surface points they come from;
         normals: (K, 3) unit normals there; faces: (F, 3); ids: (K,) geometric ids (see
         :func:`weld_ids`), equal ids move together; min_offset: (K,) the least distance
-        (cm) kept along the normal after each round.
+        (cm) kept along the normal after each round; along_normals: move points only along
+        their normals (fills creases, never slides over the surface).
     Returns:
         (K, 3) smoothed positions.
     """
@@ -154,10 +156,26 @@ def smooth_outside(
         acc = np.zeros_like(p)
         np.add.at(acc, dst, p[src])
         mean = np.where(count[:, None] > 0, acc / np.maximum(count, 1.0)[:, None], p)
-        p = 0.5 * p + 0.5 * mean
+        step = 0.5 * (mean - p)
+        if along_normals:
+            step = np.einsum("ij,ij->i", step, n)[:, None] * n
+        p = p + step
         short = m - np.einsum("ij,ij->i", p - b, n)
         p = p + np.clip(short, 0.0, None)[:, None] * n
     return p[ids]
+
+
+def push_to_hull(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Move each point (N, 3) along its unit direction (N, 3) onto the boundary of the convex
+    hull of all the points: a convex envelope (shoes bridging toes and arches)."""
+    from scipy.spatial import ConvexHull
+
+    planes = ConvexHull(points).equations  # (H, 4): a . x + b <= 0 inside, |a| = 1
+    facing = directions @ planes[:, :3].T  # (N, H)
+    depth = -(points @ planes[:, :3].T + planes[:, 3])  # >= 0 inside
+    steps = np.where(facing > 1e-9, depth / np.maximum(facing, 1e-9), np.inf)
+    step = np.clip(steps.min(axis=1), 0.0, None)
+    return points + np.where(np.isfinite(step), step, 0.0)[:, None] * directions
 
 
 def compact(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

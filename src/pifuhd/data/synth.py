@@ -296,7 +296,7 @@ def describe_person(
             "gender": words,
             "age_years": round(years, 1),
             "rest_height_cm": round(stature, 1),
-            "anny_shape": {k: round(v, 4) for k, v in shape.items()},
+            "anny_shape": {k: float(v) for k, v in shape.items()},
         },
         "pose": pose.to_dict(),
         **outfit.describe(),
