@@ -106,6 +106,8 @@ class TrainConfig:
     """Checkpoints kept (older ones are deleted; 0 = keep all)."""
     workers: int = 2
     """Data-loading worker processes per training process (0 = load in the main process)."""
+    threads: int = 0
+    """CPU threads per process (``torch.set_num_threads``); 0 = PyTorch's default."""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N (under torchrun each process takes cuda:LOCAL_RANK)."""
     tensorboard: bool = True
@@ -129,6 +131,7 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "workers",
+            "threads",
             "grad_clip",
             "val_points",
         ):

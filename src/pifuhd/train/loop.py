@@ -145,6 +145,8 @@ class Trainer:
         self.config, self.info, self.device = config, info, device
         self.run_dir = Path(config.out)
         self.dtype = autocast_dtype(config.amp, device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         seed_everything(config.seed)
         self.resume_from = self._resume_folder(resume)
 
