@@ -78,6 +78,7 @@ def test_weighted_bce_is_stable_and_masked() -> None:
     x = torch.tensor([[[0.5, 9.0, -0.2, 0.1]]])
     kept = weighted_occupancy_bce(x[..., [0, 2, 3]], labels[..., [0, 2, 3]])
     torch.testing.assert_close(weighted_occupancy_bce(x, labels, valid), kept)
+    assert outside_ratio(labels, torch.zeros_like(labels)).item() == 0.5
 
 
 def test_stacked_loss_averages_the_stacks() -> None:

@@ -19,9 +19,8 @@ def outside_ratio(labels: torch.Tensor, valid: torch.Tensor | None = None) -> to
         return 1.0 - labels.mean()
     valid = valid.detach().float()
     total = valid.sum()
-    if total <= 0:
-        return torch.tensor(0.5, device=labels.device)
-    return ((1.0 - labels) * valid).sum() / total
+    ratio = ((1.0 - labels) * valid).sum() / total.clamp_min(1e-12)
+    return torch.where(total > 0, ratio, torch.full_like(ratio, 0.5))  # no host sync
 
 
 def weighted_occupancy_bce(
