@@ -43,7 +43,7 @@ def weighted_occupancy_bce(
     if valid is None:
         return per_point.mean()
     valid = valid.float()
-    return (per_point * valid).sum() / valid.sum().clamp_min(1.0)
+    return (per_point * valid).sum() / valid.sum().clamp_min(1e-12)
 
 
 def stacked_occupancy_loss(
