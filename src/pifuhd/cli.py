@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pifuhd import __version__
 from pifuhd.errors import CheckpointError, PifuhdError
+from pifuhd.train.cli_args import add_train_parser
 
 log = logging.getLogger("pifuhd")
 
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--samples", type=int, default=10_000, help="surface samples per mesh")
     ev.set_defaults(func=cmd_evaluate)
+    add_train_parser(sub)
     return parser
 
 
