@@ -17,7 +17,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 import pifuhd.data.synth as synth
-from pifuhd.data.body import Part, skin
+from pifuhd.data.body import Part, limb_penetration, skin
 from pifuhd.data.clothing import Garment, build_garment, coverage, covered_region, skirt_rings
 from pifuhd.data.patterns import cloth_albedo, sample_cloth
 from pifuhd.data.poses import ArmPose, LegPose, Pose
@@ -130,6 +130,13 @@ def test_skirt_radius_never_shrinks_going_down(walker):
     assert (np.diff(rings[:, 0, 1]) < 0).all()
     assert (np.diff(radius.mean(axis=1)) >= -1e-9).all()
     assert np.isfinite(unfolded).all()
+
+
+def test_limb_penetration_flags_hands_inside_the_trunk():
+    inside = Pose("into the hips", arms=(ArmPose(-10, 0, 0, 0), ArmPose(-10, 0, 0, 0)))
+    assert limb_penetration(standin_body({}, inside)) > synth.MAX_PENETRATION
+    for pose in (Pose("relaxed", arms=(ArmPose(20), ArmPose(20))), WALK):
+        assert limb_penetration(standin_body({}, pose)) == 0.0
 
 
 def test_cloth_textures_are_deterministic_and_distinct_per_seed():

@@ -191,6 +191,24 @@ def nearest_vertices(points: np.ndarray, candidates: np.ndarray, pool: np.ndarra
     return ids[cKDTree(candidates[ids]).query(points)[1]]
 
 
+def limb_penetration(body: Body, depth: float = 1.0, reach: float = 8.0) -> float:
+    """Fraction of forearm and hand points (posed) more than ``depth`` cm inside the torso or
+    legs, judged by the tangent plane of the nearest trunk or leg skin vertex (within
+    ``reach`` cm): a cheap test for poses that push hands into the body (touching is fine)."""
+    from scipy.spatial import cKDTree
+
+    first = np.unique(body.weld, return_index=True)[1]
+    limb = first[body.arm_t[first] > 0.6]
+    trunk = first[np.isin(body.parts[first], [Part.TORSO, *LEGS])]
+    if len(limb) == 0 or len(trunk) == 0:
+        return 0.0
+    normals = body.normals()
+    distance, index = cKDTree(body.vertices[trunk]).query(body.vertices[limb])
+    nearest = trunk[index]
+    height = np.einsum("ij,ij->i", body.vertices[limb] - body.vertices[nearest], normals[nearest])
+    return float(((height < -depth) & (distance < reach)).mean())
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 

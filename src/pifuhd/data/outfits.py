@@ -102,7 +102,7 @@ def sample_bottom(rng: np.random.Generator, top: Garment, boots: bool) -> Garmen
             cloth,
             hem=u(2.0, 9.0),
             length=u(0.93, 0.98),
-            flare=0.0 if boots else u(0.0, 0.8),
+            flare=0.0 if boots else u(0.0, 0.5),
         )
     if kind == "trousers":
         return Garment(
@@ -112,7 +112,7 @@ def sample_bottom(rng: np.random.Generator, top: Garment, boots: bool) -> Garmen
             sample_cloth(rng, PLAIN, DARK),
             hem=u(3.0, 10.0),
             length=u(0.93, 0.98),
-            flare=0.0 if boots else u(0.0, 1.6),
+            flare=0.0 if boots else u(0.0, 1.0),
         )
     if kind == "leggings":
         return Garment(

@@ -108,8 +108,8 @@ def sample_arm(rng: np.random.Generator, family: str, min_abduction: float) -> A
         return ArmPose(u(120, 165), u(0, 25), u(-10, 20), u(0, 30))
     if family == "forward":
         return ArmPose(u(5, 20), u(50, 90), u(0, 30), u(0, 40))
-    if family == "akimbo":
-        return ArmPose(u(38, 50), u(-20, -10), u(75, 90), u(95, 115))
+    if family == "akimbo":  # hands on the hips (checked against the body by the caller)
+        return ArmPose(u(52, 62), u(-18, -10), u(55, 72), u(85, 100))
     if family == "wave":
         return ArmPose(u(75, 95), u(0, 20), u(-95, -80), u(70, 110))
     if family == "bent":

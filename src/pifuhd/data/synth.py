@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pifuhd.data.body import Body, Part, head_frame, limit_influences
+from pifuhd.data.body import Body, Part, head_frame, limb_penetration, limit_influences
 from pifuhd.data.clothing import Garment, build_garment, hidden_skin
 from pifuhd.data.hair import build_hair, sample_hair, scalp_shadow
 from pifuhd.data.outfits import Outfit, sample_outfit
@@ -249,8 +249,7 @@ def make_person(
     shape = dict(rest_body.info.get("shape", shape))  # with the fitted height parameter
     stature = float(np.ptp(rest_body.rest_vertices[:, 1]))
     outfit = sample_outfit(rng, shape["gender"], shape["weight"], stature)
-    pose = sample_pose(rng, min_abduction=outfit.min_abduction, stride=outfit.stride)
-    body = body_fn(shape, pose)
+    pose, body = _posed_body(rng, shape, outfit, body_fn)
     skin = sample_skin(rng, years)
     hair = sample_hair(rng, skin.hair, skin.hair_name, shape["gender"])
     head = head_frame(body.rest_vertices, body.parts)
@@ -269,7 +268,30 @@ def make_person(
         "pieces": [p.name for p in pieces],
     }
     params["height_cm"] = round(float(np.ptp(person.vertices[:, 1])), 1)
+    params["pose"]["attempts"] = body.info.get("pose_attempts", 1)
     return person
+
+
+MAX_PENETRATION = 0.05
+"""Largest fraction of forearm/hand points allowed deep inside the trunk (see
+``body.limb_penetration``); poses beyond it are drawn again."""
+POSE_ATTEMPTS = 8
+
+
+def _posed_body(rng: np.random.Generator, shape: dict, outfit: Outfit, body_fn: BodyFn):
+    """A random pose whose hands stay out of the body, and the body in it (after
+    ``POSE_ATTEMPTS`` rejected draws: the reference A-pose)."""
+    for attempt in range(POSE_ATTEMPTS):
+        pose = sample_pose(rng, min_abduction=outfit.min_abduction, stride=outfit.stride)
+        body = body_fn(shape, pose)
+        if limb_penetration(body) <= MAX_PENETRATION:
+            body.info["pose_attempts"] = attempt + 1
+            return pose, body
+    log.warning("no pose without self-intersection in %d draws: A-pose", POSE_ATTEMPTS)
+    pose = Pose("a_pose (fallback)")
+    body = body_fn(shape, pose)
+    body.info["pose_attempts"] = POSE_ATTEMPTS + 1
+    return pose, body
 
 
 def describe_person(
