@@ -195,10 +195,11 @@ def offset_shell(
         smooth,
         0.7 * d,
     )
-    if convex:  # one hull per separate part (each shoe)
+    if convex:  # one hull per shoe, and one for the shaft of boots above the ankle
         ids = weld_ids(sub, body.weld)
         labels = np.zeros(len(posed), np.int64)
-        labels[faces.ravel()] = np.repeat(face_components(ids[faces]), 3)
+        labels[faces.ravel()] = 2 * np.repeat(face_components(ids[faces]), 3)
+        labels += sub(body.leg_t) < 1.0
         for label in np.unique(labels):
             mine = labels == label
             posed[mine] = push_to_hull(posed[mine], n[mine])

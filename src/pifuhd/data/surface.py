@@ -165,30 +165,6 @@ def smooth_outside(
     return p[ids]
 
 
-def winding_numbers(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(M,) generalised winding numbers of ``points`` (M, 3) w.r.t. triangles (F, 3).
-
-    1 inside a closed, outward-oriented surface, 0 outside, the count of nested or overlapping
-    layers where surfaces intersect (Van Oosterom-Strackee solid angles, chunked).
-    """
-    out = np.zeros(len(points))
-    tri = [vertices[faces[:, k]] for k in range(3)]
-    chunk = max(1, 2_000_000 // max(len(faces), 1))
-    for start in range(0, len(points), chunk):
-        p = points[start : start + chunk, None, :]
-        a, b, c = (t[None] - p for t in tri)
-        la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
-        det = np.einsum("mfi,mfi->mf", a, np.cross(b, c))
-        den = (
-            la * lb * lc
-            + np.einsum("mfi,mfi->mf", a, b) * lc
-            + np.einsum("mfi,mfi->mf", a, c) * lb
-            + np.einsum("mfi,mfi->mf", b, c) * la
-        )
-        out[start : start + chunk] = np.arctan2(det, den).sum(axis=1) / (2 * np.pi)
-    return out
-
-
 def push_to_hull(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Move each point (N, 3) along its unit direction (N, 3) onto the boundary of the convex
     hull of all the points: a convex envelope (shoes bridging toes and arches)."""
