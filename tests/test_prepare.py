@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def test_prepare_layout_and_bad_mesh(scans: Path, tmp_path: Path) -> None:
     out = tmp_path / "data"
-    results = prepare(scans, out, TINY)
+    results = prepare(scans, out, replace(TINY, presets=("wild", "clear")))
     status = {r.name: r.status for r in results}
     assert status == {"anna": "done", "ben": "done", "broken": "failed"}
     assert "NaN" in next(r.error for r in results if r.name == "broken")
@@ -72,6 +73,11 @@ def test_prepare_layout_and_bad_mesh(scans: Path, tmp_path: Path) -> None:
     for name in ("rgb", "rgb_512", "normal_front", "normal_back", "mask", "depth_front"):
         assert len(list((subject / name).glob("*.png"))) == 4
     assert Image.open(subject / "rgb_512" / "0000.png").size == (32, 32)
+    # fixed lights: same silhouette, different shading (wild is harsh, clear is soft)
+    wild = np.asarray(Image.open(subject / "rgb_wild" / "0000.png"), dtype=float)
+    clear = np.asarray(Image.open(subject / "rgb_clear" / "0000.png"), dtype=float)
+    mask = np.asarray(Image.open(subject / "mask" / "0000.png")) > 0
+    assert ((wild.sum(-1) > 0) <= mask).all() and np.abs(wild - clear)[mask].mean() > 5
     views = json.loads((subject / "views.json").read_text())["views"]
     assert [v["yaw"] for v in views] == [0.0, 90.0, 180.0, 270.0]
     samples = np.load(subject / "samples.npz")
