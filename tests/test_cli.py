@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import trimesh
@@ -125,9 +126,61 @@ def test_info_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "front_normal (netG.netF)" in text and "6,121,273" in text
 
 
-def test_no_checkpoint_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reconstruct", str(PERSON)]) == 1
+def test_no_checkpoint_and_no_default_model_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pifuhd.weights
+
+    monkeypatch.setattr(pifuhd.weights, "DEFAULT_MODEL_DIR", tmp_path / "none")
+    assert main(["reconstruct", str(PERSON), "-o", str(tmp_path / "out")]) == 1
     assert "--checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_default_model_is_used_without_checkpoint(
+    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pifuhd.weights
+
+    monkeypatch.setattr(pifuhd.weights, "DEFAULT_MODEL_DIR", checkpoint)
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(PERSON), "-o", str(out), *RES]) == 0
+    info = json.loads((out / "person.json").read_text())
+    assert info["checkpoint"] == str(checkpoint)
+
+
+def test_demo_end_to_end_with_a_stand_in_person(
+    tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo's chain on a capsule 'person' and the tiny random model: files and metrics
+    (the random model is poor; the baseline must be the better one there)."""
+    import trimesh
+
+    from pifuhd.data.asset import MeshAsset
+    from pifuhd.demo import run_demo
+
+    def capsule(seed: int) -> MeshAsset:
+        body = trimesh.creation.capsule(height=140.0, radius=20.0, count=[12, 12])
+        body.apply_transform(trimesh.transformations.rotation_matrix(-np.pi / 2, [1, 0, 0]))
+        return MeshAsset(np.asarray(body.vertices), np.asarray(body.faces), name="capsule")
+
+    result = run_demo(
+        tmp_path / "demo", checkpoint=checkpoint, resolution=32, device="cpu", person=capsule
+    )
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert names == [
+        "baseline.obj",
+        "demo.png",
+        "metrics.json",
+        "photo.png",
+        "reconstruction.obj",
+        "truth.obj",
+    ]
+    report = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert report["metrics"]["chamfer_cm"] == pytest.approx(result.metrics.chamfer_cm)
+    # the inflated silhouette of a capsule is close to it (diamond vs round cross-section)
+    assert result.baseline.chamfer_cm < 3.0 and result.baseline.iou > 0.6
+    assert result.metrics.chamfer_cm > 0.0
 
 
 def test_keypoints_modes(tmp_path: Path, checkpoint: Path) -> None:

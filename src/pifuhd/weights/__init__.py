@@ -1,0 +1,24 @@
+"""The default model shipped inside the package (``weights/default``: config.json +
+model.safetensors + MODEL_CARD.md), used when no ``--checkpoint`` is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pifuhd.errors import CheckpointError
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default"
+
+
+def default_checkpoint() -> Path:
+    """The bundled default checkpoint folder.
+
+    Raises:
+        CheckpointError: if this installation carries no default model.
+    """
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        raise CheckpointError(
+            f"no default model in {DEFAULT_MODEL_DIR}; pass --checkpoint (pifuhd.pt or a "
+            "checkpoint folder)"
+        )
+    return DEFAULT_MODEL_DIR
