@@ -90,6 +90,12 @@ def test_prepare_layout_and_bad_mesh(scans: Path, tmp_path: Path) -> None:
     assert samples["inside"][body & (r < radius_cm * 0.8)].all()
     assert not samples["inside"][r > radius_cm * 1.2].any()
     assert not (out / "subjects" / "broken" / "subject.json").exists()
+    # the normalised ground-truth mesh: 180 cm tall, centred, vertex albedo kept
+    truth = trimesh.load(subject / "mesh.ply", process=False)
+    assert np.ptp(truth.vertices[:, 1]) == pytest.approx(180.0, abs=1e-3)
+    assert np.abs(truth.bounds.sum(axis=0)).max() < 1e-3
+    top = np.argmax(truth.vertices[:, 1])
+    np.testing.assert_allclose(truth.visual.vertex_colors[top, :3], [255, 0, 128], atol=1)
 
 
 def test_prepare_deterministic_resumable_and_sharded(

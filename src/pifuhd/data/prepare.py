@@ -7,6 +7,7 @@ Layout written under ``DATA/`` (documented in ``docs/data_format.md``)::
     subjects/<name>/views.json          per view: yaw, calib (subject cm -> cube), light
     subjects/<name>/samples.npz         occupancy points (cm), inside labels, sample kind
     subjects/<name>/colors.npz          surface points, normals, albedo
+    subjects/<name>/mesh.ply            the normalised mesh with vertex albedo (ground truth)
     subjects/<name>/<map>/<view>.png    rgb, rgb_512, normal_front, normal_back, mask,
                                         depth_front, depth_back, rgb_<preset>
 
@@ -31,7 +32,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from pifuhd.data.asset import CUBE_HALF_CM, MeshAsset, view_matrix
+from pifuhd.data.asset import (
+    CUBE_HALF_CM,
+    DEFAULT_ALBEDO,
+    MeshAsset,
+    sample_texture,
+    view_matrix,
+)
 from pifuhd.data.scan import ScanError, find_subjects, load_scan
 from pifuhd.errors import InputError
 from pifuhd.io.atomic import atomic_write
@@ -214,6 +221,8 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     asset, info = load_scan(path, up=config.up, units=config.units, name=name)
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    if not (folder / "mesh.ply").is_file():
+        write_subject_mesh(asset, folder / "mesh.ply")
     t0 = time.perf_counter()
     write_samples(asset, folder, config)
     timings["samples_s"] = time.perf_counter() - t0
@@ -239,6 +248,27 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     }
     write_json(folder / "subject.json", doc)  # last: marks the subject complete
     return "done"
+
+
+def write_subject_mesh(asset: MeshAsset, path: Path) -> None:
+    """The normalised mesh (subject frame, cm) with per-vertex albedo, as binary PLY: the
+    ground truth for evaluation (geometry and colour metrics)."""
+    import trimesh
+
+    colors = (np.clip(vertex_albedo(asset), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    mesh = trimesh.Trimesh(asset.vertices, asset.faces, vertex_colors=colors, process=False)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(mesh.export(file_type="ply", encoding="binary"))
+
+
+def vertex_albedo(asset: MeshAsset) -> np.ndarray:
+    """(V, 3) float32 sRGB albedo at the vertices (texture at the vertex UVs, vertex colours,
+    or the default grey)."""
+    if asset.texture is not None and asset.uv is not None:
+        return sample_texture(asset.texture, asset.uv.astype(np.float64))
+    if asset.vertex_colors is not None:
+        return np.asarray(asset.vertex_colors, dtype=np.float32)
+    return np.broadcast_to(DEFAULT_ALBEDO, (len(asset.vertices), 3)).astype(np.float32)
 
 
 def write_samples(asset: MeshAsset, folder: Path, config: PrepareConfig) -> None:
