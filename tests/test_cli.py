@@ -202,3 +202,43 @@ def test_keypoints_modes(tmp_path: Path, checkpoint: Path) -> None:
     assert crops["upperbody"] == {"x": 80, "y": -12, "w": 224, "h": 224}
     # full body (an ankle is confident): box of keypoints, r = int(0.65 * 360) = 234
     assert crops["fullbody"] == {"x": -53, "y": 46, "w": 468, "h": 468}
+
+
+def test_evaluate_held_out_views_of_prepared_data(tmp_path: Path, checkpoint: Path) -> None:
+    from pifuhd.data.prepare import PrepareConfig, prepare
+    from tests.test_prepare import capsule_person
+
+    (tmp_path / "scans").mkdir()
+    capsule_person(1.7).export(tmp_path / "scans" / "anna.ply")
+    config = PrepareConfig(
+        views=4, size=128, surface_samples=100, uniform_samples=100, color_samples=10, prt_dirs=4
+    )
+    prepare(tmp_path / "scans", tmp_path / "data", config)
+    out = tmp_path / "report"
+    args = [
+        "evaluate",
+        "--data",
+        str(tmp_path / "data"),
+        "-c",
+        str(checkpoint),
+        "--subjects",
+        "anna",
+        "--yaws",
+        "0,90",
+        "-r",
+        "32",
+        "--samples",
+        "500",
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["anna@0", "anna@90"]
+    base = (out / "baseline" / "metrics.csv").read_text().splitlines()
+    # the inflated capsule silhouette is within a few cm of the capsule, from either side
+    assert all(float(r.split(",")[1]) < 4.0 for r in base[1:])
+    summary = (out / "summary.md").read_text()
+    assert "inflated silhouette" in summary and "| model (" in summary

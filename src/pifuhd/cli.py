@@ -120,8 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     syn.set_defaults(func=cmd_synth)
 
     ev = sub.add_parser("evaluate", help="Chamfer, P2S, F-score, IoU, normals vs ground truth")
-    ev.add_argument("--pred", type=Path, required=True, help="folder of reconstructed meshes")
-    ev.add_argument("--gt", type=Path, required=True, help="folder of ground-truth meshes")
+    ev.add_argument("--pred", type=Path, help="folder of reconstructed meshes")
+    ev.add_argument("--gt", type=Path, help="folder of ground-truth meshes")
+    ev.add_argument(
+        "--data",
+        type=Path,
+        help="instead of --pred/--gt: reconstruct held-out views of this prepared data with "
+        "--checkpoint and score them (and the inflated-silhouette baseline)",
+    )
+    ev.add_argument("-c", "--checkpoint", type=Path, help="with --data (default: bundled model)")
+    ev.add_argument("--subjects", help="with --data: comma-separated names (default: held out)")
+    ev.add_argument("--val-fraction", type=float, default=0.1, help="held-out share (--data)")
+    ev.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split")
+    ev.add_argument("--max-subjects", type=int, default=0, help="score the first N only")
+    ev.add_argument("--yaws", default="0,90,180,270", help="views to score (--data)")
+    ev.add_argument("-r", "--resolution", type=int, default=256, help="grid (--data)")
+    ev.add_argument("--device", default="auto")
     ev.add_argument("-o", "--out", type=Path, help="write metrics.csv and summary.md here")
     ev.add_argument(
         "--gt-height-cm",
@@ -300,6 +314,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pifuhd.eval.evaluate import evaluate_folders, summary_markdown, write_reports
 
+    if args.data is not None:
+        return _evaluate_heldout(args)
+    if args.pred is None or args.gt is None:
+        raise PifuhdError("give --pred and --gt folders, or --data with a --checkpoint")
     height = args.gt_height_cm if args.gt_height_cm > 0 else None
     scores = evaluate_folders(args.pred, args.gt, gt_height_cm=height, samples=args.samples)
     for score in scores:
@@ -341,6 +359,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{label:22}{getattr(m, key):>10.3f}{getattr(b, key):>10.3f}")
     print(f"wrote {', '.join(str(f) for f in result.files)}")
     print(f"demo took {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _evaluate_heldout(args: argparse.Namespace) -> int:
+    from pifuhd.data.dataset import list_subjects, split_subjects
+    from pifuhd.eval.evaluate import summary_markdown, write_reports
+    from pifuhd.eval.heldout import evaluate_heldout
+    from pifuhd.io.atomic import atomic_write
+    from pifuhd.weights import default_checkpoint
+
+    if args.subjects:
+        subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
+    else:
+        _, subjects = split_subjects(list_subjects(args.data), args.val_fraction, args.split_seed)
+    if args.max_subjects > 0:
+        subjects = subjects[: args.max_subjects]
+    if not subjects:
+        raise PifuhdError(f"{args.data}: no held-out subjects; pass --subjects")
+    checkpoint = args.checkpoint or default_checkpoint()
+    yaws = tuple(float(y) for y in args.yaws.split(","))
+    bar = tqdm(total=len(subjects) * len(yaws), desc="views", unit="view")
+    scores = evaluate_heldout(
+        args.data,
+        checkpoint,
+        subjects,
+        yaws=yaws,
+        resolution=args.resolution,
+        device=args.device,
+        samples=args.samples,
+        progress=lambda name: bar.update(1),
+    )
+    bar.close()
+    text = summary_markdown(scores.model, f"model ({checkpoint})")
+    text += summary_markdown(scores.baseline, "inflated silhouette").split("\n", 2)[2]
+    print(text, end="")
+    if args.out is not None:
+        write_reports(scores.model, args.out)
+        write_reports(scores.baseline, args.out / "baseline")
+        with atomic_write(args.out / "summary.md") as tmp:
+            tmp.write_text(text)
+        print(f"wrote {args.out}")
     return 0
 
 
