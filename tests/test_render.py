@@ -246,3 +246,13 @@ def test_depth_encoding_round_trip(sphere_renderer):
     )
     with pytest.raises(ValueError, match="uint16 range"):
         depth_to_uint16(np.array([2.5]))
+
+
+def test_render_lights_equals_separate_renders(sphere_renderer):
+    lights = [light_preset("wild"), light_preset("clear"), uniform_light()]
+    together = sphere_renderer.render_lights(30.0, 48, lights)
+    for light, maps in zip(lights, together, strict=True):
+        alone = sphere_renderer.render(30.0, 48, light)
+        for name in ("rgb", "albedo", "mask", "normal_front", "normal_back", "depth_front"):
+            np.testing.assert_array_equal(getattr(maps, name), getattr(alone, name))
+    assert np.abs(together[0].rgb - together[1].rgb).max() > 0.1

@@ -330,7 +330,10 @@ def render_view_files(
     ]
     if all((folder / n / f"{stem}.png").is_file() for n in names):
         return record
-    maps = renderer.render(yaw, config.size, light)
+    lit = renderer.render_lights(
+        yaw, config.size, [light, *(light_preset(p) for p in config.presets)]
+    )
+    maps = lit[0]
     images = {
         "rgb": to_uint8(maps.rgb),
         "rgb_512": to_uint8(downsample2(maps.rgb)),
@@ -340,9 +343,8 @@ def render_view_files(
         "depth_front": depth_to_uint16(maps.depth_front),
         "depth_back": depth_to_uint16(maps.depth_back),
     }
-    for preset in config.presets:
-        lit = renderer.render(yaw, config.size, light_preset(preset))
-        images[f"rgb_{preset}"] = to_uint8(lit.rgb)
+    for preset, preset_maps in zip(config.presets, lit[1:], strict=True):
+        images[f"rgb_{preset}"] = to_uint8(preset_maps.rgb)
     for map_name, array in images.items():
         write_png(folder / map_name / f"{stem}.png", array)
     return record

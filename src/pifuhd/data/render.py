@@ -135,6 +135,15 @@ class SubjectRenderer:
             light: (9, 3) SH environment in the VIEW frame (``pifuhd.data.lighting``).
             gamma: colour = albedo * shading ** (1 / gamma), clipped to [0, 1].
         """
+        return self.render_lights(yaw_deg, size, [light], gamma)[0]
+
+    def render_lights(
+        self, yaw_deg: float, size: int, lights: list[np.ndarray], gamma: float = 2.2
+    ) -> list[ViewMaps]:
+        """Render the view once per light, casting the rays only once.
+
+        Returns one ``ViewMaps`` per light; all but ``rgb`` are shared between them.
+        """
         rotation = view_rotation(yaw_deg)
         view_vertices = self.vertices @ rotation.T
         centers = pixel_centers(size) * CUBE_HALF_CM  # cm, left to right
@@ -150,22 +159,26 @@ class SubjectRenderer:
         back = self._cast(xy[front.pixels], rotation, view_vertices, 1.0)
         back = self._complete_back(front, back)
         pixels = flat[front.pixels]
-
-        light_subject = rotate_sh(light, rotation.T)  # L_subject(w) = L_view(R w)
-        vertex_shading = shade(self.transfer, light_subject)
-        shading = interpolate(vertex_shading, self.faces, front.face_ids, front.barycentric)
         albedo = self.asset.albedo(front.face_ids, front.barycentric)
-        rgb = np.clip(albedo * np.clip(shading, 0.0, None) ** (1.0 / gamma), 0.0, 1.0)
 
         maps = _empty_maps(size)
         maps["mask"][pixels] = True
-        maps["rgb"][pixels] = rgb
         maps["albedo"][pixels] = albedo
         maps["normal_front"][pixels] = self._view_normals(front, rotation)
         maps["normal_back"][pixels] = self._view_normals(back, rotation)
         maps["depth_front"][pixels] = front.z / CUBE_HALF_CM
         maps["depth_back"][pixels] = back.z / CUBE_HALF_CM
-        return ViewMaps(**{k: v.reshape((size, size, *v.shape[1:])) for k, v in maps.items()})
+        shared = {k: v.reshape((size, size, *v.shape[1:])) for k, v in maps.items() if k != "rgb"}
+        results = []
+        for light in lights:
+            light_subject = rotate_sh(light, rotation.T)  # L_subject(w) = L_view(R w)
+            vertex_shading = shade(self.transfer, light_subject)
+            shading = interpolate(vertex_shading, self.faces, front.face_ids, front.barycentric)
+            rgb = np.clip(albedo * np.clip(shading, 0.0, None) ** (1.0 / gamma), 0.0, 1.0)
+            image = np.zeros((size * size, 3), np.float32)
+            image[pixels] = rgb
+            results.append(ViewMaps(rgb=image.reshape(size, size, 3), **shared))
+        return results
 
     @staticmethod
     def _complete_back(front: _Hits, back: _Hits) -> _Hits:
