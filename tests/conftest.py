@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,13 @@ def random_images(seed: int, size: int = 64) -> tuple[torch.Tensor, torch.Tensor
     coarse = torch.nn.functional.interpolate(low, size=size, mode="bilinear", align_corners=True)
     fine = torch.nn.functional.interpolate(low, size=2 * size, mode="bilinear", align_corners=True)
     return coarse, fine
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU
+    (seconds instead of milliseconds per step when another process holds a core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,7 +3,6 @@ normal loss, the validation counts, and the VGG19 perceptual loss with local wei
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,7 @@ ATOL = 1e-6
 """Float32 loss vs the float64 reference."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on a shared CPU
-    (seconds instead of milliseconds per step when another process holds a core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
