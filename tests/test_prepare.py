@@ -17,6 +17,7 @@ from pifuhd.data import prepare as prep
 from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.dataset import OccupancyDataset, PointConfig, list_subjects, split_subjects
 from pifuhd.data.prepare import PrepareConfig, prepare
+from pifuhd.errors import InputError
 
 TINY = PrepareConfig(
     views=4,
@@ -243,3 +244,25 @@ def test_split_is_stable() -> None:
     assert 8 <= len(val) <= 35 and set(train) | set(val) == set(names)
     _, val2 = split_subjects([*names, "new"], 0.1, seed=0)
     assert set(val) <= set(val2)
+
+
+def test_dataset_backgrounds_from_a_folder(data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "backgrounds"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (10, 200, 60)).save(folder / "green.png")
+    augment = AugmentConfig(
+        flip=0.0,
+        scale=(1, 1),
+        shift=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        saturation=0.0,
+        hue=0.0,
+        background=str(folder),
+    )
+    item = OccupancyDataset(data, augment=augment, image_size=64)[0]
+    off_body = item["mask"][0] == 0
+    colour = (item["image"][:, off_body] + 1) / 2 * 255
+    np.testing.assert_allclose(colour.mean(dim=1).numpy(), [10, 200, 60], atol=1.0)
+    with pytest.raises(InputError, match="no background images"):
+        OccupancyDataset(data, augment=replace(augment, background=str(tmp_path)), image_size=64)
