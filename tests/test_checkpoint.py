@@ -102,9 +102,14 @@ def _bad_files(tmp: Path, official_tiny: PIFuHD) -> dict[str, tuple[Path, str]]:
     state = {k: v for k, v in official_tiny.state_dict().items() if not k.startswith("mlp.")}
     torch.save({"opt": opt, "opt_netG": opt_coarse, "model_state_dict": state}, tmp / "pifu.pt")
     files["missing tensors"] = (tmp / "pifu.pt", "tensor names differ")
-    with open(tmp / "evil.pt", "wb") as handle:
-        pickle.dump({"opt": Payload()}, handle)
-    files["code in pickle"] = (tmp / "evil.pt", "not a readable PyTorch checkpoint")
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with open(tmp / f"evil{protocol}.pt", "wb") as handle:
+            pickle.dump({"opt": Payload()}, handle, protocol=protocol)
+        # a raw pickle, not torch's format: refused at the GLOBAL, or unreadable, never run
+        files[f"code in pickle, protocol {protocol}"] = (
+            tmp / f"evil{protocol}.pt",
+            r"refused to load|not a readable PyTorch checkpoint",
+        )
     torch.save({"opt": Payload(), "opt_netG": 1, "model_state_dict": {}}, tmp / "evil2.pt")
     files["code in torch file"] = (tmp / "evil2.pt", "refused to load")
     files["missing"] = (tmp / "nope.pt", "no such file")

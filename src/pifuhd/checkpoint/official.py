@@ -60,7 +60,18 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
             f"{path}: not a readable PyTorch checkpoint ({reason[:160]}); the file is corrupt "
             "or truncated: download it again"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        # torch's weights-only unpickler meets malformed opcode streams with these
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({first[:160]}); the file is corrupt "
