@@ -220,16 +220,7 @@ def test_dataset_fine_crops_and_flip_normals(data: Path) -> None:
     plain = OccupancyDataset(data, augment=AugmentConfig.none(), image_size=64)[0]
     flipped = OccupancyDataset(
         data,
-        augment=AugmentConfig(
-            flip=1.0,
-            scale=(1, 1),
-            shift=0.0,
-            brightness=0.0,
-            contrast=0.0,
-            saturation=0.0,
-            hue=0.0,
-            background="grey",
-        ),
+        augment=replace(AugmentConfig.none(), flip=1.0),
         image_size=64,
     )[0]
     torch.testing.assert_close(flipped["mask"], plain["mask"].flip(-1), atol=1e-5, rtol=0)
@@ -250,16 +241,7 @@ def test_dataset_backgrounds_from_a_folder(data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "backgrounds"
     folder.mkdir()
     Image.new("RGB", (40, 30), (10, 200, 60)).save(folder / "green.png")
-    augment = AugmentConfig(
-        flip=0.0,
-        scale=(1, 1),
-        shift=0.0,
-        brightness=0.0,
-        contrast=0.0,
-        saturation=0.0,
-        hue=0.0,
-        background=str(folder),
-    )
+    augment = replace(AugmentConfig.none(), background=str(folder))
     item = OccupancyDataset(data, augment=augment, image_size=64)[0]
     off_body = item["mask"][0] == 0
     colour = (item["image"][:, off_body] + 1) / 2 * 255
