@@ -363,20 +363,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _evaluate_heldout(args: argparse.Namespace) -> int:
-    from pifuhd.data.dataset import list_subjects, split_subjects
-    from pifuhd.eval.evaluate import summary_markdown, write_reports
-    from pifuhd.eval.heldout import evaluate_heldout
-    from pifuhd.io.atomic import atomic_write
+    from pifuhd.eval.heldout import evaluate_heldout, heldout_subjects, write_heldout_reports
     from pifuhd.weights import default_checkpoint
 
-    if args.subjects:
-        subjects = [s.strip() for s in args.subjects.split(",") if s.strip()]
-    else:
-        _, subjects = split_subjects(list_subjects(args.data), args.val_fraction, args.split_seed)
-    if args.max_subjects > 0:
-        subjects = subjects[: args.max_subjects]
-    if not subjects:
-        raise PifuhdError(f"{args.data}: no held-out subjects; pass --subjects")
+    subjects = heldout_subjects(
+        args.data, args.subjects, args.val_fraction, args.split_seed, args.max_subjects
+    )
     checkpoint = args.checkpoint or default_checkpoint()
     yaws = tuple(float(y) for y in args.yaws.split(","))
     bar = tqdm(total=len(subjects) * len(yaws), desc="views", unit="view")
@@ -391,15 +383,7 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
         progress=lambda name: bar.update(1),
     )
     bar.close()
-    text = summary_markdown(scores.model, f"model ({checkpoint})")
-    text += summary_markdown(scores.baseline, "inflated silhouette").split("\n", 2)[2]
-    print(text, end="")
-    if args.out is not None:
-        write_reports(scores.model, args.out)
-        write_reports(scores.baseline, args.out / "baseline")
-        with atomic_write(args.out / "summary.md") as tmp:
-            tmp.write_text(text)
-        print(f"wrote {args.out}")
+    print(write_heldout_reports(scores, str(checkpoint), args.out), end="")
     return 0
 
 

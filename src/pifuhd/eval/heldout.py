@@ -97,3 +97,45 @@ def evaluate_heldout(
 def _png(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def heldout_subjects(
+    data: Path,
+    names: str | None = None,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    max_subjects: int = 0,
+) -> list[str]:
+    """Subjects to score: ``names`` (comma-separated) or the validation side of the split that
+    training uses (``split_subjects(..., val_fraction, seed)``), the first ``max_subjects``.
+
+    Raises:
+        InputError: no subject is left.
+    """
+    from pifuhd.data.dataset import list_subjects, split_subjects
+
+    if names:
+        subjects = [s.strip() for s in names.split(",") if s.strip()]
+    else:
+        _, subjects = split_subjects(list_subjects(data), val_fraction, seed)
+    if max_subjects > 0:
+        subjects = subjects[:max_subjects]
+    if not subjects:
+        raise InputError(f"{data}: no held-out subjects; pass --subjects")
+    return subjects
+
+
+def write_heldout_reports(scores: HeldOutScores, label: str, out: Path | None) -> str:
+    """The markdown summary (model row, baseline row); with ``out``, also writes
+    ``out/metrics.csv``, ``out/baseline/metrics.csv`` and ``out/summary.md`` atomically."""
+    from pifuhd.eval.evaluate import summary_markdown, write_reports
+    from pifuhd.io.atomic import atomic_write
+
+    text = summary_markdown(scores.model, f"model ({label})")
+    text += summary_markdown(scores.baseline, "inflated silhouette").split("\n", 2)[2]
+    if out is not None:
+        write_reports(scores.model, out)
+        write_reports(scores.baseline, Path(out) / "baseline")
+        with atomic_write(Path(out) / "summary.md") as tmp:
+            tmp.write_text(text)
+    return text
