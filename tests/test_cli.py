@@ -119,11 +119,11 @@ def test_info_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     capsys.readouterr()
     assert main(["info", str(tmp_path / "small"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["parameters"]["TOTAL"] == 6_121_273
+    assert doc["parameters"]["TOTAL"] == 4_754_681
     assert doc["metadata"] == {"preset": "small", "seed": 1, "source": "random"}
     assert main(["info", str(tmp_path / "small")]) == 0
     text = capsys.readouterr().out
-    assert "front_normal (netG.netF)" in text and "6,121,273" in text
+    assert "front_normal (netG.netF)" in text and "4,754,681" in text
 
 
 def test_no_checkpoint_and_no_default_model_is_a_clear_error(

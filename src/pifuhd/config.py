@@ -7,7 +7,7 @@ Presets:
 
 - ``official``: the released PIFuHD architecture (Saito et al., CVPR 2020), 384.6 M
   parameters, the same tensor names and shapes as the authors' ``pifuhd.pt``.
-- ``small``: the same structure at a size that trains on a CPU (about 7 M parameters);
+- ``small``: the same structure at a size that trains on a CPU (about 4.75 M parameters);
   see ``small_config`` for the reasoning behind each size.
 """
 
@@ -229,15 +229,17 @@ def small_config() -> PIFuHDConfig:
     - normal nets: 16 base channels, 3 downsamplings, 6 residual blocks (about 1.3 M
       parameters each instead of 182 M). The normal maps are low-frequency images; their
       bottleneck at 64^2 (from 512^2) still sees the whole body.
-    - coarse encoder: 2 stacks of width 128 with 64 output channels (the official uses 4 of
-      256): a 128^2 feature map still, so the pixel alignment is unchanged.
+    - coarse encoder: 2 stacks of width 64 with 64 output channels (the official uses 4 of
+      256): a 128^2 feature map still, so the pixel alignment is unchanged. Width 64 trains
+      2.5x faster than width 128 on a 2-core CPU (0.9 s against 2.2 s per batch of four
+      512^2 images, forward and backward in bf16), which buys more steps in a fixed budget.
     - coarse MLP: (65, 256, 128, 64, 32, 1) with the official skips; Omega is 64-d.
     - fine encoder: 1 stack of width 64, 16 outputs, no pooling (512^2 features as official).
     - fine MLP: (80, 128, 64, 32, 1) with the official skips.
     """
     normal = NormalNetConfig(base_channels=16, num_downsample=3, num_blocks=6)
     coarse = CoarseConfig(
-        encoder=HourglassConfig(num_stacks=2, depth=2, channels=128, out_channels=64, pool=True),
+        encoder=HourglassConfig(num_stacks=2, depth=2, channels=64, out_channels=64, pool=True),
         mlp=MlpConfig(dims=(65, 256, 128, 64, 32, 1), skip_layers=(2, 3, 4), merge_layer=2),
         front_normal=normal,
         back_normal=normal,

@@ -327,8 +327,11 @@ def _random_crop(
 
 def _downsample(image: torch.Tensor, size: int) -> torch.Tensor:
     """(C, H, W) -> (C, size, size) by area averaging (unchanged when already that size)."""
-    if image.shape[-1] == size:
+    side = image.shape[-1]
+    if side == size:
         return image
+    if side % size == 0:  # the common case (1024 -> 512); avg_pool2d is 3x faster than "area"
+        return F.avg_pool2d(image[None], side // size)[0]
     return F.interpolate(image[None], size=(size, size), mode="area")[0]
 
 
@@ -343,25 +346,25 @@ def _load(path: Path, size: int) -> torch.Tensor:
     scale = 65535.0 if array.dtype == np.uint16 else 255.0
     tensor = torch.from_numpy(array.astype(np.float32) / scale)
     tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)[:3]
-    if tensor.shape[-1] != size:
-        tensor = F.interpolate(tensor[None], size=(size, size), mode="area")[0]
-    return tensor
+    return _downsample(tensor, size)
 
 
 def _load_normals(path: Path, size: int) -> torch.Tensor:
-    """A normal-map PNG as (3, size, size) unit vectors (0 off the body)."""
-    from pifuhd.data.render import rgb8_to_normal
+    """A normal-map PNG as (3, size, size) unit vectors (0 off the body).
 
+    Decodes like :func:`pifuhd.data.render.rgb8_to_normal` (``code / 127.5 - 1``, code
+    (0, 0, 0) is background) but in float32 torch, area-downsamples first when ``size`` is
+    smaller than the file, and renormalises once at the output size: about 10x faster than
+    decoding the full map in float64, which made data loading the bottleneck of training.
+    """
     with Image.open(path) as img:
         array = np.asarray(img.convert("RGB"))
-    normals = torch.from_numpy(rgb8_to_normal(array, renormalize=True).astype(np.float32)).permute(
-        2, 0, 1
-    )
-    if normals.shape[-1] != size:
-        normals = F.interpolate(normals[None], size=(size, size), mode="area")[0]
-        length = normals.norm(dim=0, keepdim=True)
-        normals = torch.where(length > 0.5, normals / length.clamp_min(1e-6), 0.0)
-    return normals
+    code = torch.from_numpy(array.copy()).permute(2, 0, 1)
+    normals = code.float().mul_(1.0 / 127.5).sub_(1.0)
+    normals.mul_((code != 0).any(dim=0, keepdim=True))
+    normals = _downsample(normals, size)
+    length = (normals[0:1] ** 2 + normals[1:2] ** 2 + normals[2:3] ** 2).sqrt()
+    return torch.where(length > 0.5, normals / length.clamp_min(1e-6), 0.0)
 
 
 def _background_files(spec: str) -> list[Path]:
