@@ -1,4 +1,4 @@
-"""The ``train`` subcommand: ``pifuhd train normals|coarse|fine|all --data DATA/ --out RUN/``.
+"""The ``train`` subcommand: ``pifuhd train normals|coarse|fine|all|color --data DATA/ --out RUN/``.
 
 ``add_train_parser(subparsers)`` adds it to the ``pifuhd`` command; ``python -m pifuhd.train``
 runs it alone (what ``torchrun -m pifuhd.train ...`` starts on each process).
@@ -25,7 +25,8 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` subcommand to an ``add_subparsers()`` object; returns its parser."""
     parser = subparsers.add_parser(
         "train",
-        help="train the normal nets, the coarse level, the fine level, or all (docs/training.md)",
+        help="train the normal nets, the coarse level, the fine level, all, or the colour net "
+        "(docs/training.md)",
     )
     add_train_arguments(parser)
     parser.set_defaults(func=cmd_train)

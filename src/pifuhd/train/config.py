@@ -24,7 +24,7 @@ except ImportError:  # Python 3.10
 
 TRAIN_FORMAT_VERSION = 1
 
-Stage = Literal["normals", "coarse", "fine", "all"]
+Stage = Literal["normals", "coarse", "fine", "all", "color"]
 STAGES: tuple[str, ...] = typing.get_args(Stage)
 
 
@@ -37,7 +37,7 @@ class TrainConfig:
     """Everything that decides what a training run does (written to ``RUN/train_config.json``)."""
 
     stage: Stage = "coarse"
-    """What to train: normals (front/back nets), coarse, fine, or all (alternating phases)."""
+    """What to train: normals (front/back nets), coarse, fine, all (alternating), or color."""
     data: str = ""
     """Folder written by ``pifuhd prepare`` (``docs/data_format.md``)."""
     out: str = ""
@@ -82,6 +82,26 @@ class TrainConfig:
     """Weight of the perceptual (VGG19) term of the normal loss."""
     vgg_weights: str = ""
     """Local ImageNet VGG19 weights (torchvision keys features.N.*); empty = L1 only."""
+    color_width: int = 16
+    """Colour stage, fresh net: encoder base channels (features: 4x this at 128^2)."""
+    color_blocks: int = 6
+    """Colour stage, fresh net: residual blocks of the encoder (PIFu: 6)."""
+    color_lights: tuple[str, ...] = ()
+    """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
+    color_offset_cm: float = 1.0
+    """Colour stage: std of the colour samples' offset along the normal, cm."""
+    color_l1_weight: float = 1.0
+    """Colour stage: weight of the L1 term (sRGB, at num_points coloured points)."""
+    color_ssim_weight: float = 0.0
+    """Colour stage: weight of the 3D patch-wise 1 - SSIM term; 0 = L1 only."""
+    color_patches: int = 256
+    """Colour stage: patch centres per item for the SSIM term."""
+    color_patch_size: int = 3
+    """Colour stage: grid points per patch axis (odd; the paper: 3)."""
+    color_patch_spacing_cm: float = 1.0
+    """Colour stage: distance between neighbouring patch points, cm."""
+    color_ssim_stats: Literal["patch", "across"] = "patch"
+    """Colour stage: SSIM statistics within each patch (paper) or across patches (its code)."""
     augment: bool = True
     """Random flip, scale, shift, colour jitter and backgrounds (off: grey, no jitter)."""
     background: str = "procedural"
@@ -120,7 +140,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_choices(self)
         object.__setattr__(self, "val_subjects", tuple(str(s) for s in self.val_subjects))
-        for name in ("steps", "batch_size", "num_points", "phase_steps", "val_items"):
+        object.__setattr__(self, "color_lights", tuple(str(s) for s in self.color_lights))
+        for name in (
+            "steps",
+            "batch_size",
+            "num_points",
+            "phase_steps",
+            "val_items",
+            "color_width",
+            "color_patch_size",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in (
@@ -134,6 +163,11 @@ class TrainConfig:
             "threads",
             "grad_clip",
             "val_points",
+            "color_blocks",
+            "color_offset_cm",
+            "color_l1_weight",
+            "color_ssim_weight",
+            "color_patches",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
@@ -143,6 +177,10 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.log_every < 1:
             raise ConfigError(f"log_every must be at least 1, got {self.log_every}")
+        if self.color_patch_size % 2 != 1:
+            raise ConfigError(f"color_patch_size must be odd, got {self.color_patch_size}")
+        if self.color_patch_spacing_cm <= 0:
+            raise ConfigError("color_patch_spacing_cm must be positive")
 
     @classmethod
     def for_stage(cls, stage: str, **changes: Any) -> TrainConfig:
@@ -164,6 +202,7 @@ class TrainConfig:
         """Plain JSON-serialisable dictionary (tuples become lists)."""
         data = dataclasses.asdict(self)
         data["val_subjects"] = list(self.val_subjects)
+        data["color_lights"] = list(self.color_lights)
         return data
 
     def to_json(self) -> str:

@@ -1,24 +1,30 @@
-"""One training phase's forward pass and losses: normal nets, coarse level, fine level.
+"""One training phase's forward pass and losses: normal nets, coarse level, fine level,
+colour net.
 
 Batches are the collated items of :class:`pifuhd.data.dataset.OccupancyDataset` (shapes in
 its docstring): ``image`` (B, 3, S, S), ``normal_front`` / ``normal_back`` (B, 3, S, S),
 ``points`` (B, 3, N) in the augmented cube, ``labels`` (B, 1, N); fine items add
-``image_fine`` (B, 3, C, C), ``fine_calib`` (B, 4, 4) and ``crop`` (B, 2).
+``image_fine`` (B, 3, C, C), ``fine_calib`` (B, 4, 4) and ``crop`` (B, 2). Colour items
+(:class:`pifuhd.data.color_dataset.ColorDataset`) carry ``color_points`` /
+``color_targets`` (B, 3, N) and optionally ``patch_points`` / ``patch_targets``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
 from pifuhd.geometry.projection import default_calib
+from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, crop_upsampled
 from pifuhd.train.losses import normal_loss, stacked_occupancy_loss
+from pifuhd.train.patch_ssim import patch_ssim_loss
 
-Phase = Literal["normals", "coarse", "fine"]
+Phase = Literal["normals", "coarse", "fine", "color"]
 Batch = dict[str, torch.Tensor]
 Losses = dict[str, torch.Tensor]
 
@@ -35,6 +41,7 @@ def trained_parts(stage: str, omega: str = "frozen") -> tuple[str, ...]:
         "coarse": COARSE_PARTS,
         "fine": FINE_PARTS + joint,
         "all": COARSE_PARTS + FINE_PARTS,
+        "color": (),  # the colour net is a separate module; the whole geometry is frozen
     }[stage]
 
 
@@ -130,6 +137,54 @@ def fine_losses(
     return losses
 
 
+@dataclass(frozen=True)
+class ColorLoss:
+    """Settings of the colour loss: ``l1_weight * L1 + ssim_weight * (1 - patch SSIM)``."""
+
+    l1_weight: float = 1.0
+    """Weight of the mean absolute sRGB difference at the coloured points."""
+    ssim_weight: float = 0.0
+    """Weight of 1 - SSIM over the patches (needs ``patch_points`` in the batch)."""
+    patch_size: int = 3
+    """Grid points per patch axis, as the dataset's."""
+    stats: str = "patch"
+    """SSIM statistics within each patch (the paper) or ``across`` patches."""
+
+
+def color_losses(
+    model: PIFuHD,
+    color: ColorNet,
+    batch: Batch,
+    normals: list[torch.Tensor],
+    settings: ColorLoss,
+) -> Losses:
+    """Colour loss with the geometry frozen; keys loss, l1 (+ ssim, the 1 - SSIM term).
+
+    The geometry's coarse feature (last stack) is computed without gradient from the same
+    image; predictions (tanh) map to sRGB by (c + 1) / 2 before the comparisons with the
+    albedo targets in [0, 1]. L1 is taken at ``color_points``, SSIM on ``patch_points``.
+    """
+    net = model.netG
+    calib = default_calib(batch["image"].shape[0], batch["image"].device)
+    with torch.no_grad():
+        geometry = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)
+        geometry = geometry[-1].detach()
+    features = color.encode(batch["image"])
+    pred = to_srgb(color.query(features, geometry, batch["color_points"], calib)).float()
+    l1 = (pred - batch["color_targets"]).abs().mean()
+    losses: Losses = {"loss": settings.l1_weight * l1, "l1": l1.detach()}
+    if settings.ssim_weight:
+        if "patch_points" not in batch:
+            raise ValueError("ssim_weight > 0 needs patches in the batch (color_patches > 0)")
+        patch = to_srgb(color.query(features, geometry, batch["patch_points"], calib)).float()
+        ssim = patch_ssim_loss(
+            patch, batch["patch_targets"], size=settings.patch_size, stats=settings.stats
+        )
+        losses["loss"] = losses["loss"] + settings.ssim_weight * ssim
+        losses["ssim"] = ssim.detach()
+    return losses
+
+
 class StageModule(nn.Module):
     """The model plus the loss settings: ``forward(batch, phase)`` returns the phase's
     losses. This is the module that DistributedDataParallel wraps."""
@@ -142,9 +197,13 @@ class StageModule(nn.Module):
         perceptual: nn.Module | None = None,
         normal_l1_weight: float = 5.0,
         perceptual_weight: float = 1.0,
+        color: ColorNet | None = None,
+        color_loss: ColorLoss | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.color = color
+        self.color_loss = color_loss or ColorLoss()
         self.perceptual = perceptual
         self.normals_input = normals_input
         self.omega = omega
@@ -161,12 +220,19 @@ class StageModule(nn.Module):
             return coarse_losses(self.model, batch, normals)
         if phase == "fine":
             return fine_losses(self.model, batch, normals, joint=self.omega == "joint")
+        if phase == "color" and self.color is not None:
+            return color_losses(self.model, self.color, batch, normals, self.color_loss)
         raise ValueError(f"unknown phase {phase!r}")
 
 
-def set_phase_mode(model: PIFuHD, phase: Phase, omega: str = "frozen") -> None:
-    """Training mode for the parts the phase updates, evaluation mode for the rest."""
+def set_phase_mode(
+    model: PIFuHD, phase: Phase, omega: str = "frozen", color: ColorNet | None = None
+) -> None:
+    """Training mode for the parts the phase updates (the colour net in the colour phase),
+    evaluation mode for the rest."""
     model.eval()
+    if color is not None:
+        color.train(phase == "color")
     for name in phase_parts(phase, omega):
         part = _submodule(model, name)
         if part is not None:

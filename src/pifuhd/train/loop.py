@@ -26,9 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, default_collate
 from tqdm import tqdm
 
-from pifuhd.checkpoint.native import read_native_config
 from pifuhd.io.atomic import atomic_write
-from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.train.color_stage import color_loss_settings, color_parameters
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.distributed import (
     DistInfo,
@@ -43,17 +42,17 @@ from pifuhd.train.distributed import (
 from pifuhd.train.levels import Phase, StageModule, set_phase_mode
 from pifuhd.train.logs import METRICS, RunLog, truncate_metrics
 from pifuhd.train.optim import (
-    autocast,
     autocast_dtype,
     build_optimizer,
     learning_rate,
     make_scaler,
     select_trainable,
     set_learning_rate,
+    train_step,
 )
 from pifuhd.train.setup import (
     TrainingError,
-    build_model,
+    build_run_models,
     perceptual_loss,
     seed_everything,
     split_run_subjects,
@@ -65,17 +64,15 @@ from pifuhd.train.state import (
     Progress,
     latest_checkpoint,
     load_trainer_state,
-    load_weights_into,
     restore_rng,
     save_checkpoint,
     trainer_state,
 )
 from pifuhd.train.validate import (
-    spread_indices,
+    format_metrics,
+    run_validation,
+    run_validation_dataset,
     to_device,
-    validate,
-    validation_dataset,
-    validation_mesh,
 )
 
 log = logging.getLogger(__name__)
@@ -103,31 +100,6 @@ def phase_at(stage: str, step: int, phase_steps: int) -> Phase:
     return "coarse" if (step // phase_steps) % 2 == 0 else "fine"
 
 
-def train_step(
-    module: torch.nn.Module,
-    batch: dict[str, torch.Tensor],
-    phase: Phase,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    params: list[torch.nn.Parameter],
-    grad_clip: float,
-    device: torch.device,
-    dtype: torch.dtype | None,
-) -> dict[str, torch.Tensor]:
-    """One optimiser step on one batch; returns the detached losses."""
-    with autocast(device, dtype):
-        losses = module(batch, phase)
-    loss = losses["loss"]
-    scaler.scale(loss).backward()
-    if grad_clip > 0:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return {k: v.detach().float() for k, v in losses.items()}
-
-
 def _interactive() -> bool:
     return sys.stderr.isatty()
 
@@ -150,12 +122,13 @@ class Trainer:
         seed_everything(config.seed)
         self.resume_from = self._resume_folder(resume)
 
-        if self.resume_from is None:
-            self.model = build_model(config).to(device)
-        else:  # the checkpoint's own architecture: the init path may be gone by now
-            self.model = PIFuHD(read_native_config(self.resume_from)[0]).to(device)
-            load_weights_into(self.model, self.resume_from)
-        self.params = select_trainable(self.model, config.stage, config.omega)
+        model, color = build_run_models(config, self.resume_from)
+        self.model = model.to(device)
+        self.color = None if color is None else color.to(device)
+        if self.color is not None:
+            self.params = color_parameters(self.model, self.color)
+        else:
+            self.params = select_trainable(self.model, config.stage, config.omega)
         self.module = StageModule(
             self.model,
             normals_input=config.normals_input,
@@ -163,6 +136,8 @@ class Trainer:
             perceptual=perceptual_loss(config),
             normal_l1_weight=config.normal_l1_weight,
             perceptual_weight=config.vgg_weight,
+            color=self.color,
+            color_loss=color_loss_settings(config),
         ).to(device)
         self.wrapped: torch.nn.Module = self.module
         if info.enabled:
@@ -186,9 +161,7 @@ class Trainer:
             )
         self.val_dataset = None
         if val_names and config.val_every:
-            self.val_dataset = validation_dataset(
-                Path(config.data), val_names, self.model, config.val_points, config.seed
-            )
+            self.val_dataset = run_validation_dataset(config, self.model, val_names)
         elif config.val_every:
             log.warning(
                 "no held-out subjects (val_fraction %s): validation off", config.val_fraction
@@ -251,7 +224,7 @@ class Trainer:
     def _loader(self, phase: Phase, end: int) -> Iterator[dict]:
         """Batches of this rank from the current position up to step ``end`` (exclusive)."""
         p, c = self.progress, self.config
-        dataset = self.datasets["fine" if phase == "fine" else "coarse"]
+        dataset = self.datasets["coarse" if phase == "normals" else phase]
         dataset.set_epoch(p.epoch)
         schedule = [
             batch_indices(self.items, c.batch_size, self.info, c.seed, p.epoch, p.position + k)
@@ -293,7 +266,7 @@ class Trainer:
                     segment_end = self._segment_end(p.step)
                     batches = self._loader(phase, segment_end)
                 batch = to_device(next(batches), self.device)
-                set_phase_mode(self.model, phase, c.omega)
+                set_phase_mode(self.model, phase, c.omega, self.color)
                 lr = learning_rate(c, p.step, p.epoch)
                 set_learning_rate(self.optimizer, lr)
                 losses = train_step(
@@ -363,54 +336,30 @@ class Trainer:
             )
 
     def _validate(self) -> None:
-        c, p = self.config, self.progress
         if self.val_dataset is not None and self.info.is_main:
-            start = time.perf_counter()
-            indices = spread_indices(len(self.val_dataset), c.val_items)
-            metrics = validate(
-                self.model, self.val_dataset, indices, c.stage, c.normals_input, self.device
-            )
-            if c.val_resolution and c.stage != "normals":
-                level = "coarse" if c.stage == "coarse" else "fine"
-                item = self.val_dataset.index[indices[0]]
-                subject = self.val_dataset.subjects[item[0]]
-                name = f"step_{p.step:07d}_{subject.name}_{item[1]:04d}.obj"
-                faces = validation_mesh(
-                    self.model,
-                    self.val_dataset,
-                    indices[0],
-                    level,
-                    c.normals_input,
-                    c.val_resolution,
-                    self.run_dir / "val" / name,
-                    self.device,
-                )
-                metrics["mesh_faces"] = faces
-            metrics["seconds"] = time.perf_counter() - start
+            step = self.progress.step
+            metrics = run_validation(
+                self.model, self.val_dataset, self.config, step, self.run_dir, self.device,
+                self.color,
+            )  # fmt: skip
             self.last_validation = metrics
-            self.log.record("val", p.step, **metrics)
-            log.info(
-                "validation at step %d: %s",
-                p.step,
-                "  ".join(
-                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in metrics.items()
-                ),
-            )
+            self.log.record("val", step, **metrics)
+            log.info("validation at step %d: %s", step, format_metrics(metrics))
         barrier(self.info)
 
     def _checkpoint(self) -> None:
         p = self.progress
         if self.config.check_sync:
-            digests = gather_digests(self.model, self.info)
+            digests = gather_digests(self.model if self.color is None else self.color, self.info)
             self.log.record("sync", p.step, digests=digests, in_sync=len(set(digests)) == 1)
             if len(set(digests)) != 1 and self.info.is_main:
                 log.error("ranks hold different weights at step %d: %s", p.step, digests)
         if self.info.is_main:
             state = trainer_state(p, self.optimizer, self.scaler)
             self.last_checkpoint = save_checkpoint(
-                self.run_dir, self.model, state, self.config, self.config.keep_checkpoints
-            )
+                self.run_dir, self.model, state, self.config, self.config.keep_checkpoints,
+                self.color,
+            )  # fmt: skip
             self.log.record("checkpoint", p.step, path=str(self.last_checkpoint))
         barrier(self.info)
 

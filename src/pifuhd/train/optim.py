@@ -1,4 +1,4 @@
-"""Optimiser, learning-rate schedule and mixed-precision settings of a training run."""
+"""Optimiser, learning-rate schedule, mixed-precision settings and one optimiser step."""
 
 from __future__ import annotations
 
@@ -84,3 +84,28 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
 def make_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler:
     """A GradScaler, enabled only for fp16 (bf16 and fp32 need no loss scaling)."""
     return torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+
+
+def train_step(
+    module: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    phase: str,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    params: list[torch.nn.Parameter],
+    grad_clip: float,
+    device: torch.device,
+    dtype: torch.dtype | None,
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on one batch; returns the detached losses."""
+    with autocast(device, dtype):
+        losses = module(batch, phase)
+    loss = losses["loss"]
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return {k: v.detach().float() for k, v in losses.items()}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from pifuhd.checkpoint import load_checkpoint
+from pifuhd.checkpoint.native import read_native_config
 from pifuhd.config import preset
 from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.dataset import (
@@ -22,10 +23,12 @@ from pifuhd.data.dataset import (
     split_subjects,
 )
 from pifuhd.errors import PifuhdError
+from pifuhd.models.color import ColorNet
 from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.train.color_stage import build_color_net, color_dataset, require_geometry
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.distributed import DistInfo
-from pifuhd.train.state import resolve_weights
+from pifuhd.train.state import load_weights_into, resolve_weights
 from pifuhd.train.vgg import PerceptualLoss, load_perceptual_loss
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,21 @@ def build_model(config: TrainConfig) -> PIFuHD:
     return PIFuHD(preset(config.preset))
 
 
+def build_run_models(
+    config: TrainConfig, resume_from: Path | None
+) -> tuple[PIFuHD, ColorNet | None]:
+    """The run's geometry and, for the colour stage, colour net: from the checkpoint being
+    resumed (its own architecture: the init path may be gone by now), else fresh / init."""
+    require_geometry(config, resume_from)
+    if resume_from is None:
+        model = build_model(config)
+    else:
+        model = PIFuHD(read_native_config(resume_from)[0])
+        load_weights_into(model, resume_from)
+    color = build_color_net(config, model, resume_from) if config.stage == "color" else None
+    return model, color
+
+
 def crop_size(config: TrainConfig, model: PIFuHD) -> int:
     """Fine training crop side: ``config.crop_size`` or half the fine image; checked."""
     full = model.config.fine.image_size
@@ -97,7 +115,8 @@ def split_run_subjects(config: TrainConfig) -> tuple[list[str], list[str]]:
 def training_datasets(
     config: TrainConfig, model: PIFuHD, subjects: list[str]
 ) -> dict[str, OccupancyDataset]:
-    """The datasets the stage's phases read: "coarse" (normals and coarse) and/or "fine"."""
+    """The datasets the stage's phases read: "coarse" (normals and coarse) and/or "fine", or
+    "color"."""
     augment = (
         AugmentConfig(background=config.background) if config.augment else AugmentConfig.none()
     )
@@ -108,6 +127,8 @@ def training_datasets(
     }
     root = Path(config.data)
     out: dict[str, OccupancyDataset] = {}
+    if config.stage == "color":
+        out["color"] = color_dataset(config, model, subjects, augment)
     if config.stage in ("normals", "coarse", "all"):
         points = _with_count(coarse_points(), config.num_points)
         out["coarse"] = OccupancyDataset(root, subjects, level="coarse", points=points, **common)

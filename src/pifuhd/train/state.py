@@ -4,6 +4,7 @@ Layout::
 
     RUN/checkpoints/step_0001000/config.json          native checkpoint (pifuhd.checkpoint)
     RUN/checkpoints/step_0001000/model.safetensors
+    RUN/checkpoints/step_0001000/color/               colour stage: the colour net
     RUN/checkpoints/step_0001000/trainer_state.pt     optimiser, scaler, progress, RNG states
     RUN/checkpoints/step_0001000/train_config.json
     RUN/checkpoints/latest                            text: the newest folder's name
@@ -29,9 +30,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_model
 
+from pifuhd.checkpoint.color import save_color
 from pifuhd.checkpoint.native import WEIGHTS_NAME, read_native_config, save_native
 from pifuhd.errors import CheckpointError
 from pifuhd.io.atomic import atomic_write
+from pifuhd.models.color import ColorNet
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import TrainConfig
 
@@ -105,9 +108,11 @@ def save_checkpoint(
     state: dict[str, Any],
     config: TrainConfig,
     keep: int = 0,
+    color: ColorNet | None = None,
 ) -> Path:
-    """Write ``RUN/checkpoints/step_NNNNNNN`` atomically, point ``latest`` at it, and keep
-    only the newest ``keep`` checkpoints (0 = all). Returns the folder."""
+    """Write ``RUN/checkpoints/step_NNNNNNN`` atomically (with ``color/`` when a colour net
+    is given), point ``latest`` at it, and keep only the newest ``keep`` checkpoints (0 =
+    all). Returns the folder."""
     root = Path(run) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(int(state["step"]))
@@ -115,6 +120,8 @@ def save_checkpoint(
     try:
         metadata = {"step": int(state["step"]), "stage": config.stage, "seed": config.seed}
         save_native(model, tmp, metadata=metadata)
+        if color is not None:
+            save_color(color, tmp, metadata=metadata)
         torch.save(state, tmp / TRAINER_STATE)
         (tmp / TRAIN_CONFIG).write_text(config.to_json())
         os.chmod(tmp, 0o755)

@@ -1,9 +1,11 @@
-"""Validation on held-out subjects: occupancy IoU / precision / recall, normal-map L1, and a
-mesh of one held-out view reconstructed with the inference grid and marching cubes."""
+"""Validation on held-out subjects: occupancy IoU / precision / recall, normal-map L1, colour
+L1 and CIEDE2000, and a mesh of one held-out view reconstructed with the inference grid and
+marching cubes."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,10 @@ from pifuhd.geometry.grid import evaluate_coarse_to_fine
 from pifuhd.geometry.marching import extract_mesh
 from pifuhd.geometry.projection import default_calib
 from pifuhd.io.mesh import save_mesh
+from pifuhd.models.color import ColorNet
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.train.color_stage import color_validation_dataset, validate_color
+from pifuhd.train.config import TrainConfig
 from pifuhd.train.levels import Batch, encoder_normals, ground_truth_normals
 from pifuhd.train.losses import confusion_counts, iou_precision_recall
 
@@ -43,6 +48,53 @@ def validation_dataset(
         crop_size=full,
         fine_size=full,
         seed=seed,
+    )
+
+
+def run_validation_dataset(
+    config: TrainConfig, model: PIFuHD, subjects: list[str]
+) -> OccupancyDataset:
+    """The held-out dataset of a run's stage (colour items for the colour stage)."""
+    if config.stage == "color":
+        return color_validation_dataset(config, model, subjects)
+    return validation_dataset(Path(config.data), subjects, model, config.val_points, config.seed)
+
+
+def run_validation(
+    model: PIFuHD,
+    dataset: OccupancyDataset,
+    config: TrainConfig,
+    step: int,
+    run_dir: Path,
+    device: torch.device,
+    color: ColorNet | None = None,
+) -> dict[str, float]:
+    """One validation of a run at ``step``: the stage's metrics over ``val_items`` items,
+    the mesh of the first one in ``RUN/val/`` (occupancy stages, ``val_resolution`` > 0;
+    ``mesh_faces``) and ``seconds``."""
+    start = time.perf_counter()
+    indices = spread_indices(len(dataset), config.val_items)
+    if color is not None:
+        metrics = validate_color(model, color, dataset, indices, config.normals_input, device)
+    else:
+        metrics = validate(model, dataset, indices, config.stage, config.normals_input, device)
+    if config.val_resolution and config.stage not in ("normals", "color"):
+        level = "coarse" if config.stage == "coarse" else "fine"
+        subject, view = dataset.index[indices[0]]
+        name = f"step_{step:07d}_{dataset.subjects[subject].name}_{view:04d}.obj"
+        path = run_dir / "val" / name
+        metrics["mesh_faces"] = validation_mesh(
+            model, dataset, indices[0], level, config.normals_input, config.val_resolution, path,
+            device,
+        )  # fmt: skip
+    metrics["seconds"] = time.perf_counter() - start
+    return metrics
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``name value`` pairs for a log line (floats to 4 significant digits)."""
+    return "  ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
     )
 
 
