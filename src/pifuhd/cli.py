@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from pifuhd import __version__
 from pifuhd.errors import PifuhdError
+from pifuhd.eval.cli_args import add_evaluate_parser
 from pifuhd.train.cli_args import add_train_parser
 
 log = logging.getLogger("pifuhd")
@@ -66,6 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--mask", type=Path, help="person mask image (one input)")
     rec.add_argument(
         "--dense", action="store_true", help="evaluate every grid point (no coarse-to-fine)"
+    )
+    rec.add_argument(
+        "--texture",
+        action="store_true",
+        help="per-vertex colours from the checkpoint's colour net (pifuhd train color)",
+    )
+    rec.add_argument(
+        "--uv",
+        type=int,
+        nargs="?",
+        const=1024,
+        default=0,
+        metavar="SIZE",
+        help="with --texture: also <stem>_uv.obj/.mtl/.png, a UV atlas of about SIZE^2 texels "
+        "(default 1024; needs pifuhd[texture])",
     )
     rec.set_defaults(func=cmd_reconstruct)
 
@@ -119,33 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--start", type=int, default=0, help="index of the first person")
     syn.set_defaults(func=cmd_synth)
 
-    ev = sub.add_parser("evaluate", help="Chamfer, P2S, F-score, IoU, normals vs ground truth")
-    ev.add_argument("--pred", type=Path, help="folder of reconstructed meshes")
-    ev.add_argument("--gt", type=Path, help="folder of ground-truth meshes")
-    ev.add_argument(
-        "--data",
-        type=Path,
-        help="instead of --pred/--gt: reconstruct held-out views of this prepared data with "
-        "--checkpoint and score them (and the inflated-silhouette baseline)",
-    )
-    ev.add_argument("-c", "--checkpoint", type=Path, help="with --data (default: bundled model)")
-    ev.add_argument("--subjects", help="with --data: comma-separated names (default: held out)")
-    ev.add_argument("--val-fraction", type=float, default=0.1, help="held-out share (--data)")
-    ev.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split")
-    ev.add_argument("--max-subjects", type=int, default=0, help="score the first N only")
-    ev.add_argument("--yaws", default="0,90,180,270", help="views to score (--data)")
-    ev.add_argument("-r", "--resolution", type=int, default=256, help="grid (--data)")
-    ev.add_argument("--device", default="auto")
-    ev.add_argument("-o", "--out", type=Path, help="write metrics.csv and summary.md here")
-    ev.add_argument(
-        "--gt-height-cm",
-        type=float,
-        default=180.0,
-        help="height the ground truth stands for (default 180: the subject frame); "
-        "0: files are already in cm",
-    )
-    ev.add_argument("--samples", type=int, default=10_000, help="surface samples per mesh")
-    ev.set_defaults(func=cmd_evaluate)
+    add_evaluate_parser(sub)
     demo = sub.add_parser("demo", help="synthetic person -> photo -> mesh -> metrics, in one go")
     demo.add_argument("-o", "--out", type=Path, default=Path("demo"), help="output folder")
     demo.add_argument("-c", "--checkpoint", type=Path, help="default: the bundled model")
@@ -176,6 +166,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         device=args.device,
         resolution=args.resolution,
         coarse_to_fine=not args.dense,
+        texture=args.texture or args.uv > 0,
     )
     bar: dict[str, tqdm] = {}
 
@@ -201,6 +192,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         keypoints_mode=args.keypoints_mode,
         on_start=on_start,
         progress=progress,
+        uv_size=args.uv,
     )
     if "grid" in bar:
         bar.pop("grid").close()
@@ -311,28 +303,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pifuhd.eval.evaluate import evaluate_folders, summary_markdown, write_reports
-
-    if args.data is not None:
-        return _evaluate_heldout(args)
-    if args.pred is None or args.gt is None:
-        raise PifuhdError("give --pred and --gt folders, or --data with a --checkpoint")
-    height = args.gt_height_cm if args.gt_height_cm > 0 else None
-    scores = evaluate_folders(args.pred, args.gt, gt_height_cm=height, samples=args.samples)
-    for score in scores:
-        m = score.metrics
-        print(
-            f"{score.name}: chamfer {m.chamfer_cm:.3f} cm, p2s {m.p2s_cm:.3f} cm, "
-            f"F@1cm {m.fscore_1cm:.3f}, IoU {m.iou:.3f}, normals {m.normal_consistency:.3f}"
-        )
-    print(summary_markdown(scores), end="")
-    if args.out is not None:
-        csv_path, md_path = write_reports(scores, args.out)
-        print(f"wrote {csv_path} and {md_path}")
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
@@ -359,31 +329,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"{label:22}{getattr(m, key):>10.3f}{getattr(b, key):>10.3f}")
     print(f"wrote {', '.join(str(f) for f in result.files)}")
     print(f"demo took {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def _evaluate_heldout(args: argparse.Namespace) -> int:
-    from pifuhd.eval.heldout import evaluate_heldout, heldout_subjects, write_heldout_reports
-    from pifuhd.weights import default_checkpoint
-
-    subjects = heldout_subjects(
-        args.data, args.subjects, args.val_fraction, args.split_seed, args.max_subjects
-    )
-    checkpoint = args.checkpoint or default_checkpoint()
-    yaws = tuple(float(y) for y in args.yaws.split(","))
-    bar = tqdm(total=len(subjects) * len(yaws), desc="views", unit="view")
-    scores = evaluate_heldout(
-        args.data,
-        checkpoint,
-        subjects,
-        yaws=yaws,
-        resolution=args.resolution,
-        device=args.device,
-        samples=args.samples,
-        progress=lambda name: bar.update(1),
-    )
-    bar.close()
-    print(write_heldout_reports(scores, str(checkpoint), args.out), end="")
     return 0
 
 

@@ -7,8 +7,9 @@
 
 Stages: load the photo -> choose the square person crop -> resize it to the coarse (512^2)
 and fine (1024^2) sizes -> predict normal maps and encode both levels -> evaluate the fine
-occupancy on a grid of the crop's normalised cube (coarse to fine) -> marching cubes at 0.5.
-Frames are described in docs/conventions.md.
+occupancy on a grid of the crop's normalised cube (coarse to fine) -> marching cubes at 0.5
+-> with ``texture``, the colour net (``pifuhd.models.color``) queried at the mesh vertices
+(per-vertex sRGB albedo). Frames are described in docs/conventions.md.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import trimesh
 from PIL import Image
 
 from pifuhd.checkpoint import load_checkpoint
-from pifuhd.errors import InputError
+from pifuhd.checkpoint.color import load_color, missing_color_message
+from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import extract_mesh
 from pifuhd.geometry.projection import default_calib
 from pifuhd.io.crops import CropRect, crop_image, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image
+from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
 
 Frame = Literal["cube", "pixel"]
@@ -46,7 +49,8 @@ class Reconstruction:
     """The result of one photo."""
 
     mesh: trimesh.Trimesh
-    """Closed triangle mesh with vertex normals, in ``frame`` coordinates."""
+    """Closed triangle mesh with vertex normals, in ``frame`` coordinates; with a colour net
+    also per-vertex colours (``mesh.visual.vertex_colors``, uint8 sRGB albedo + alpha 255)."""
     normals: list[np.ndarray]
     """Predicted [front, back] normal maps at the coarse size, (H, W, 3) float32 in [-1, 1]."""
     crop: CropRect
@@ -70,6 +74,7 @@ class Reconstruction:
             "vertices": len(self.mesh.vertices),
             "faces": len(self.mesh.faces),
             "watertight": bool(self.mesh.is_watertight) if len(self.mesh.faces) else False,
+            "vertex_colors": self.mesh.visual.kind == "vertex",
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -115,6 +120,9 @@ class Reconstructor:
         coarse_to_fine: evaluate the grid hierarchically (exact where the surface passes)
             instead of at every point.
         chunk: points per network call.
+        texture: also colour the mesh's vertices with the checkpoint's colour net (its
+            ``color/`` folder; a CheckpointError naming ``pifuhd train color`` if it has none).
+        color: a colour net to use instead (implies texture).
     """
 
     def __init__(
@@ -124,14 +132,28 @@ class Reconstructor:
         resolution: int = 512,
         coarse_to_fine: bool = True,
         chunk: int = 65536,
+        texture: bool = False,
+        color: ColorNet | None = None,
     ) -> None:
         self.device = pick_device(device)
         if isinstance(checkpoint, PIFuHD):
             self.model, self.checkpoint_info = checkpoint.eval(), {"source": "in-memory"}
+            if texture and color is None:
+                raise CheckpointError(missing_color_message("the in-memory model"))
         else:
             self.model, self.checkpoint_info = load_checkpoint(checkpoint, "cpu")
             self.checkpoint_info.setdefault("path", str(checkpoint))
+            if texture and color is None:
+                color, _ = load_color(checkpoint, "cpu")
         self.model = self.model.to(self.device).eval()
+        self.color = None if color is None else color.to(self.device).eval()
+        if self.color is not None:
+            expected = self.model.config.coarse.encoder.out_channels
+            if self.color.config.geometry_channels != expected:
+                raise CheckpointError(
+                    f"the colour net takes {self.color.config.geometry_channels} geometry "
+                    f"channels but the geometry gives {expected}: they belong to different models"
+                )
         if resolution < 2:
             raise InputError(f"--resolution {resolution}: must be at least 2")
         self.resolution = resolution
@@ -164,7 +186,9 @@ class Reconstructor:
                 keypoints_mode=keypoints_mode,
             )
         with _timed(timings, "encode"), torch.inference_mode():
-            features = self.encode(loaded, crop)
+            coarse, fine = self.network_images(loaded, crop)
+            features = self.model.encode(coarse, fine)
+            color_features = None if self.color is None else self.color.encode(coarse)
         with _timed(timings, "grid"):
             volume, evaluated = self.occupancy_volume(features, progress)
         with _timed(timings, "mesh"):
@@ -174,6 +198,12 @@ class Reconstructor:
                     f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "
                     "check the crop (--rect) and the checkpoint"
                 )
+        if color_features is not None:
+            with _timed(timings, "color"):
+                colors = self.vertex_colors(features, color_features, mesh.vertices)
+                alpha = np.full((len(colors), 1), 255, dtype=np.uint8)
+                mesh.visual.vertex_colors = np.concatenate([srgb_to_uint8(colors), alpha], 1)
+        with _timed(timings, "mesh"):
             if frame == "pixel":
                 mesh.apply_transform(cube_to_pixel_matrix(crop, self.model.config.fine.image_size))
         normals = [n[0].permute(1, 2, 0).float().cpu().numpy() for n in features.normals]
@@ -188,14 +218,37 @@ class Reconstructor:
             timings=timings,
         )
 
-    def encode(self, image: LoadedImage, crop: CropRect) -> PIFuHDFeatures:
-        """Crop, resize to both levels' sizes and run the encoders."""
+    def network_images(
+        self, image: LoadedImage, crop: CropRect
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The crop resized to both levels' sizes: (1, 3, S, S) and (1, 3, 2S, 2S) in [-1, 1]."""
         config = self.model.config
         coarse = to_network_image(
             crop_image(image.rgb, crop, config.coarse.image_size), self.device
         )
         fine = to_network_image(crop_image(image.rgb, crop, config.fine.image_size), self.device)
-        return self.model.encode(coarse, fine)
+        return coarse, fine
+
+    def encode(self, image: LoadedImage, crop: CropRect) -> PIFuHDFeatures:
+        """Crop, resize to both levels' sizes and run the encoders."""
+        return self.model.encode(*self.network_images(image, crop))
+
+    @torch.inference_mode()
+    def vertex_colors(
+        self, features: PIFuHDFeatures, color_features: torch.Tensor, vertices: np.ndarray
+    ) -> np.ndarray:
+        """(V, 3) float32 sRGB albedo in [0, 1] of the colour net at ``vertices`` (V, 3) in the
+        cube, ``chunk`` points per call; ``color_features`` from ``self.color.encode``."""
+        if self.color is None:
+            raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
+        calib = default_calib(1, self.device)
+        out = np.empty((len(vertices), 3), dtype=np.float32)
+        for start in range(0, len(vertices), self.chunk):
+            part = np.asarray(vertices[start : start + self.chunk], dtype=np.float32)
+            pts = torch.from_numpy(part).to(self.device).T.unsqueeze(0)
+            colors = self.color.query(color_features, features.coarse, pts, calib)
+            out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
+        return out
 
     def occupancy_volume(
         self, features: PIFuHDFeatures, progress: StageCallback | None = None
@@ -233,6 +286,11 @@ def reconstruct(
     Extra keyword arguments (rect, keypoints, mask, frame) go to ``Reconstructor.__call__``.
     """
     return Reconstructor(checkpoint, device=device, resolution=resolution)(image, **kwargs)
+
+
+def srgb_to_uint8(colors: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB in [0, 1] -> uint8, round(c * 255) after clipping."""
+    return np.rint(np.clip(colors, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 @contextmanager

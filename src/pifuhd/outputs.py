@@ -2,7 +2,10 @@
 
 Per photo ``<stem>``: the mesh ``<stem>.<obj|ply|glb>``, ``<stem>_normal_front.png`` and
 ``<stem>_normal_back.png`` (normal maps mapped from [-1, 1] to [0, 255]) and ``<stem>.json``
-(crop, resolution, timings, checkpoint). Every file is first written into a temporary folder
+(crop, resolution, timings, checkpoint). A textured reconstruction carries vertex colours in
+the mesh (OBJ ``v x y z r g b``, PLY and GLB colour attributes); with ``uv_size`` also a
+UV-mapped copy ``<stem>_uv.obj`` + ``.mtl`` + ``.png`` (``pifuhd.io.texture``, needs xatlas).
+Every file is first written into a temporary folder
 beside the outputs and renamed into place only when all of them exist, so a failure leaves
 nothing half-written.
 """
@@ -25,6 +28,7 @@ from pifuhd.errors import PifuhdError
 from pifuhd.inference import Frame, Reconstruction, Reconstructor
 from pifuhd.io.images import write_png
 from pifuhd.io.mesh import save_mesh
+from pifuhd.io.texture import textured_obj_files, uv_atlas
 
 log = logging.getLogger(__name__)
 NORMAL_NAMES = ("normal_front", "normal_back")
@@ -51,8 +55,11 @@ def write_outputs(
     stem: str,
     fmt: str = "obj",
     extra: dict[str, Any] | None = None,
+    uv_size: int = 0,
 ) -> list[Path]:
-    """Write the mesh, normal maps and JSON of ``result``; returns the final paths."""
+    """Write the mesh, normal maps and JSON of ``result`` (and, with ``uv_size`` > 0 and
+    vertex colours, the UV-textured OBJ of about that texture side); returns the final
+    paths, the mesh first."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=out_dir))
@@ -62,6 +69,12 @@ def write_outputs(
         for label, normal in zip(NORMAL_NAMES, result.normals, strict=False):
             names.append(f"{stem}_{label}.png")
             write_png(staging / names[-1], normal_to_uint8(normal))
+        if uv_size > 0:
+            for name, data in textured_obj_files(
+                uv_atlas(result.mesh, uv_size), f"{stem}_uv"
+            ).items():
+                (staging / name).write_bytes(data)
+                names.append(name)
         names.append(f"{stem}.json")
         info = {**result.info(), **(extra or {})}
         (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -86,6 +99,7 @@ def reconstruct_files(
     keypoints_mode: str = "fullbody",
     on_start: Callable[[Path], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    uv_size: int = 0,
 ) -> list[ItemReport]:
     """Reconstruct each image; a failure on one (a ``PifuhdError``) is reported and the
     others go on. Unexpected exceptions (bugs) propagate."""
@@ -104,7 +118,7 @@ def reconstruct_files(
                 keypoints_mode=keypoints_mode,
             )
             extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
-            outputs = write_outputs(result, out_dir, image.stem, fmt, extra)
+            outputs = write_outputs(result, out_dir, image.stem, fmt, extra, uv_size)
             reports.append(ItemReport(image=image, ok=True, outputs=outputs))
         except PifuhdError as exc:
             log.debug("failed on %s", image, exc_info=True)

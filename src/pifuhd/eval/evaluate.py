@@ -5,6 +5,9 @@ holding one mesh). Both must be in the same frame. Scale: the ground truth's hei
 along y) is taken to be ``gt_height_cm`` (default 180 cm, the subject frame of ``pifuhd
 prepare``); both meshes are scaled by ``gt_height_cm / height`` so distances read in cm. Pass
 ``gt_height_cm=None`` when the files are already in centimetres.
+
+With ``texture``, both meshes' vertex colours (sRGB; a UV texture is sampled at the vertices)
+also give PATD and PIPATD (``pifuhd.eval.color_metrics``, k nearest ground-truth vertices).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import trimesh
 
 from pifuhd.errors import InputError
+from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
 from pifuhd.eval.metrics import GeometryMetrics, geometry_metrics
 from pifuhd.io.atomic import atomic_write
 
@@ -34,6 +38,12 @@ class SubjectScore:
     metrics: GeometryMetrics
     scale: float
     """Factor applied to both meshes (cm per file unit)."""
+    color: dict[str, float] | None = None
+    """PATD, PIPATD and k (``color_metrics``) when scored with texture, else None."""
+
+    def values(self) -> dict[str, float]:
+        """Every metric by column key (geometry, then colour when present)."""
+        return {**self.metrics.as_dict(), **(self.color or {})}
 
 
 def load_mesh_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +58,39 @@ def load_mesh_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(vertices).all():
         raise InputError(f"{path}: non-finite vertices")
     return vertices, np.asarray(mesh.faces, dtype=np.int64)
+
+
+def load_mesh_colors(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, colours (V, 3) float64 sRGB in [0, 1]) of a mesh file with
+    vertex colours, or with a UV texture (sampled at the vertices).
+
+    Raises:
+        InputError: unreadable, or no colours.
+    """
+    try:
+        mesh = trimesh.load(path, process=False, force="mesh")
+    except Exception as exc:  # trimesh raises many types for malformed files
+        raise InputError(f"{path}: cannot read the mesh ({exc})") from exc
+    visual = getattr(mesh, "visual", None)
+    kind = getattr(visual, "kind", None)
+    if kind == "texture":
+        visual = visual.to_color()
+        kind = visual.kind
+    if kind != "vertex" or len(mesh.vertices) == 0:
+        raise InputError(
+            f"{path}: no vertex colours; --texture needs coloured meshes (reconstruct with "
+            "`pifuhd reconstruct --texture`; prepared data keeps them in mesh.ply)"
+        )
+    colors = np.asarray(visual.vertex_colors)[:, :3].astype(np.float64) / 255.0
+    return np.asarray(mesh.vertices, dtype=np.float64), colors
+
+
+def color_scores(pred_path: Path, gt_path: Path, k: int = DEFAULT_K) -> dict[str, float]:
+    """PATD and PIPATD (k nearest) of a predicted mesh's vertex colours against the ground
+    truth's; both in the same frame (any scale)."""
+    pred = load_mesh_colors(pred_path)
+    gt = load_mesh_colors(gt_path)
+    return color_metrics(pred[0], pred[1], gt[0], gt[1], k=k)
 
 
 def pair_meshes(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
@@ -118,12 +161,16 @@ def evaluate_folders(
     samples: int = 10_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    texture: bool = False,
+    k: int = DEFAULT_K,
 ) -> list[SubjectScore]:
-    """Metrics for every matching pair of ``pred`` and ``gt`` (see the module docstring)."""
+    """Metrics for every matching pair of ``pred`` and ``gt`` (see the module docstring);
+    with ``texture`` also PATD / PIPATD (k nearest ground-truth vertices)."""
     scores = []
     for name, p, g in pair_meshes(pred, gt):
         metrics, scale = evaluate_pair(p, g, gt_height_cm=gt_height_cm, samples=samples, seed=seed)
-        scores.append(SubjectScore(name, metrics, scale))
+        color = color_scores(p, g, k) if texture else None
+        scores.append(SubjectScore(name, metrics, scale, color))
         if progress:
             progress(name)
     return scores
@@ -141,34 +188,53 @@ METRIC_COLUMNS = (
 )
 
 
+def score_columns(scores: list[SubjectScore]) -> tuple[tuple[str, str], ...]:
+    """(key, label) of the columns: the geometry metrics, plus PATD and PIPATD when any score
+    has colour metrics (PIPATD's label names its k)."""
+    colored = [s.color for s in scores if s.color is not None]
+    if not colored:
+        return METRIC_COLUMNS
+    k = int(colored[0]["k"])
+    return (*METRIC_COLUMNS, ("patd", "PATD ↓"), ("pipatd", f"PIPATD (k={k}) ↓"))
+
+
 def scores_csv(scores: list[SubjectScore]) -> str:
-    """Per-subject CSV: name, every metric, scale."""
+    """Per-subject CSV: name, every metric (empty where a score has none), scale."""
+    columns = score_columns(scores)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["subject", *(key for key, _ in METRIC_COLUMNS), "scale"])
+    writer.writerow(["subject", *(key for key, _ in columns), "scale"])
     for s in scores:
-        values = s.metrics.as_dict()
-        writer.writerow(
-            [s.name, *(f"{values[k]:.6g}" for k, _ in METRIC_COLUMNS), f"{s.scale:.6g}"]
-        )
+        values = s.values()
+        cells = [f"{values[k]:.6g}" if k in values else "" for k, _ in columns]
+        writer.writerow([s.name, *cells, f"{s.scale:.6g}"])
     return out.getvalue()
 
 
-def mean_metrics(scores: list[SubjectScore]) -> dict[str, float]:
-    """Mean of every metric over subjects."""
-    return {k: float(np.mean([s.metrics.as_dict()[k] for s in scores])) for k, _ in METRIC_COLUMNS}
+def mean_metrics(
+    scores: list[SubjectScore], columns: tuple[tuple[str, str], ...] | None = None
+) -> dict[str, float]:
+    """Mean of every metric over the subjects that have it (NaN where none has)."""
+    out = {}
+    for key, _ in columns or score_columns(scores):
+        values = [s.values()[key] for s in scores if key in s.values()]
+        out[key] = float(np.mean(values)) if values else float("nan")
+    return out
 
 
-def summary_markdown(scores: list[SubjectScore], title: str = "mean") -> str:
-    """A markdown table: one row with the mean over subjects (n given)."""
-    means = mean_metrics(scores)
-    head = "| | n | " + " | ".join(label for _, label in METRIC_COLUMNS) + " |"
-    rule = "|---|---|" + "---|" * len(METRIC_COLUMNS)
-    row = (
-        f"| {title} | {len(scores)} | "
-        + " | ".join(f"{means[k]:.3f}" for k, _ in METRIC_COLUMNS)
-        + " |"
-    )
+def summary_markdown(
+    scores: list[SubjectScore],
+    title: str = "mean",
+    columns: tuple[tuple[str, str], ...] | None = None,
+) -> str:
+    """A markdown table: one row with the mean over subjects (n given); ``columns`` default
+    to ``score_columns(scores)``, a missing metric shows as a dash."""
+    columns = columns or score_columns(scores)
+    means = mean_metrics(scores, columns)
+    head = "| | n | " + " | ".join(label for _, label in columns) + " |"
+    rule = "|---|---|" + "---|" * len(columns)
+    cells = ["–" if np.isnan(means[k]) else f"{means[k]:.3f}" for k, _ in columns]
+    row = f"| {title} | {len(scores)} | " + " | ".join(cells) + " |"
     return "\n".join([head, rule, row]) + "\n"
 
 

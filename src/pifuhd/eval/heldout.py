@@ -4,7 +4,9 @@ For each (subject, yaw) of a ``pifuhd prepare`` folder: the colour render compos
 grey gradient is reconstructed with the whole image as the crop (so the reconstruction's cube
 is the view's cube), mapped back to the subject frame with the inverse of the view's
 ``calib``, and compared with the subject's ``mesh.ply`` (cm). The silhouette-inflation
-baseline gets the same treatment from the view's mask.
+baseline gets the same treatment from the view's mask. With ``texture`` the checkpoint's colour
+net colours the vertices, scored by PATD / PIPATD against ``mesh.ply``'s vertex albedo; the
+photo can be any of the data's colour renders (``light``: rgb, or a preset such as wild).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from pifuhd.errors import InputError
-from pifuhd.eval.evaluate import SubjectScore, load_mesh_arrays
+from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
+from pifuhd.eval.evaluate import SubjectScore, load_mesh_arrays, load_mesh_colors
 from pifuhd.eval.metrics import geometry_metrics
 
 log = logging.getLogger(__name__)
@@ -61,13 +64,22 @@ def evaluate_heldout(
     device: str = "auto",
     samples: int = 10_000,
     progress: Callable[[str], None] | None = None,
+    texture: bool = False,
+    k: int = DEFAULT_K,
+    light: str = "rgb",
 ) -> HeldOutScores:
-    """Scores (model and baseline) for every (subject, yaw); names are ``subject@yaw``."""
+    """Scores (model and baseline) for every (subject, yaw); names are ``subject@yaw``.
+
+    texture: also PATD / PIPATD (k nearest) of the model's vertex colours (the checkpoint
+    needs a colour net). light: the render folder used as the photo, ``rgb`` or
+    ``rgb_<preset>`` (a bare preset name is accepted).
+    """
     from pifuhd.demo import composite
     from pifuhd.eval.baseline import inflate_silhouette
     from pifuhd.inference import Reconstructor
 
-    reconstructor = Reconstructor(checkpoint, device=device, resolution=resolution)
+    folder_name = light if light.startswith("rgb") else f"rgb_{light}"
+    reconstructor = Reconstructor(checkpoint, device=device, resolution=resolution, texture=texture)
     model_scores, baseline_scores = [], []
     for name in subjects:
         folder = Path(data) / "subjects" / name
@@ -75,16 +87,24 @@ def evaluate_heldout(
         if not truth_path.is_file():
             raise InputError(f"{truth_path}: missing; re-run `pifuhd prepare` for this subject")
         truth = load_mesh_arrays(truth_path)
+        truth_colors = load_mesh_colors(truth_path) if texture else None
         for view in view_records(folder, yaws):
             label = f"{name}@{view['yaw']:g}"
-            rgb = _png(folder / "rgb" / view["file"])
+            photo_path = folder / folder_name / view["file"]
+            if not photo_path.is_file():
+                raise InputError(f"{photo_path}: missing; prepare with --presets or pick --light")
+            rgb = _png(photo_path)
             mask = _png(folder / "mask" / view["file"])[..., 0] > 0.5
             photo = composite(rgb, mask)
             size = photo.shape[0]
             recon = reconstructor(photo, rect=f"0 0 {size} {size}")
             pred = to_subject_frame(np.asarray(recon.mesh.vertices), view["calib"])
             metrics = geometry_metrics((pred, np.asarray(recon.mesh.faces)), truth, samples=samples)
-            model_scores.append(SubjectScore(label, metrics, 1.0))
+            color = None
+            if truth_colors is not None:
+                colors = np.asarray(recon.mesh.visual.vertex_colors)[:, :3] / 255.0
+                color = color_metrics(pred, colors, *truth_colors, k=k)
+            model_scores.append(SubjectScore(label, metrics, 1.0, color))
             base = inflate_silhouette(mask, resolution)
             base_v = to_subject_frame(np.asarray(base.vertices), view["calib"])
             base_m = geometry_metrics((base_v, np.asarray(base.faces)), truth, samples=samples)
@@ -128,11 +148,12 @@ def heldout_subjects(
 def write_heldout_reports(scores: HeldOutScores, label: str, out: Path | None) -> str:
     """The markdown summary (model row, baseline row); with ``out``, also writes
     ``out/metrics.csv``, ``out/baseline/metrics.csv`` and ``out/summary.md`` atomically."""
-    from pifuhd.eval.evaluate import summary_markdown, write_reports
+    from pifuhd.eval.evaluate import score_columns, summary_markdown, write_reports
     from pifuhd.io.atomic import atomic_write
 
-    text = summary_markdown(scores.model, f"model ({label})")
-    text += summary_markdown(scores.baseline, "inflated silhouette").split("\n", 2)[2]
+    columns = score_columns(scores.model)
+    text = summary_markdown(scores.model, f"model ({label})", columns)
+    text += summary_markdown(scores.baseline, "inflated silhouette", columns).split("\n", 2)[2]
     if out is not None:
         write_reports(scores.model, out)
         write_reports(scores.baseline, Path(out) / "baseline")
