@@ -55,8 +55,8 @@ def _xatlas() -> Any:
 
 def uv_atlas(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2) -> TexturedMesh:
     """Chart and pack ``mesh`` with xatlas into one atlas of about ``size`` x ``size`` texels
-    (xatlas picks the exact sides) and bake its vertex colours (``mesh.visual.vertex_colors``)
-    into the texture."""
+    (xatlas picks the texel density and so the exact sides, typically 0.9-1.6 x ``size``) and
+    bake its vertex colours (``mesh.visual.vertex_colors``) into the texture."""
     if mesh.visual.kind != "vertex":
         raise PifuhdError("a UV texture needs a mesh with vertex colours (use --texture)")
     xatlas = _xatlas()
@@ -69,6 +69,8 @@ def uv_atlas(mesh: trimesh.Trimesh, size: int = 1024, padding: int = 2) -> Textu
     pack.resolution = int(size)
     pack.padding = int(padding)
     atlas.generate(pack_options=pack)
+    if atlas.atlas_count != 1:  # uv of several atlases would overlap in one image
+        raise PifuhdError(f"xatlas packed the mesh into {atlas.atlas_count} atlases, not one")
     mapping, faces, uv = atlas[0]
     source = mapping.astype(np.int64)
     colors = np.asarray(mesh.visual.vertex_colors)[source, :3].astype(np.float64) / 255.0
