@@ -4,6 +4,7 @@ colours baked in), the clear error without a colour net, and ``evaluate --textur
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,17 @@ def test_reconstruct_texture_without_a_colour_net_is_one_clear_line(
     assert len(err) == 1 and str(plain) in err[0]
     assert "no colour network" in err[0] and "pifuhd train color" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_info_shows_the_colour_net(
+    checkpoints: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    textured, plain = checkpoints
+    assert main(["info", str(textured), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["color"]["base_channels"] == 4 and doc["parameters"]["color_net (color/)"] > 0
+    assert main(["info", str(plain), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["color"] is None
 
 
 def test_reconstruct_uv_atlas(tmp_path: Path, checkpoints: tuple[Path, Path]) -> None:

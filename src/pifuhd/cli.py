@@ -216,17 +216,23 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from pifuhd.checkpoint import load_checkpoint
+    from pifuhd.checkpoint import has_color, load_checkpoint, load_color
     from pifuhd.models.summary import parameter_counts
 
     model, meta = load_checkpoint(args.checkpoint)
     counts = parameter_counts(model)
+    color = load_color(args.checkpoint)[0] if has_color(args.checkpoint) else None
+    if color is not None:
+        counts["color_net (color/)"] = sum(p.numel() for p in color.parameters())
     if args.json:
         doc = {"config": model.config.to_dict(), "parameters": counts, "metadata": meta}
+        doc["color"] = None if color is None else color.config.to_dict()
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
         return 0
     print(f"checkpoint: {args.checkpoint}")
     print(model.config.to_json())
+    if color is not None:
+        print(f"colour net:\n{color.config.to_json()}")
     print("parameters:")
     for name, count in counts.items():
         print(f"  {name:<28} {count:>13,}")
