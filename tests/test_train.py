@@ -392,7 +392,7 @@ def test_two_processes_on_gloo_stay_in_sync(prepared: tuple[Path, Path], tmp_pat
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc_per_node", "2", "-m", "pifuhd.train", *argv]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     syncs = records(run, "sync")
     assert [s["step"] for s in syncs] == [2, 3]
