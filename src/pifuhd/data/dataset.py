@@ -56,8 +56,14 @@ def coarse_points() -> PointConfig:
 
 
 def fine_points() -> PointConfig:
-    """Fine level: sigma 3 cm, a tenth uniform."""
-    return PointConfig(surface_kinds=(1,), uniform_fraction=0.1)
+    """Fine level: sigma 3 cm (the paper's) and the wide sigma, a quarter uniform.
+
+    The fine MLP sees depth only through Omega. With sigma 3 cm and a tenth uniform it
+    almost never saw an "outside" point far from the surface in depth, and a model trained
+    that way (200 fine steps) filled whole depth columns at the top and bottom of the crop
+    (a "pedestal" in side views), so the fine level gets the coarse level's mix.
+    """
+    return PointConfig(surface_kinds=(1, 2), uniform_fraction=0.25)
 
 
 @dataclass
