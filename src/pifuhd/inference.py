@@ -37,6 +37,7 @@ from pifuhd.io.crops import CropRect, crop_image, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image
 from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.runtime import Precision, default_chunk, encode, occupancy_query, resolve_precision
 
 Frame = Literal["cube", "pixel"]
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -119,10 +120,15 @@ class Reconstructor:
         resolution: samples per axis of the occupancy grid over the cube [-1, 1)^3.
         coarse_to_fine: evaluate the grid hierarchically (exact where the surface passes)
             instead of at every point.
-        chunk: points per network call.
+        chunk: points per network call (default: 4096 on a CPU, 262144 on a GPU).
         texture: also colour the mesh's vertices with the checkpoint's colour net (its
             ``color/`` folder; a CheckpointError naming ``pifuhd train color`` if it has none).
         color: a colour net to use instead (implies texture).
+        precision: 'fp32', 'bf16' (encoders under bf16 autocast, occupancy MLPs' products in
+            bf16; the error is bounded in BENCHMARKS.md) or 'auto' (bf16 where the hardware
+            has it natively); see ``pifuhd.runtime``.
+        fast: evaluate occupancy with ``pifuhd.models.fast_query`` (the same function with
+            less work); False runs ``PIFuHD.query`` on every point, in float32.
     """
 
     def __init__(
@@ -131,9 +137,11 @@ class Reconstructor:
         device: str = "auto",
         resolution: int = 512,
         coarse_to_fine: bool = True,
-        chunk: int = 65536,
+        chunk: int | None = None,
         texture: bool = False,
         color: ColorNet | None = None,
+        precision: Precision = "auto",
+        fast: bool = True,
     ) -> None:
         self.device = pick_device(device)
         if isinstance(checkpoint, PIFuHD):
@@ -158,7 +166,9 @@ class Reconstructor:
             raise InputError(f"--resolution {resolution}: must be at least 2")
         self.resolution = resolution
         self.coarse_to_fine = coarse_to_fine
-        self.chunk = chunk
+        self.chunk = chunk or default_chunk(self.device)
+        self.precision = resolve_precision(precision, self.device)
+        self.fast = fast
 
     def __call__(
         self,
@@ -185,10 +195,10 @@ class Reconstructor:
                 mask=mask,
                 keypoints_mode=keypoints_mode,
             )
-        with _timed(timings, "encode"), torch.inference_mode():
+        with _timed(timings, "encode"):
             coarse, fine = self.network_images(loaded, crop)
-            features = self.model.encode(coarse, fine)
-            color_features = None if self.color is None else self.color.encode(coarse)
+            features = encode(self.model, coarse, fine, self.encode_precision)
+            color_features = None if self.color is None else self.color_features(coarse)
         with _timed(timings, "grid"):
             volume, evaluated = self.occupancy_volume(features, progress)
         with _timed(timings, "mesh"):
@@ -229,9 +239,21 @@ class Reconstructor:
         fine = to_network_image(crop_image(image.rgb, crop, config.fine.image_size), self.device)
         return coarse, fine
 
+    @property
+    def encode_precision(self) -> str:
+        """The encoders' precision: ``precision`` on the fast path, fp32 on the plain one."""
+        return self.precision if self.fast else "fp32"
+
     def encode(self, image: LoadedImage, crop: CropRect) -> PIFuHDFeatures:
         """Crop, resize to both levels' sizes and run the encoders."""
-        return self.model.encode(*self.network_images(image, crop))
+        return encode(self.model, *self.network_images(image, crop), self.encode_precision)
+
+    @torch.inference_mode()
+    def color_features(self, coarse: torch.Tensor) -> torch.Tensor:
+        """The colour net's image features of the coarse image (1, 3, S, S)."""
+        if self.color is None:
+            raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
+        return self.color.encode(coarse)
 
     @torch.inference_mode()
     def vertex_colors(
@@ -254,15 +276,10 @@ class Reconstructor:
         self, features: PIFuHDFeatures, progress: StageCallback | None = None
     ) -> tuple[np.ndarray, int]:
         """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated."""
-        calib = default_calib(1, self.device)
         total = self.resolution**3
         done = [0]
-
-        @torch.inference_mode()
-        def query(points: np.ndarray) -> np.ndarray:
-            pts = torch.from_numpy(points).to(self.device).T.unsqueeze(0)
-            occ = self.model.query(features, pts, calib)[0, 0].float().cpu().numpy()
-            return occ
+        precision = self.precision if self.fast else "fp32"
+        query = occupancy_query(self.model, features, precision, fast=self.fast)
 
         def tick(n: int) -> None:
             done[0] += n

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_model
 
 from pifuhd.config import FORMAT_VERSION, PIFuHDConfig
 from pifuhd.errors import CheckpointError
 from pifuhd.io.atomic import atomic_write
-from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.models.pifuhd import PIFuHD, empty_model
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -81,17 +81,29 @@ def load_native(
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise CheckpointError(f"{folder}: no {WEIGHTS_NAME}; the checkpoint is incomplete")
-    model = PIFuHD(config)
+    model = empty_model(config)
     try:
-        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+        state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{weights}: cannot read weights ({first}); re-convert or re-download it"
         ) from None
+    unexpected = sorted(set(state) - set(model.state_dict()))
+    if not unexpected:
+        try:
+            model.load_state_dict(state, strict=False, assign=True)
+        except RuntimeError as exc:  # a shape mismatch
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise CheckpointError(
+                f"{weights}: weights do not match config.json ({first[:160]})"
+            ) from None
+    # a tensor shared by two modules (a conv block's bn4 is also its downsample.0) is stored
+    # once; what is still on the meta device was in the file under no name
+    missing = [k for k, v in model.state_dict(keep_vars=True).items() if v.is_meta]
     if missing or unexpected:
         raise CheckpointError(
             f"{weights}: weights do not match config.json (missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]}); the folder mixes two models"
+            f"unexpected {unexpected[:3]}); the folder mixes two models"
         )
     return model.to(device).eval(), metadata

@@ -30,7 +30,7 @@ from pifuhd.config import (
 )
 from pifuhd.errors import CheckpointError
 from pifuhd.io.atomic import atomic_write
-from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.models.pifuhd import PIFuHD, empty_model
 
 REQUIRED_KEYS = ("opt", "opt_netG", "model_state_dict")
 HOURGLASS_WIDTH = 256  # the released encoder's hourglass width is fixed in the original code
@@ -48,7 +48,11 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            # mmap: tensors stay in the file's pages until used (no 1.5 GB copy up front);
+            # only the zip layout of torch.save supports it
+            data = torch.load(
+                path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+            )
     except pickle.UnpicklingError as exc:
         reason = _unpickling_reason(str(exc))
         if "GLOBAL" in reason:
@@ -152,9 +156,9 @@ def load_official(
         config = config_from_official(data["opt"], data["opt_netG"], state)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    model = PIFuHD(config)
+    model = empty_model(config)
     _check_keys(path, model.state_dict(), state)
-    model.load_state_dict(dict(state), strict=True)
+    model.load_state_dict(dict(state), strict=True, assign=True)
     meta = {"source": "official", "path": str(path), "options": _options_summary(data)}
     return model.to(device).eval(), meta
 

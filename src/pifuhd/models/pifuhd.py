@@ -109,6 +109,13 @@ class PIFuHD(nn.Module):
         return self.query(self.encode(image_coarse, image_fine), points, calib)
 
 
+def empty_model(config: PIFuHDConfig) -> PIFuHD:
+    """A model without storage (meta device): no time spent on a random initialisation that
+    a checkpoint overwrites; ``load_state_dict(..., assign=True)`` gives it its weights."""
+    with torch.device("meta"):
+        return PIFuHD(config)
+
+
 def upsample_normals(normals: torch.Tensor, size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, size, size), bilinear with align_corners=True."""
     return F.interpolate(normals, size=(size, size), mode="bilinear", align_corners=True)

@@ -1,0 +1,257 @@
+"""PIFuHD's fine occupancy at many points: the same function as ``PIFuHD.query``, less work.
+
+Three exact rewrites (equal up to float rounding) and one optional precision change:
+
+1. **Linearity of the first layer in the sampled feature.** A layer that reads the coarse
+   feature Phi(x) computes ``W [h; Phi; Z] + b = W_h h + W_phi Phi + w_z Z + b``. Bilinear
+   sampling is linear and zero outside the map, so ``W_phi Phi(x) = sample(W_phi F, x)``: the
+   product ``W_phi F`` is computed once per feature-map pixel (a 1x1 convolution) for layer 0
+   and for every layer that re-reads the input (the skips up to the merge layer), and sampled
+   instead of the features.
+2. **Once per camera ray.** Points with the same projected (u, v) share every sampled term;
+   consecutive points of a query with equal (u, v) (a grid's column along z) form one ray, and
+   only the depth term ``w_z Z`` is per point. The fine level's feature terms likewise.
+3. **Only what the fine level needs.** The fine MLP reads Omega, the coarse MLP's output at
+   its merge layer; the coarse layers after it and the coarse occupancy are not computed. The
+   fine MLP's linear maps of Omega for layer 0 and its skips are one stacked matrix product.
+4. ``precision="bf16"``: the big matrix products run in bfloat16 (fp32 accumulation); the
+   depth terms, the sampled terms and the last layer stay in float32 (depth in bf16 would be
+   quantised to 1/256 of its value, a voxel at R = 256). The error bound is measured in
+   ``tests/test_fast_query.py`` and BENCHMARKS.md.
+
+Frames: points (N, 3) float32 in the normalised cube; calib (1, 3|4, 4) as in
+``pifuhd.geometry.projection``. One image per ``FastQuery`` (features of batch index 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from pifuhd.models.mlp import PixelAlignedMLP
+from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+
+Precision = Literal["fp32", "bf16"]
+LEAK = 0.01  # F.leaky_relu's default slope, as in PixelAlignedMLP
+
+
+def supports_fast_query(model: PIFuHD) -> bool:
+    """True when both MLPs have no normalisation layers (the released model has none)."""
+    return model.netG.mlp.config.norm == "none" and model.mlp.config.norm == "none"
+
+
+@dataclass
+class _Layer:
+    """One MLP layer split by input: ``pre = h @ hidden + sampled/omega terms + bias``."""
+
+    hidden: torch.Tensor | None
+    """(in_hidden, out) weight on the previous layer's output (transposed), or None (layer 0)."""
+    bias: torch.Tensor | None
+    """(out,) float32 bias when no per-ray term carries it, else None."""
+    ray: slice | None
+    """Columns of this layer's per-ray term in the stacked ray matrix, or None."""
+    depth: torch.Tensor | None
+    """(out,) float32 weight of the coarse depth feature, or None."""
+
+
+def _weight(mlp: PixelAlignedMLP, j: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer j's (out, in) weight and (out,) bias as float32."""
+    conv = mlp.filters[j]
+    return conv.weight.detach()[:, :, 0].float(), conv.bias.detach().float()
+
+
+def ray_segments(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group consecutive points with equal (u, v) into rays.
+
+    Args:
+        uv: (N, 2) projected image coordinates, N >= 1.
+
+    Returns:
+        ray: (N,) int64, the ray of each point (0, 1, ... in order of appearance).
+        first: (R,) int64, the index of each ray's first point.
+    """
+    new = torch.ones(uv.shape[0], dtype=torch.bool, device=uv.device)
+    new[1:] = (uv[1:] != uv[:-1]).any(dim=1)
+    first = torch.nonzero(new)[:, 0]
+    ray = torch.cumsum(new, 0) - 1
+    return ray, first
+
+
+class FastQuery:
+    """Callable: points (N, 3) float32 in the cube -> fine occupancy (N,) float32 in [0, 1].
+
+    Equal to ``model.query(features, points.T[None], calib)[0, 0]`` up to float rounding
+    (fp32) or the bf16 error (``precision="bf16"``); see the module docstring.
+    """
+
+    def __init__(
+        self,
+        model: PIFuHD,
+        features: PIFuHDFeatures,
+        calib: torch.Tensor,
+        precision: Precision = "fp32",
+    ) -> None:
+        if not supports_fast_query(model):
+            raise ValueError("FastQuery needs MLPs without normalisation layers")
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        calib = calib[0].float()
+        self.rot, self.trans = calib[:3, :3].T.contiguous(), calib[:3, 3].contiguous()
+        coarse = model.netG
+        self.depth_scale = (coarse.config.image_size // 2) / coarse.config.z_size
+        self._prepare_coarse(coarse.mlp, features.coarse[0].float())
+        self._prepare_fine(model.mlp, features.fine[0:1].float())
+
+    # -- preparation: split every layer's weight by input, precompute per-pixel maps ------------
+
+    def _prepare_coarse(self, mlp: PixelAlignedMLP, fmap: torch.Tensor) -> None:
+        """Coarse layers 0..merge; the feature parts become a (H*W, K) per-pixel map."""
+        cfg = mlp.config
+        channels = fmap.shape[0]
+        self.coarse_layers: list[_Layer] = []
+        phi_parts, phi_bias, width = [], [], 0
+        for j in range(cfg.merge_layer + 1):
+            w, b = _weight(mlp, j)
+            reads_input = j == 0 or j in cfg.skip_layers
+            n_hidden = 0 if j == 0 else cfg.dims[j]
+            hidden = w[:, :n_hidden].T.contiguous().to(self.dtype) if j > 0 else None
+            if not reads_input:
+                self.coarse_layers.append(_Layer(hidden, b, None, None))
+                continue
+            phi_parts.append(w[:, n_hidden : n_hidden + channels])
+            phi_bias.append(b)
+            cols = slice(width, width + w.shape[0])
+            width += w.shape[0]
+            depth = w[:, n_hidden + channels].contiguous()
+            self.coarse_layers.append(_Layer(hidden, None, cols, depth))
+        stacked = torch.cat(phi_parts, dim=0)  # (K, C)
+        h, w_ = fmap.shape[1:]
+        self.coarse_map = (stacked @ fmap.reshape(channels, h * w_)).T.contiguous()  # (HW, K)
+        self.coarse_map_size = (h, w_)
+        self.coarse_bias = torch.cat(phi_bias)
+
+    def _prepare_fine(self, mlp: PixelAlignedMLP, fmap: torch.Tensor) -> None:
+        """All fine layers; the feature parts stay a small matrix applied per ray, the Omega
+        parts of layer 0 and the skips are stacked into one (C_merge, K) matrix."""
+        cfg = mlp.config
+        channels = fmap.shape[1]
+        self.fine_map = fmap.contiguous(memory_format=torch.channels_last)
+        self.fine_layers: list[_Layer] = []
+        phi_parts, omega_parts, biases, width = [], [], [], 0
+        last = len(mlp.filters) - 1
+        for j in range(last + 1):
+            w, b = _weight(mlp, j)
+            reads_input = j == 0 or j in cfg.skip_layers
+            n_hidden = 0 if j == 0 else cfg.dims[j]
+            hidden = None
+            if j > 0:
+                hidden = w[:, :n_hidden].T.contiguous()
+                hidden = hidden if j == last else hidden.to(self.dtype)
+            if not reads_input:
+                self.fine_layers.append(_Layer(hidden, b, None, None))
+                continue
+            phi_parts.append(w[:, n_hidden : n_hidden + channels])
+            omega_parts.append(w[:, n_hidden + channels :])
+            biases.append(b)
+            self.fine_layers.append(_Layer(hidden, None, slice(width, width + w.shape[0]), None))
+            width += w.shape[0]
+        self.fine_phi = torch.cat(phi_parts, dim=0).T.contiguous()  # (C_fine, K)
+        self.fine_omega = torch.cat(omega_parts, dim=0).T.contiguous().to(self.dtype)
+        self.fine_bias = torch.cat(biases)
+
+    # -- evaluation ------------------------------------------------------------------------------
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        """points: (N, 3) float32 in the cube -> (N,) float32 fine occupancy in [0, 1]."""
+        xyz = torch.addmm(self.trans, points.float(), self.rot)  # (N, 3): u, v, depth
+        uv = xyz[:, :2]
+        ray, first = ray_segments(uv)
+        ray_uv = uv[first].contiguous()
+        depth = xyz[:, 2:3] * self.depth_scale
+        omega = self._coarse(self._coarse_rays(ray_uv), ray, depth)
+        logits = self._fine(omega, self._fine_rays(ray_uv), ray)
+        inside = ((uv >= -1.0) & (uv <= 1.0)).all(dim=1)
+        return torch.sigmoid(logits) * inside
+
+    def _coarse_rays(self, uv: torch.Tensor) -> list[torch.Tensor | None]:
+        """Per coarse layer, its (R, out) float32 feature term plus bias per ray (or None)."""
+        rays = bilinear_rows(self.coarse_map, self.coarse_map_size, uv) + self.coarse_bias
+        layers = self.coarse_layers
+        return [None if la.ray is None else rays[:, la.ray].contiguous() for la in layers]
+
+    def _fine_rays(self, uv: torch.Tensor) -> torch.Tensor:
+        """(R, K) float32: fine feature terms of layer 0 and the skips plus biases, per ray."""
+        grid = uv.reshape(1, -1, 1, 2)
+        phi = F.grid_sample(self.fine_map, grid, mode="bilinear", align_corners=True)
+        return torch.addmm(self.fine_bias, phi[0, :, :, 0].T, self.fine_phi)
+
+    def _coarse(
+        self, rays: list[torch.Tensor | None], ray: torch.Tensor, depth: torch.Tensor
+    ) -> torch.Tensor:
+        """Coarse layers 0..merge at the points: Omega (N, C_merge) in ``self.dtype``.
+
+        rays: per layer (R, out) terms from ``_coarse_rays``; ray: (N,) each point's ray;
+        depth: (N, 1) float32 depth feature.
+        """
+        h = None
+        for layer, terms in zip(self.coarse_layers, rays, strict=True):
+            if terms is None:
+                h = torch.addmm(layer.bias.to(self.dtype), h, layer.hidden)
+            else:
+                pre = terms.index_select(0, ray)
+                pre.addcmul_(depth, layer.depth)
+                if h is not None:
+                    pre += torch.mm(h, layer.hidden)
+                h = pre.to(self.dtype)
+            F.leaky_relu(h, LEAK, inplace=True)
+        return h
+
+    def _fine(self, omega: torch.Tensor, rays: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+        """Fine MLP at the points from Omega: pre-sigmoid output (N,) float32."""
+        terms = torch.mm(omega, self.fine_omega)
+        terms += rays.index_select(0, ray).to(self.dtype)
+        g = None
+        last = len(self.fine_layers) - 1
+        for j, layer in enumerate(self.fine_layers):
+            if j == last:
+                g = g.float()
+            if layer.ray is None:
+                g = torch.addmm(layer.bias.to(g.dtype), g, layer.hidden)
+            else:
+                pre = terms[:, layer.ray]
+                g = pre.contiguous() if g is None else torch.addmm(pre.to(g.dtype), g, layer.hidden)
+            if j != last:
+                F.leaky_relu(g, LEAK, inplace=True)
+        return g[:, 0].float()
+
+
+def bilinear_rows(table: torch.Tensor, size: tuple[int, int], uv: torch.Tensor) -> torch.Tensor:
+    """Bilinear sampling of a per-pixel table, as ``grid_sample`` (align_corners=True, zeros).
+
+    Args:
+        table: (H*W, K) values of a (K, H, W) map, row y * W + x.
+        size: (H, W).
+        uv: (R, 2) coordinates, -1 / +1 at the centres of the first / last pixel.
+
+    Returns:
+        (R, K) float32; taps outside the map contribute zero.
+    """
+    h, w = size
+    x = (uv[:, 0].double() + 1.0) * 0.5 * (w - 1)
+    y = (uv[:, 1].double() + 1.0) * 0.5 * (h - 1)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    fx, fy = (x - x0).float(), (y - y0).float()
+    x0, y0 = x0.long(), y0.long()
+    out = torch.zeros(uv.shape[0], table.shape[1], dtype=table.dtype, device=table.device)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            valid = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            index = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).long()
+            weight = (wx * wy * valid).unsqueeze(1)
+            out.addcmul_(table.index_select(0, index), weight)
+    return out

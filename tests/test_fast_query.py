@@ -1,0 +1,164 @@
+"""The fast occupancy query against the plain one: same function, less work (issue 5).
+
+fp32: occupancies equal to ``PIFuHD.query`` within OCC_ATOL_FP32 on the official layout (the
+tiny official-format fixture, loaded through the official loader), the test-size model and the
+``small`` preset. bf16: occupancy within OCC_ATOL_BF16 where the field is smooth, and the
+mesh of a model with a surface within CHAMFER_BF16_VOX of the fp32 plain mesh.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.spatial import cKDTree
+
+from pifuhd.checkpoint import load_checkpoint
+from pifuhd.checkpoint.synthetic import give_surface, random_model
+from pifuhd.config import preset
+from pifuhd.geometry.grid import grid_axis
+from pifuhd.geometry.projection import default_calib
+from pifuhd.inference import Reconstructor
+from pifuhd.io.crops import resolve_crop
+from pifuhd.io.images import load_image
+from pifuhd.models.fast_query import FastQuery, bilinear_rows, ray_segments
+from pifuhd.models.pifuhd import PIFuHD
+from tests.conftest import PERSON, random_images, tiny_config
+from tests.official_fixture import GOLDEN_JSON, golden_inputs, seeded_state_dict, tiny_namespaces
+
+OCC_ATOL_FP32 = 1e-5
+OCC_ATOL_BF16 = 0.02  # on the fixtures' smooth fields (fine-layer gain 13 or default init)
+CHAMFER_BF16_VOX = 0.5  # symmetric Chamfer of the bf16 mesh to the fp32 plain mesh, voxels
+
+
+def _official_fixture(tmp: Path) -> PIFuHD:
+    doc = json.loads(GOLDEN_JSON.read_text())
+    shapes = {k: tuple(s) for k, s in doc["state_dict"]["keys_in_model_order"]}
+    opt, opt_coarse = tiny_namespaces()
+    path = tmp / "tiny_pifuhd.pt"
+    state = seeded_state_dict(shapes)
+    torch.save({"opt": opt, "opt_netG": opt_coarse, "model_state_dict": state}, path)
+    return load_checkpoint(path)[0]
+
+
+def _grid_and_random_points(n_random: int, seed: int, resolution: int = 24) -> torch.Tensor:
+    """(N, 3): whole grid columns along z (rays, as the grid evaluators send them) and random
+    points in [-1.1, 1.1]^3, some outside the cube, in one query."""
+    axis = torch.from_numpy(grid_axis(resolution))
+    grid = torch.cartesian_prod(axis, axis, axis)
+    g = torch.Generator().manual_seed(seed)
+    scattered = torch.rand(n_random, 3, generator=g) * 2.2 - 1.1
+    return torch.cat([grid, scattered])
+
+
+def _cases(tmp: Path) -> list[tuple[str, PIFuHD, tuple[torch.Tensor, torch.Tensor]]]:
+    """(name, model, (coarse image, fine image)) of the three architectures."""
+    inputs = golden_inputs()
+    official = _official_fixture(tmp)
+    return [
+        ("official-layout", official, (inputs["image_coarse"], inputs["image_fine"])),
+        ("tiny", random_model(tiny_config(), seed=1), random_images(1, 64)),
+        ("small", random_model(preset("small"), seed=2), random_images(2, 512)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        out = []
+        for name, model, images in _cases(tmp_path_factory.mktemp("fast")):
+            features = model.encode(*images)
+            points = _grid_and_random_points(2000, seed=3)
+            plain = model.query(features, points.T[None], default_calib(1))[0, 0]
+            out.append((name, model, features, points, plain))
+    torch.set_num_threads(threads)
+    return out
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["official-layout", "tiny", "small"])
+def test_fast_fp32_equals_plain(cases, index: int, one_thread) -> None:
+    name, model, features, points, plain = cases[index]
+    with torch.inference_mode():
+        fast = FastQuery(model, features, default_calib(1), precision="fp32")(points)
+    assert fast.shape == plain.shape and fast.dtype == torch.float32
+    error = (fast - plain).abs().max().item()
+    assert error < OCC_ATOL_FP32, f"{name}: max occupancy error {error:.2e}"
+    inside = (plain > 0.5).float().mean().item()
+    assert 0.0 < inside < 1.0 or name != "official-layout"  # both sides of the surface
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["official-layout", "tiny", "small"])
+def test_fast_bf16_close_to_plain(cases, index: int, one_thread) -> None:
+    name, model, features, points, plain = cases[index]
+    with torch.inference_mode():
+        fast = FastQuery(model, features, default_calib(1), precision="bf16")(points)
+    error = (fast - plain).abs().max().item()
+    assert error < OCC_ATOL_BF16, f"{name}: max occupancy error {error:.2e}"
+
+
+def test_query_order_does_not_matter(cases, one_thread) -> None:
+    """Rays are found from consecutive points: a shuffled query (no two neighbours on one
+    ray) gives the same values, permuted."""
+    _, model, features, points, plain = cases[0]
+    order = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        shuffled = FastQuery(model, features, default_calib(1))(points[order])
+    torch.testing.assert_close(shuffled, plain[order], atol=OCC_ATOL_FP32, rtol=0)
+
+
+def test_ray_segments() -> None:
+    uv = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.5, 0.0], [0.5, 0.0], [0.0, 0.0], [0.5, 0.1]])
+    ray, first = ray_segments(uv)
+    assert ray.tolist() == [0, 0, 1, 1, 2, 3]
+    assert first.tolist() == [0, 2, 4, 5]
+
+
+def test_bilinear_rows_matches_grid_sample() -> None:
+    g = torch.Generator().manual_seed(0)
+    fmap = torch.randn(1, 5, 7, 9, generator=g)
+    uv = torch.rand(300, 2, generator=g) * 2.6 - 1.3  # some outside: zero padding
+    uv[:4] = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]])
+    expected = F.grid_sample(fmap, uv.view(1, -1, 1, 2), align_corners=True)[0, :, :, 0].T
+    table = fmap[0].reshape(5, -1).T.contiguous()
+    torch.testing.assert_close(bilinear_rows(table, (7, 9), uv), expected, atol=1e-6, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def surface_model() -> PIFuHD:
+    net = random_model(tiny_config(), seed=0)
+    image = load_image(PERSON)
+    crop, _ = resolve_crop(PERSON, image)
+    give_surface(net, Reconstructor(net, device="cpu", fast=False).encode(image, crop))
+    return net
+
+
+def _chamfer_vox(a: np.ndarray, b: np.ndarray, resolution: int) -> float:
+    voxel = 2.0 / resolution
+    ab = cKDTree(b).query(a)[0] / voxel
+    ba = cKDTree(a).query(b)[0] / voxel
+    return float((ab.mean() + ba.mean()) / 2)
+
+
+def test_reconstructor_fast_fp32_gives_the_plain_mesh(surface_model: PIFuHD, one_thread) -> None:
+    resolution = 48
+    plain = Reconstructor(surface_model, device="cpu", resolution=resolution, fast=False)(PERSON)
+    fast = Reconstructor(surface_model, device="cpu", resolution=resolution, precision="fp32")(
+        PERSON
+    )
+    assert fast.points_evaluated == plain.points_evaluated
+    assert _chamfer_vox(fast.mesh.vertices, plain.mesh.vertices, resolution) < 0.01
+
+
+def test_reconstructor_bf16_mesh_within_half_a_voxel(surface_model: PIFuHD, one_thread) -> None:
+    resolution = 48
+    plain = Reconstructor(surface_model, device="cpu", resolution=resolution, fast=False)(PERSON)
+    bf16 = Reconstructor(surface_model, device="cpu", resolution=resolution, precision="bf16")(
+        PERSON
+    )
+    assert _chamfer_vox(bf16.mesh.vertices, plain.mesh.vertices, resolution) < CHAMFER_BF16_VOX
