@@ -45,15 +45,15 @@ def supports_fast_query(model: PIFuHD) -> bool:
 
 @dataclass
 class _Layer:
-    """One MLP layer split by input: ``pre = h @ hidden + sampled/omega terms + bias``."""
+    """One MLP layer split by input: ``pre = h @ hidden + (per-ray or stacked term | bias)``."""
 
     hidden: torch.Tensor | None
     """(in_hidden, out) weight on the previous layer's output (transposed), or None (layer 0)."""
     bias: torch.Tensor | None
-    """(out,) float32 bias when no per-ray term carries it, else None."""
-    ray: slice | None
-    """Columns of this layer's per-ray term in the stacked ray matrix, or None."""
-    depth: torch.Tensor | None
+    """(out,) bias of a layer without an input term, or None."""
+    input_cols: slice | None
+    """Where this layer's input term sits in its stacked term matrix, or None."""
+    depth: torch.Tensor | None = None
     """(out,) float32 weight of the coarse depth feature, or None."""
 
 
@@ -61,6 +61,32 @@ def _weight(mlp: PixelAlignedMLP, j: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Layer j's (out, in) weight and (out,) bias as float32."""
     conv = mlp.filters[j]
     return conv.weight.detach()[:, :, 0].float(), conv.bias.detach().float()
+
+
+def _split_layers(
+    mlp: PixelAlignedMLP, n_layers: int, n_input: int, dtype: torch.dtype
+) -> tuple[list[_Layer], torch.Tensor, torch.Tensor]:
+    """Split the first ``n_layers`` layers by input: previous output vs the MLP input.
+
+    Returns the layers, the input parts of layer 0 and of the skip layers stacked as
+    (K, n_input) float32, and their biases (K,) float32. A layer's ``input_cols`` names its
+    rows there; its ``hidden`` weight is cast to ``dtype``.
+    """
+    cfg = mlp.config
+    layers: list[_Layer] = []
+    parts, biases, width = [], [], 0
+    for j in range(n_layers):
+        w, b = _weight(mlp, j)
+        n_hidden = 0 if j == 0 else cfg.dims[j]
+        hidden = w[:, :n_hidden].T.contiguous().to(dtype) if j > 0 else None
+        if j > 0 and j not in cfg.skip_layers:
+            layers.append(_Layer(hidden, b.to(dtype), None))
+            continue
+        parts.append(w[:, n_hidden : n_hidden + n_input])
+        biases.append(b)
+        layers.append(_Layer(hidden, None, slice(width, width + w.shape[0])))
+        width += w.shape[0]
+    return layers, torch.cat(parts), torch.cat(biases)
 
 
 def ray_segments(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,64 +132,38 @@ class FastQuery:
         self._prepare_coarse(coarse.mlp, features.coarse[0].float())
         self._prepare_fine(model.mlp, features.fine[0:1].float())
 
-    # -- preparation: split every layer's weight by input, precompute per-pixel maps ------------
-
     def _prepare_coarse(self, mlp: PixelAlignedMLP, fmap: torch.Tensor) -> None:
-        """Coarse layers 0..merge; the feature parts become a (H*W, K) per-pixel map."""
-        cfg = mlp.config
-        channels = fmap.shape[0]
-        self.coarse_layers: list[_Layer] = []
-        phi_parts, phi_bias, width = [], [], 0
-        for j in range(cfg.merge_layer + 1):
-            w, b = _weight(mlp, j)
-            reads_input = j == 0 or j in cfg.skip_layers
-            n_hidden = 0 if j == 0 else cfg.dims[j]
-            hidden = w[:, :n_hidden].T.contiguous().to(self.dtype) if j > 0 else None
-            if not reads_input:
-                self.coarse_layers.append(_Layer(hidden, b, None, None))
-                continue
-            phi_parts.append(w[:, n_hidden : n_hidden + channels])
-            phi_bias.append(b)
-            cols = slice(width, width + w.shape[0])
-            width += w.shape[0]
-            depth = w[:, n_hidden + channels].contiguous()
-            self.coarse_layers.append(_Layer(hidden, None, cols, depth))
-        stacked = torch.cat(phi_parts, dim=0)  # (K, C)
-        h, w_ = fmap.shape[1:]
-        self.coarse_map = (stacked @ fmap.reshape(channels, h * w_)).T.contiguous()  # (HW, K)
-        self.coarse_map_size = (h, w_)
-        self.coarse_bias = torch.cat(phi_bias)
+        """Coarse layers 0..merge. Their feature parts times the (C, H, W) feature map give a
+        (H*W, K) per-pixel table (a 1x1 convolution), sampled per ray instead of the features.
+        """
+        channels, height, width = fmap.shape
+        n = mlp.config.merge_layer + 1
+        self.coarse_layers, stacked, self.coarse_bias = _split_layers(
+            mlp, n, channels + 1, self.dtype
+        )
+        for layer, j in zip(self.coarse_layers, range(n), strict=True):
+            if layer.input_cols is not None:
+                w, _ = _weight(mlp, j)
+                layer.depth = w[:, (0 if j == 0 else mlp.config.dims[j]) + channels].contiguous()
+        flat = fmap.reshape(channels, height * width)
+        self.coarse_table = (stacked[:, :channels] @ flat).T.contiguous()  # (HW, K)
+        self.coarse_size = (height, width)
 
     def _prepare_fine(self, mlp: PixelAlignedMLP, fmap: torch.Tensor) -> None:
-        """All fine layers; the feature parts stay a small matrix applied per ray, the Omega
-        parts of layer 0 and the skips are stacked into one (C_merge, K) matrix."""
-        cfg = mlp.config
+        """All fine layers. The input parts of layer 0 and the skips form one (C_in, K)
+        matrix applied to [Omega, fine feature] per point (the feature is sampled per ray)."""
         channels = fmap.shape[1]
         self.fine_map = fmap.contiguous(memory_format=torch.channels_last)
-        self.fine_layers: list[_Layer] = []
-        phi_parts, omega_parts, biases, width = [], [], [], 0
-        last = len(mlp.filters) - 1
-        for j in range(last + 1):
-            w, b = _weight(mlp, j)
-            reads_input = j == 0 or j in cfg.skip_layers
-            n_hidden = 0 if j == 0 else cfg.dims[j]
-            hidden = None
-            if j > 0:
-                hidden = w[:, :n_hidden].T.contiguous()
-                hidden = hidden if j == last else hidden.to(self.dtype)
-            if not reads_input:
-                self.fine_layers.append(_Layer(hidden, b, None, None))
-                continue
-            phi_parts.append(w[:, n_hidden : n_hidden + channels])
-            omega_parts.append(w[:, n_hidden + channels :])
-            biases.append(b)
-            self.fine_layers.append(_Layer(hidden, None, slice(width, width + w.shape[0]), None))
-            width += w.shape[0]
-        self.fine_phi = torch.cat(phi_parts, dim=0).T.contiguous()  # (C_fine, K)
-        self.fine_omega = torch.cat(omega_parts, dim=0).T.contiguous().to(self.dtype)
-        self.fine_bias = torch.cat(biases)
-
-    # -- evaluation ------------------------------------------------------------------------------
+        n = len(mlp.filters)
+        self.fine_layers, stacked, bias = _split_layers(mlp, n, mlp.config.dims[0], self.dtype)
+        # the MLP reads [feature, Omega]; the points carry [Omega, feature]
+        stacked = torch.cat([stacked[:, channels:], stacked[:, :channels]], dim=1)
+        self.fine_inputs = stacked.T.contiguous().to(self.dtype)  # (C_merge + C_fine, K)
+        self.fine_bias = bias.to(self.dtype)
+        last = self.fine_layers[-1]
+        if last.hidden is not None:  # the output layer stays float32
+            last.hidden = last.hidden.float()
+            last.bias = None if last.bias is None else last.bias.float()
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         """points: (N, 3) float32 in the cube -> (N,) float32 fine occupancy in [0, 1]."""
@@ -172,61 +172,47 @@ class FastQuery:
         ray, first = ray_segments(uv)
         ray_uv = uv[first].contiguous()
         depth = xyz[:, 2:3] * self.depth_scale
-        omega = self._coarse(self._coarse_rays(ray_uv), ray, depth)
-        logits = self._fine(omega, self._fine_rays(ray_uv), ray)
+        omega = self._coarse(ray_uv, ray, depth)
+        logits = self._fine(omega, ray_uv, ray)
         inside = ((uv >= -1.0) & (uv <= 1.0)).all(dim=1)
         return torch.sigmoid(logits) * inside
 
-    def _coarse_rays(self, uv: torch.Tensor) -> list[torch.Tensor | None]:
-        """Per coarse layer, its (R, out) float32 feature term plus bias per ray (or None)."""
-        rays = bilinear_rows(self.coarse_map, self.coarse_map_size, uv) + self.coarse_bias
-        layers = self.coarse_layers
-        return [None if la.ray is None else rays[:, la.ray].contiguous() for la in layers]
+    def _coarse(self, ray_uv: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """Coarse layers 0..merge: Omega (N, C_merge) in ``self.dtype``.
 
-    def _fine_rays(self, uv: torch.Tensor) -> torch.Tensor:
-        """(R, K) float32: fine feature terms of layer 0 and the skips plus biases, per ray."""
-        grid = uv.reshape(1, -1, 1, 2)
-        phi = F.grid_sample(self.fine_map, grid, mode="bilinear", align_corners=True)
-        return torch.addmm(self.fine_bias, phi[0, :, :, 0].T, self.fine_phi)
-
-    def _coarse(
-        self, rays: list[torch.Tensor | None], ray: torch.Tensor, depth: torch.Tensor
-    ) -> torch.Tensor:
-        """Coarse layers 0..merge at the points: Omega (N, C_merge) in ``self.dtype``.
-
-        rays: per layer (R, out) terms from ``_coarse_rays``; ray: (N,) each point's ray;
-        depth: (N, 1) float32 depth feature.
+        ray_uv: (R, 2) per ray; ray: (N,) each point's ray; depth: (N, 1) float32 feature.
         """
+        sampled = bilinear_rows(self.coarse_table, self.coarse_size, ray_uv) + self.coarse_bias
         h = None
-        for layer, terms in zip(self.coarse_layers, rays, strict=True):
-            if terms is None:
-                h = torch.addmm(layer.bias.to(self.dtype), h, layer.hidden)
+        for layer in self.coarse_layers:
+            if layer.input_cols is None:
+                h = torch.addmm(layer.bias, h, layer.hidden)
             else:
-                pre = terms.index_select(0, ray)
-                pre.addcmul_(depth, layer.depth)
-                if h is not None:
-                    pre += torch.mm(h, layer.hidden)
-                h = pre.to(self.dtype)
+                terms = sampled[:, layer.input_cols].to(self.dtype).index_select(0, ray)
+                h = terms if h is None else torch.addmm(terms, h, layer.hidden)
+                h.addcmul_(depth, layer.depth)  # the depth term in float32, then rounded
             F.leaky_relu(h, LEAK, inplace=True)
         return h
 
-    def _fine(self, omega: torch.Tensor, rays: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
-        """Fine MLP at the points from Omega: pre-sigmoid output (N,) float32."""
-        terms = torch.mm(omega, self.fine_omega)
-        terms += rays.index_select(0, ray).to(self.dtype)
+    def _fine(self, omega: torch.Tensor, ray_uv: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+        """Fine MLP from Omega (N, C_merge): pre-sigmoid output (N,) float32."""
+        grid = ray_uv.reshape(1, -1, 1, 2)
+        phi = F.grid_sample(self.fine_map, grid, mode="bilinear", align_corners=True)
+        phi = phi[0, :, :, 0].T.to(self.dtype).index_select(0, ray)  # (N, C_fine)
+        terms = torch.addmm(self.fine_bias, torch.cat([omega, phi], dim=1), self.fine_inputs)
         g = None
         last = len(self.fine_layers) - 1
         for j, layer in enumerate(self.fine_layers):
             if j == last:
                 g = g.float()
-            if layer.ray is None:
-                g = torch.addmm(layer.bias.to(g.dtype), g, layer.hidden)
+            if layer.input_cols is None:
+                g = torch.addmm(layer.bias, g, layer.hidden)
             else:
-                pre = terms[:, layer.ray]
-                g = pre.contiguous() if g is None else torch.addmm(pre.to(g.dtype), g, layer.hidden)
+                part = terms[:, layer.input_cols].to(g.dtype if g is not None else self.dtype)
+                g = part.clone() if g is None else torch.addmm(part, g, layer.hidden)
             if j != last:
                 F.leaky_relu(g, LEAK, inplace=True)
-        return g[:, 0].float()
+        return g[:, 0]
 
 
 def bilinear_rows(table: torch.Tensor, size: tuple[int, int], uv: torch.Tensor) -> torch.Tensor:
