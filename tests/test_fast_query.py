@@ -31,7 +31,7 @@ from tests.conftest import PERSON, random_images, tiny_config
 from tests.official_fixture import GOLDEN_JSON, golden_inputs, seeded_state_dict, tiny_namespaces
 
 OCC_ATOL_FP32 = 1e-5
-OCC_ATOL_BF16 = 0.02  # on the fixtures' smooth fields (fine-layer gain 13 or default init)
+OCC_ATOL_BF16 = 0.03  # measured 0.0175 on the official layout (its fine output gain is 13)
 CHAMFER_BF16_VOX = 0.5  # symmetric Chamfer of the bf16 mesh to the fp32 plain mesh, voxels
 
 

@@ -84,13 +84,15 @@ def test_creates_missing_folders(tmp_path: Path, mesh: trimesh.Trimesh) -> None:
     assert save_mesh(mesh, tmp_path / "a" / "b" / "out.ply").is_file()
 
 
-def test_failing_exporter_leaves_no_file(tmp_path, mesh, monkeypatch) -> None:
+@pytest.mark.parametrize("fmt", ["obj", "ply"])
+def test_failing_exporter_leaves_no_file(tmp_path, mesh, monkeypatch, fmt: str) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("exporter failed")
 
-    monkeypatch.setattr(trimesh.Trimesh, "export", broken)
+    monkeypatch.setattr(trimesh.Trimesh, "export", broken)  # PLY and GLB
+    monkeypatch.setattr(mesh_io, "write_obj", broken)  # OBJ: pifuhd.io.obj
     with pytest.raises(RuntimeError, match="exporter failed"):
-        save_mesh(mesh, tmp_path / "out.obj")
+        save_mesh(mesh, tmp_path / f"out.{fmt}")
     assert list(tmp_path.iterdir()) == []
 
 

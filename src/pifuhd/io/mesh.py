@@ -9,6 +9,7 @@ from typing import Literal, cast
 import trimesh
 
 from pifuhd.io.atomic import atomic_write
+from pifuhd.io.obj import encode_obj, write_obj
 
 MeshFormat = Literal["obj", "ply", "glb"]
 MESH_FORMATS: tuple[str, ...] = ("obj", "ply", "glb")
@@ -41,8 +42,12 @@ def encode_mesh(mesh: trimesh.Trimesh, fmt: MeshFormat) -> bytes:
     """Serialise a mesh to the bytes of an OBJ (text), binary PLY or GLB file.
 
     OBJ carries ``vn`` vertex normals, and per-vertex colours (``v x y z r g b``) when the mesh
-    has them; PLY carries normals and vertex colours as properties.
+    has them (written by ``pifuhd.io.obj``, vectorised); PLY carries normals and vertex colours
+    as properties.
     """
+    if fmt == "obj":
+        colors = mesh.visual.vertex_colors if mesh.visual.kind == "vertex" else None
+        return encode_obj(mesh.vertices, mesh.faces, mesh.vertex_normals, colors)
     data = mesh.export(file_type=fmt, **_EXPORT_OPTIONS[fmt])
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
@@ -64,8 +69,9 @@ def save_mesh(
 ) -> Path:
     """Save a mesh as OBJ, binary PLY or GLB, atomically.
 
-    The mesh is encoded in memory first, then written to a temporary file beside ``path`` and
-    renamed, so a failure never leaves a partial file. Missing parent folders are created.
+    The file is written under a temporary name beside ``path`` (OBJ streamed block by block,
+    PLY and GLB encoded in memory first) and renamed, so a failure never leaves a partial
+    file. Missing parent folders are created.
 
     Args:
         mesh: the mesh; vertex positions are written as they are (no frame change).
@@ -80,6 +86,11 @@ def save_mesh(
     """
     out = Path(path)
     name = mesh_format(out, fmt)
+    if name == "obj":
+        colors = mesh.visual.vertex_colors if mesh.visual.kind == "vertex" else None
+        with atomic_write(out) as tmp, tmp.open("wb") as file:
+            write_obj(file, mesh.vertices, mesh.faces, mesh.vertex_normals, colors)
+        return out
     data = encode_mesh(mesh, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out, data)

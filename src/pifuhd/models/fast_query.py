@@ -187,10 +187,12 @@ class FastQuery:
         for layer in self.coarse_layers:
             if layer.input_cols is None:
                 h = torch.addmm(layer.bias, h, layer.hidden)
-            else:
-                terms = sampled[:, layer.input_cols].to(self.dtype).index_select(0, ray)
-                h = terms if h is None else torch.addmm(terms, h, layer.hidden)
-                h.addcmul_(depth, layer.depth)  # the depth term in float32, then rounded
+            else:  # input and depth terms summed in float32, rounded once
+                pre = sampled[:, layer.input_cols].index_select(0, ray)
+                pre.addcmul_(depth, layer.depth)
+                if h is not None:
+                    pre += torch.mm(h, layer.hidden)
+                h = pre.to(self.dtype)
             F.leaky_relu(h, LEAK, inplace=True)
         return h
 

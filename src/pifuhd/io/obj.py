@@ -1,0 +1,172 @@
+"""A vectorised Wavefront OBJ writer: numbers are formatted by numpy arithmetic on digit
+arrays, not one Python string per value (a 2 M-vertex mesh in about a second instead of
+minutes).
+
+Output (the same records trimesh writes): ``v x y z [r g b]`` (colours as floats in [0, 1]),
+``vn nx ny nz``, and ``f a//a b//b c//c`` (1-based; ``f a b c`` without normals). Floats are
+fixed-point with ``decimals`` digits, no exponent, no ``-0``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+import numpy as np
+
+PAD = 0  # a byte that never occurs in the text; removed at the end
+ROWS_PER_BLOCK = 65536
+_ZERO = ord("0")
+
+
+def _digit_count(values: np.ndarray) -> np.ndarray:
+    """Decimal digits of non-negative int64 values (1 for 0)."""
+    count = np.ones(values.shape, dtype=np.int64)
+    power = 10
+    while True:
+        more = values >= power
+        if not more.any():
+            return count
+        count += more
+        power *= 10
+
+
+def _integer_digits(values: np.ndarray, width: int) -> np.ndarray:
+    """(...,) non-negative int64 -> (..., width) uint8 digits, right-aligned, PAD-filled."""
+    out = np.full((*values.shape, width), PAD, dtype=np.uint8)
+    count = _digit_count(values)
+    rest = values.copy()
+    for position in range(width - 1, -1, -1):
+        used = (width - position) <= count
+        out[..., position] = np.where(used, rest % 10 + _ZERO, PAD)
+        rest //= 10
+    return out
+
+
+GROUP = 10**4
+
+
+def _digit_table(spec: str) -> np.ndarray:
+    """(10^4, 4) uint8: 0..9999 formatted with ``spec`` ("04d" or ">4d"); blanks -> PAD."""
+    table = np.array([list(format(i, spec).encode()) for i in range(GROUP)], dtype=np.uint8)
+    return np.where(table == ord(" "), PAD, table).astype(np.uint8)
+
+
+_GROUPS = _digit_table("04d")  # fractional digits
+_WHOLE = _digit_table(">4d")  # integer parts: no leading zeros
+
+
+def format_fixed(values: np.ndarray, decimals: int) -> np.ndarray:
+    """(n, k) floats -> (n, k * w) uint8: each value as " [-]I.FFFF" with PAD filling.
+
+    Rounds half to even at ``decimals`` digits (``np.rint``); non-finite values are an error.
+    Digits come from lookup tables of 4-digit groups where the integer part is below 10^4 and
+    ``decimals`` a multiple of 4 (all meshes of the cube or pixel frames), else digit by digit.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("cannot write NaN or infinite values to OBJ")
+    scale = 10**decimals
+    scaled = np.rint(np.abs(values) * scale).astype(np.int64)
+    whole, frac = np.divmod(scaled, scale)
+    grouped = decimals % 4 == 0 and (whole.size == 0 or int(whole.max()) < GROUP)
+    width = 4 if grouped else int(_digit_count(whole).max(initial=1))
+    n, k = values.shape
+    field = np.empty((n, k, 3 + width + decimals), dtype=np.uint8)
+    field[..., 0] = ord(" ")
+    field[..., 1] = np.where((values < 0) & (scaled > 0), ord("-"), PAD)
+    field[..., 2 + width] = ord(".")
+    if grouped:
+        field[..., 2:6] = _WHOLE[whole]
+        for g in range(decimals // 4):
+            group = (frac // 10 ** (decimals - 4 * (g + 1))) % GROUP
+            field[..., 7 + 4 * g : 11 + 4 * g] = _GROUPS[group]
+        return field.reshape(n, -1)
+    field[..., 2 : 2 + width] = _integer_digits(whole, width)
+    rest = frac.copy()
+    for position in range(decimals - 1, -1, -1):
+        field[..., 3 + width + position] = rest % 10 + _ZERO
+        rest //= 10
+    return field.reshape(n, -1)
+
+
+def _face_table(n_vertices: int, with_normals: bool) -> np.ndarray:
+    """(V,) of w-byte records: the face-corner token of every vertex, " a//a" (or " a"),
+    1-based, PAD-filled; each vertex number is formatted once and gathered per face corner."""
+    numbers = np.arange(1, n_vertices + 1, dtype=np.int64)
+    width = int(_digit_count(numbers[-1:]).max(initial=1))
+    digits = _integer_digits(numbers, width)  # (V, width)
+    token = [np.full((n_vertices, 1), ord(" "), dtype=np.uint8), digits]
+    if with_normals:
+        token += [np.full((n_vertices, 2), ord("/"), dtype=np.uint8), digits]
+    table = np.ascontiguousarray(np.concatenate(token, axis=1))
+    return table.view(f"V{table.shape[1]}")[:, 0]  # one element per row: fast gathers
+
+
+def _lines(prefix: bytes, body: np.ndarray) -> bytes:
+    """Rows of ``body`` (uint8, PAD-filled) as text lines starting with ``prefix``."""
+    if body.shape[0] == 0:
+        return b""
+    head = np.frombuffer(prefix, dtype=np.uint8)
+    rows = np.empty((body.shape[0], head.size + body.shape[1] + 1), dtype=np.uint8)
+    rows[:, : head.size] = head
+    rows[:, head.size : -1] = body
+    rows[:, -1] = ord("\n")
+    flat = rows.reshape(-1)
+    return flat[flat != PAD].tobytes()
+
+
+def write_obj(
+    out: BinaryIO,
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    normals: np.ndarray | None = None,
+    colors: np.ndarray | None = None,
+    decimals: int = 8,
+    rows: int = ROWS_PER_BLOCK,
+) -> None:
+    """Write the OBJ text of a triangle mesh to a binary file object, ``rows`` lines at a time
+    (small blocks stay in the CPU caches and keep the memory beyond the mesh small).
+
+    Args:
+        out: a file object opened for binary writing.
+        vertices: (V, 3) float positions.
+        faces: (F, 3) int, 0-based vertex indices.
+        normals: optional (V, 3) per-vertex normals (written as ``vn``, faces as ``a//a``).
+        colors: optional (V, 3|4) uint8 per-vertex colours (alpha dropped), written after the
+            position as floats c / 255.
+        decimals: digits after the point of every float.
+        rows: lines formatted per block.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces).reshape(-1, 3)
+    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise ValueError("face indices out of range of the vertices")
+    rgb = None if colors is None else np.asarray(colors)[:, :3].astype(np.float64) / 255.0
+    out.write(b"# pifuhd\n")
+    for start in range(0, len(vertices), rows):
+        block = vertices[start : start + rows]
+        if rgb is not None:
+            block = np.concatenate([block, rgb[start : start + rows]], axis=1)
+        out.write(_lines(b"v", format_fixed(block, decimals)))
+    if normals is not None:
+        normals = np.asarray(normals).reshape(-1, 3)
+        for start in range(0, len(normals), rows):
+            out.write(_lines(b"vn", format_fixed(normals[start : start + rows], decimals)))
+    table = _face_table(len(vertices), normals is not None)
+    for start in range(0, len(faces), rows):
+        corners = table[faces[start : start + rows].astype(np.int64)]  # (rows, 3) records
+        out.write(_lines(b"f", corners.view(np.uint8).reshape(len(corners), -1)))
+
+
+def encode_obj(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    normals: np.ndarray | None = None,
+    colors: np.ndarray | None = None,
+    decimals: int = 8,
+) -> bytes:
+    """The OBJ file's bytes (ASCII) of a triangle mesh; arguments as ``write_obj``."""
+    buffer = io.BytesIO()
+    write_obj(buffer, vertices, faces, normals, colors, decimals)
+    return buffer.getvalue()
