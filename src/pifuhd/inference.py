@@ -29,6 +29,7 @@ from PIL import Image
 
 from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
+from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import extract_mesh
@@ -153,6 +154,10 @@ class Reconstructor:
             self.checkpoint_info.setdefault("path", str(checkpoint))
             if texture and color is None:
                 color, _ = load_color(checkpoint, "cpu")
+            self.model.requires_grad_(False)  # no autocast cache of bf16 weight copies
+            for net in (self.model.netG.netF, self.model.netG.netB):
+                if net is not None:  # weights read once per photo: do not keep them resident
+                    release_after_each_layer(net)
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
         if self.color is not None:

@@ -55,12 +55,29 @@ class ConvBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, cin, H, W) -> (B, cout, H, W)."""
-        out1 = self.conv1(F.relu(self.bn1(x)))
-        out2 = self.conv2(F.relu(self.bn2(out1)))
-        out3 = self.conv3(F.relu(self.bn3(out2)))
-        residual = x if self.downsample is None else self.downsample(x)
-        return torch.cat([out1, out2, out3], dim=1) + residual
+        """(B, cin, H, W) -> (B, cout, H, W).
+
+        Without autograd, activations and the residual sum work in place on tensors this
+        block just made (the same values, one full-size tensor less at a time)."""
+        inplace = not torch.is_grad_enabled()
+        out1 = self.conv1(F.relu(self.bn1(x), inplace=inplace))
+        out2 = self.conv2(F.relu(self.bn2(out1), inplace=inplace))
+        out3 = self.conv3(F.relu(self.bn3(out2), inplace=inplace))
+        if not inplace:
+            residual = x if self.downsample is None else self.downsample(x)
+            return torch.cat([out1, out2, out3], dim=1) + residual
+        # the same sums, written into the residual: no concatenated copy
+        out = x.clone() if self.downsample is None else self._downsample_inplace(x)
+        start = 0
+        for part in (out1, out2, out3):
+            out[:, start : start + part.shape[1]] += part
+            start += part.shape[1]
+        return out
+
+    def _downsample_inplace(self, x: torch.Tensor) -> torch.Tensor:
+        """``downsample(x)`` (norm, ReLU, 1x1 conv) with the ReLU in place."""
+        norm, _, conv = self.downsample
+        return conv(F.relu(norm(x), inplace=True))
 
 
 class Hourglass(nn.Module):
@@ -91,7 +108,8 @@ class Hourglass(nn.Module):
         else:
             lower = self._modules[f"b2_plus_{level}"](lower)
         lower = self._modules[f"b3_{level}"](lower)
-        return upper + F.interpolate(lower, scale_factor=2, mode="bicubic", align_corners=True)
+        lower = F.interpolate(lower, scale_factor=2, mode="bicubic", align_corners=True)
+        return upper.add_(lower) if not torch.is_grad_enabled() else upper + lower
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W); H and W must be divisible by 2**depth."""
@@ -133,7 +151,7 @@ class HourglassEncoder(nn.Module):
         Returns per-stack features [(B, out_channels, H/stride, W/stride)]; with
         ``last_only`` only the last stack's (the only one used at inference).
         """
-        x = F.relu(self.bn1(self.conv1(image)))
+        x = F.relu(self.bn1(self.conv1(image)), inplace=not torch.is_grad_enabled())
         x = self.conv2(x)
         if self.config.pool:
             x = F.avg_pool2d(x, 2, stride=2)
