@@ -151,19 +151,25 @@ class HourglassEncoder(nn.Module):
         Returns per-stack features [(B, out_channels, H/stride, W/stride)]; with
         ``last_only`` only the last stack's (the only one used at inference).
         """
-        x = F.relu(self.bn1(self.conv1(image)), inplace=not torch.is_grad_enabled())
+        inplace = not torch.is_grad_enabled()
+        x = F.relu(self.bn1(self.conv1(image)), inplace=inplace)
         x = self.conv2(x)
         if self.config.pool:
             x = F.avg_pool2d(x, 2, stride=2)
-        x = self.conv4(self.conv3(x))
+        x = self.conv3(x)
+        x = self.conv4(x)
         outputs: list[torch.Tensor] = []
         n = self.config.num_stacks
         for i in range(n):
-            y = self._modules[f"top_m_{i}"](self._modules[f"m{i}"](x))
-            y = F.relu(self._modules[f"bn_end{i}"](self._modules[f"conv_last{i}"](y)))
+            y = self._modules[f"m{i}"](x)
+            x = x if i < n - 1 else None  # the last stack frees its input early
+            # one statement per layer: each input is freed as soon as it is consumed
+            y = self._modules[f"top_m_{i}"](y)
+            y = self._modules[f"conv_last{i}"](y)
+            y = F.relu(self._modules[f"bn_end{i}"](y), inplace=inplace)
             feat = self._modules[f"l{i}"](y)
             if not last_only or i == n - 1:
                 outputs.append(feat)
-            if i < n - 1:
+            if x is not None:
                 x = x + self._modules[f"bl{i}"](y) + self._modules[f"al{i}"](feat)
         return outputs
