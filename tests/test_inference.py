@@ -41,21 +41,27 @@ def test_reconstruct_returns_closed_mesh_and_normals(model: PIFuHD) -> None:
     assert info["watertight"] is True and info["resolution"] == RESOLUTION
 
 
-def test_coarse_to_fine_matches_dense_on_random_field(model: PIFuHD) -> None:
+@pytest.mark.parametrize(("dilation", "max_points", "dense_found"), [(0, 0.4, 0.85), (1, 0.6, 0.9)])
+def test_coarse_to_fine_matches_dense_on_random_field(
+    model: PIFuHD, dilation: int, max_points: float, dense_found: float
+) -> None:
     """A random-weight field is white noise at the feature-pixel scale with a 0.5 level set of
     many small blobs; coarse-to-fine can only miss blobs that fit inside one cell of its 64^3
-    base lattice. Exactness on smooth fields is tested in test_grid.py; here the meshes must
-    agree to well under the half-voxel bound of docs/conventions.md."""
+    base lattice (dilation 1 finds more of those near a seen surface, for more points).
+    Exactness on smooth fields is tested in test_grid.py; here the meshes must agree to well
+    under the half-voxel bound of docs/conventions.md. Measured in fp32 (dilation 0 / 1):
+    0.35 / 0.52 of the dense points; Chamfer 0.22 / 0.15 voxel; 0.90 / 0.95 of the dense
+    vertices found."""
     resolution = 128  # one refinement level above the 64^3 base lattice
-    fast = Reconstructor(model, device="cpu", resolution=resolution)(PERSON)
+    fast = Reconstructor(model, device="cpu", resolution=resolution, dilation=dilation)(PERSON)
     dense = Reconstructor(model, device="cpu", resolution=resolution, coarse_to_fine=False)(PERSON)
-    assert fast.points_evaluated < 0.6 * dense.points_evaluated
+    assert fast.points_evaluated < max_points * dense.points_evaluated
     voxel = 2.0 / resolution
     to_dense = cKDTree(dense.mesh.vertices).query(fast.mesh.vertices)[0] / voxel
     to_fast = cKDTree(fast.mesh.vertices).query(dense.mesh.vertices)[0] / voxel
     assert (to_dense.mean() + to_fast.mean()) / 2 < 0.25  # symmetric Chamfer, voxels
     assert np.mean(to_dense < 0.01) > 0.99  # c2f triangles are dense triangles
-    assert np.mean(to_fast < 0.01) > 0.9
+    assert np.mean(to_fast < 0.01) > dense_found
 
 
 def test_array_and_pil_inputs_match_path(model: PIFuHD) -> None:

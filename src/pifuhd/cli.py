@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --texture: also <stem>_uv.obj/.mtl/.png, a UV atlas of about SIZE^2 texels "
         "(default 1024; needs pifuhd[texture])",
     )
+    rec.add_argument(
+        "--dilation", type=int, default=0, help="coarse-to-fine: cells grown around the surface"
+    )
+    rec.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto: bf16 where the hardware has it (BENCHMARKS.md: error bound), else fp32",
+    )
     rec.set_defaults(func=cmd_reconstruct)
 
     conv = sub.add_parser("convert", help="official pifuhd.pt -> native checkpoint folder")
@@ -167,6 +176,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         coarse_to_fine=not args.dense,
         texture=args.texture or args.uv > 0,
+        dilation=args.dilation,
+        precision=args.precision,
     )
     bar: dict[str, tqdm] = {}
 

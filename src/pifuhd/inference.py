@@ -121,6 +121,10 @@ class Reconstructor:
         resolution: samples per axis of the occupancy grid over the cube [-1, 1)^3.
         coarse_to_fine: evaluate the grid hierarchically (exact where the surface passes)
             instead of at every point.
+        dilation: cells added around the surface's cells at each refinement level (0: the
+            cells the surface is seen to cross, like the original release; 1: also their
+            neighbours, which finds more small parts near a surface for more points); see
+            ``pifuhd.geometry.grid.evaluate_coarse_to_fine`` and BENCHMARKS.md.
         chunk: points per network call (default: 4096 on a CPU, 262144 on a GPU).
         texture: also colour the mesh's vertices with the checkpoint's colour net (its
             ``color/`` folder; a CheckpointError naming ``pifuhd train color`` if it has none).
@@ -138,6 +142,7 @@ class Reconstructor:
         device: str = "auto",
         resolution: int = 512,
         coarse_to_fine: bool = True,
+        dilation: int = 0,
         chunk: int | None = None,
         texture: bool = False,
         color: ColorNet | None = None,
@@ -171,6 +176,7 @@ class Reconstructor:
             raise InputError(f"--resolution {resolution}: must be at least 2")
         self.resolution = resolution
         self.coarse_to_fine = coarse_to_fine
+        self.dilation = dilation
         self.chunk = chunk or default_chunk(self.device)
         self.precision = resolve_precision(precision, self.device)
         self.fast = fast
@@ -292,7 +298,9 @@ class Reconstructor:
                 progress("grid", done[0], total)
 
         if self.coarse_to_fine:
-            return evaluate_coarse_to_fine(query, self.resolution, chunk=self.chunk, progress=tick)
+            return evaluate_coarse_to_fine(
+                query, self.resolution, dilation=self.dilation, chunk=self.chunk, progress=tick
+            )
         return evaluate_dense(query, self.resolution, chunk=self.chunk, progress=tick), total
 
 
