@@ -127,7 +127,7 @@ def make_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model = random_model(preset("official"), seed=args.seed)
-    rec = Reconstructor(model, device="cpu", resolution=64)
+    rec = Reconstructor(model, device="cpu", resolution=64, precision="fp32")
     with torch.inference_mode():
         features = rec.encode(load_image(args.image), parse_rect(args.rect))
     q = give_surface(model, features, quantile=args.quantile, gain=args.K, grid=64)

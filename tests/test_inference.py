@@ -23,7 +23,8 @@ def model() -> PIFuHD:
     net = random_model(tiny_config(), seed=0)
     image = load_image(PERSON)
     crop, _ = resolve_crop(PERSON, image)
-    give_surface(net, Reconstructor(net, device="cpu").encode(image, crop), quantile=0.1)
+    features = Reconstructor(net, device="cpu", precision="fp32").encode(image, crop)
+    give_surface(net, features, quantile=0.1)
     return net
 
 

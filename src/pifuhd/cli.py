@@ -263,7 +263,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.surface_image is not None:
         image = load_image(args.surface_image)
         crop, _ = resolve_crop(args.surface_image, image)
-        features = Reconstructor(model, device="cpu").encode(image, crop)
+        features = Reconstructor(model, device="cpu", precision="fp32").encode(image, crop)
         meta["surface_threshold"] = give_surface(model, features)
         meta["surface_image"] = str(args.surface_image)
     if args.official_format:
