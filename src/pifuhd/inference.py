@@ -32,7 +32,7 @@ from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
-from pifuhd.geometry.marching import extract_mesh
+from pifuhd.geometry.marching import extract_mesh, is_watertight
 from pifuhd.geometry.projection import default_calib
 from pifuhd.io.crops import CropRect, crop_image, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image
@@ -75,7 +75,7 @@ class Reconstruction:
             "points_evaluated": self.points_evaluated,
             "vertices": len(self.mesh.vertices),
             "faces": len(self.mesh.faces),
-            "watertight": bool(self.mesh.is_watertight) if len(self.mesh.faces) else False,
+            "watertight": is_watertight(self.mesh.faces, len(self.mesh.vertices)),
             "vertex_colors": self.mesh.visual.kind == "vertex",
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
