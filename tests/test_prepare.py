@@ -248,3 +248,49 @@ def test_dataset_backgrounds_from_a_folder(data: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(colour.mean(dim=1).numpy(), [10, 200, 60], atol=1.0)
     with pytest.raises(InputError, match="no background images"):
         OccupancyDataset(data, augment=replace(augment, background=str(tmp_path)), image_size=64)
+
+
+def test_views_centred_in_depth_on_the_volume_centroid(tmp_path: Path) -> None:
+    """An asymmetric subject (a ball beside the body) gets each view's z origin at its volume
+    centroid, so where it lies in depth does not change with the yaw; depth maps agree."""
+    from pifuhd.data.asset import pixel_centers, view_matrix
+    from pifuhd.data.render import uint16_to_depth
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    ball = trimesh.creation.icosphere(subdivisions=2, radius=0.25)
+    ball.apply_translation([0.5, 1.0, 0.0])
+    body = capsule_person(1.7)
+    body.apply_translation(-body.bounds.mean(axis=0) + [0.0, 0.85, 0.0])
+    trimesh.util.concatenate([body, ball]).export(scans / "lean.ply")
+    out = tmp_path / "data"
+    prepare(scans, out, replace(TINY, views=4, size=64))
+    subject = out / "subjects" / "lean"
+    views = json.loads((subject / "views.json").read_text())["views"]
+    samples = np.load(subject / "samples.npz")
+    inside = samples["points"][samples["inside"]].astype(np.float64)
+    centred, boxed = [], []
+    for view in views:
+        calib = np.asarray(view["calib"])
+        cube = inside @ calib[:3, :3].T + calib[:3, 3]
+        centred.append(cube[:, 2].mean())
+        old = view_matrix(view["yaw"])
+        boxed.append((inside @ old[:3, :3].T)[:, 2].mean())
+        # inside points lie between the back and front depth maps at their pixel
+        front = uint16_to_depth(np.asarray(Image.open(subject / "depth_front" / view["file"])))
+        back = uint16_to_depth(np.asarray(Image.open(subject / "depth_back" / view["file"])))
+        centres = pixel_centers(64)
+        step = centres[1] - centres[0]
+        col = np.clip(np.rint((cube[:, 0] - centres[0]) / step).astype(int), 0, 63)
+        row = np.clip(np.rint((centres[-1] - cube[:, 1]) / step).astype(int), 0, 63)
+        f, b = front[row, col], back[row, col]
+        between = (cube[:, 2] <= f + step) & (cube[:, 2] >= b - step)
+        assert between.mean() > 0.95
+    # the ball moves the centroid about 6 cm off the box centre, in depth at yaw 90 / 270
+    assert np.ptp(boxed) > 0.05
+    assert np.abs(centred).max() < 0.005  # cube units: 0.5 cm
+    # data of the old layout is refused with the fix in the message
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
+    with pytest.raises(InputError, match="manifest.json: data format 1.*re-run `pifuhd prepare"):
+        list_subjects(out)

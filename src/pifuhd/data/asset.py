@@ -109,15 +109,25 @@ def view_rotation(yaw_deg: float) -> np.ndarray:
     return np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
 
 
-def view_matrix(yaw_deg: float) -> np.ndarray:
+def view_matrix(yaw_deg: float, depth_origin_cm: np.ndarray | None = None) -> np.ndarray:
     """(4, 4) float64: homogeneous subject coordinates (cm) -> the view's normalised cube.
 
     The cube is that of inference (``docs/conventions.md``): x right, y up, z toward the
     camera, pixel centres of a 1024 image at ``-1 + 2 j / 1023``. Project with the test-time
     ``calib = diag(1, -1, 1)``.
+
+    depth_origin_cm: (3,) subject-frame point placed at cube z = 0 in every view (x and y are
+    untouched, so the image does not change). An orthographic photo does not show where the
+    subject lies in depth, so the training targets must put it at a depth the network can
+    infer from the image: ``prepare`` uses the subject's volume centroid
+    (``depth_origin``). Rotating about the bounding box's centre instead moves the centroid
+    by up to +-35 cm in depth from view to view, and a network trained on that learns
+    depth columns far too thick.
     """
     m = np.eye(4)
     m[:3, :3] = view_rotation(yaw_deg) / CUBE_HALF_CM
+    if depth_origin_cm is not None:
+        m[2, 3] = -float(m[2, :3] @ np.asarray(depth_origin_cm, dtype=np.float64))
     return m
 
 

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DATA_FORMAT = "pifuhd-data"
-DATA_FORMAT_VERSION = 1
+DATA_FORMAT_VERSION = 2
+"""2: each view's calib puts the subject's volume centroid at cube z = 0 (1: the box centre)."""
 LIGHT_PRESETS = ("wild", "intermediate", "clear")
 UNIFORM_BOX_CM = (
     (-CUBE_HALF_CM * 2**0.5, -CUBE_HALF_CM, -CUBE_HALF_CM * 2**0.5),
@@ -83,8 +84,9 @@ class PrepareConfig:
     units: str = "auto"
 
     def digest(self) -> str:
-        """Short hash of the settings: a finished subject is reused only if it matches."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """Short hash of the settings and ``DATA_FORMAT_VERSION``: a finished subject is reused only
+        if it matches."""
+        text = json.dumps({**asdict(self), "format": DATA_FORMAT_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def validate(self) -> None:
@@ -215,6 +217,7 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
         ScanError: the mesh cannot be used (the caller reports it and goes on).
     """
     from pifuhd.data.render import SubjectRenderer
+    from pifuhd.data.sample import depth_origin
 
     if subject_complete(folder, config):
         return "skipped"
@@ -227,12 +230,14 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     write_samples(asset, folder, config)
     timings["samples_s"] = time.perf_counter() - t0
 
+    origin = depth_origin(dict(np.load(folder / "samples.npz")))
+
     t0 = time.perf_counter()
     renderer = SubjectRenderer(asset, prt_dirs=config.prt_dirs, seed=config.seed)
     timings["prt_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     views = [
-        render_view_files(renderer, name, k, yaw, folder, config)
+        render_view_files(renderer, name, k, yaw, folder, config, origin)
         for k, yaw in enumerate(view_yaws(config.views))
     ]
     timings["render_s"] = time.perf_counter() - t0
@@ -301,20 +306,24 @@ def render_view_files(
     yaw: float,
     folder: Path,
     config: PrepareConfig,
+    origin_cm: np.ndarray | None = None,
 ) -> dict:
     """Render one view's maps into ``folder/<map>/<index>.png`` unless they all exist.
 
-    Returns the view's record for ``views.json``: yaw, calib, light coefficients.
+    ``origin_cm`` (3,): the subject-frame point at cube z = 0 (``view_matrix``); the depth
+    maps are cube z in that frame. Returns the view's record for ``views.json``: yaw, calib,
+    light coefficients.
     """
     from pifuhd.data.lighting import light_preset, random_environment
     from pifuhd.data.render import depth_to_uint16, normal_to_rgb8
 
     stem = f"{index:04d}"
+    calib = view_matrix(yaw, origin_cm)
     light = random_environment(subject_rng(config.seed, name, 2, index))
     record = {
         "index": index,
         "yaw": yaw,
-        "calib": view_matrix(yaw).tolist(),
+        "calib": calib.tolist(),
         "light": np.asarray(light).tolist(),
         "file": f"{stem}.png",
     }
@@ -340,8 +349,8 @@ def render_view_files(
         "normal_front": normal_to_rgb8(maps.normal_front),
         "normal_back": normal_to_rgb8(maps.normal_back),
         "mask": maps.mask.astype(np.uint8) * 255,
-        "depth_front": depth_to_uint16(maps.depth_front),
-        "depth_back": depth_to_uint16(maps.depth_back),
+        "depth_front": depth_to_uint16(maps.depth_front + calib[2, 3]),
+        "depth_back": depth_to_uint16(maps.depth_back + calib[2, 3]),
     }
     for preset, preset_maps in zip(config.presets, lit[1:], strict=True):
         images[f"rgb_{preset}"] = to_uint8(preset_maps.rgb)

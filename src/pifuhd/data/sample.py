@@ -148,3 +148,26 @@ def color_samples(asset: MeshAsset, n: int, rng: np.random.Generator) -> dict[st
         "normals": normals.astype(np.float32),
         "albedo": asset.albedo(face_ids, barycentric).astype(np.float32),
     }
+
+
+def depth_origin(samples: dict[str, np.ndarray], min_points: int = 100) -> np.ndarray:
+    """(3,) float64 volume centroid (cm) of a subject from its occupancy samples.
+
+    The mean of the inside points among the uniform samples (kind ``len(sigmas)``), an
+    unbiased estimate of the centroid of the enclosed volume; when fewer than ``min_points``
+    of them are inside, the mean of all inside points.
+
+    Raises:
+        ValueError: no sample is inside.
+    """
+    points = np.asarray(samples["points"], dtype=np.float64)
+    inside = np.asarray(samples["inside"], dtype=bool)
+    kind = np.asarray(samples["kind"])
+    uniform_kind = len(samples["sigmas_cm"]) if "sigmas_cm" in samples else kind.max()
+    uniform = kind == uniform_kind
+    chosen = inside & uniform
+    if chosen.sum() < min_points:
+        chosen = inside
+    if not chosen.any():
+        raise ValueError("no inside sample: the mesh encloses no volume")
+    return points[chosen].mean(axis=0)
