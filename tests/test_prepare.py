@@ -292,5 +292,5 @@ def test_views_centred_in_depth_on_the_volume_centroid(tmp_path: Path) -> None:
     # data of the old layout is refused with the fix in the message
     manifest = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}))
-    with pytest.raises(InputError, match="manifest.json: data format 1.*re-run `pifuhd prepare"):
+    with pytest.raises(InputError, match=r"manifest\.json: data format 1.*re-run `pifuhd prepare"):
         list_subjects(out)

@@ -16,7 +16,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,7 @@ def run_demo(
 
     start = time.perf_counter()
     say("person")
-    truth = (person or anny_person)(seed)
+    truth = depth_centred((person or anny_person)(seed), seed)
     timings["person_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -120,6 +120,18 @@ def run_demo(
     result = DemoResult(out, metrics, baseline, timings, files)
     files.append(_write_text(out / "metrics.json", json.dumps(demo_report(result, ckpt), indent=2)))
     return result
+
+
+def depth_centred(asset: MeshAsset, seed: int) -> MeshAsset:
+    """``asset`` moved along z so its volume centroid is at z = 0: the depth origin the
+    training views use (``docs/data_format.md``), which a single photo cannot show, so the
+    truth is compared in that frame. The photo (orthographic, along z) does not change."""
+    from pifuhd.data.sample import volume_centroid
+
+    centre = volume_centroid(asset.vertices, asset.faces, np.random.default_rng(seed))
+    vertices = np.asarray(asset.vertices, dtype=np.float64).copy()
+    vertices[:, 2] -= centre[2]
+    return replace(asset, vertices=vertices.astype(asset.vertices.dtype))
 
 
 def anny_person(seed: int) -> MeshAsset:

@@ -171,3 +171,20 @@ def depth_origin(samples: dict[str, np.ndarray], min_points: int = 100) -> np.nd
     if not chosen.any():
         raise ValueError("no inside sample: the mesh encloses no volume")
     return points[chosen].mean(axis=0)
+
+
+def volume_centroid(
+    vertices: np.ndarray, faces: np.ndarray, rng: np.random.Generator, n: int = 100_000
+) -> np.ndarray:
+    """(3,) float64 centroid of the volume a mesh encloses, estimated as ``depth_origin``
+    estimates it: the mean of ``n`` points uniform in the bounding box that are inside.
+
+    Raises:
+        ValueError: no point is inside (an open or empty mesh).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    points = rng.uniform(v.min(axis=0), v.max(axis=0), size=(n, 3))
+    inside = inside_mesh(v, faces, points.astype(np.float32))
+    if not inside.any():
+        raise ValueError("no point of the bounding box is inside: the mesh encloses no volume")
+    return points[inside].mean(axis=0)
