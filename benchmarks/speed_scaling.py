@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vs_reference import time_module  # same folder: run as python3 benchmarks/...
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = (
     "checkpoint",
@@ -55,22 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("speed_scaling_out"))
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
-
-
-def time_module(module: Any, name: str, stages: dict[str, float]) -> None:
-    """Add each forward call's wall time of ``module`` to ``stages[name]``."""
-    if module is None:
-        return
-    started: list[float] = []
-
-    def before(*_: Any) -> None:
-        started.append(time.perf_counter())
-
-    def after(*_: Any) -> None:
-        stages[name] = stages.get(name, 0.0) + time.perf_counter() - started.pop()
-
-    module.register_forward_pre_hook(before)
-    module.register_forward_hook(after)
 
 
 def run_one(args: argparse.Namespace) -> dict[str, Any]:
