@@ -28,19 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vs_reference import time_module  # same folder: run as python3 benchmarks/...
+from vs_reference import REPO, ROWS, time_module  # same folder: run as python3 benchmarks/...
 
-REPO = Path(__file__).resolve().parents[1]
-STAGES = (
-    "checkpoint",
-    "image",
-    "normal nets",
-    "coarse encoder",
-    "fine encoder",
-    "grid",
-    "marching cubes",
-    "write",
-)
+STAGES = tuple(row for row in ROWS if row != "vertex colouring")  # ours has no such stage
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,6 +28,7 @@ from pifuhd.data.augment import (
     random_similarity,
     warp_images,
 )
+from pifuhd.data.manifest import check_data_format
 from pifuhd.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -80,27 +81,6 @@ def list_subjects(root: Path) -> list[str]:
         raise InputError(f"{root}: no subjects/ folder; run `pifuhd prepare SCANS --out {root}`")
     check_data_format(Path(root))
     return sorted(p.parent.name for p in folder.glob("*/subject.json"))
-
-
-def check_data_format(root: Path) -> None:
-    """Refuse data whose manifests (``manifest*.json``) carry an older ``format_version``.
-
-    Raises:
-        InputError: naming the manifest and the fix (re-run ``pifuhd prepare``).
-    """
-    from pifuhd.data.prepare import DATA_FORMAT_VERSION
-
-    for path in sorted(root.glob("manifest*.json")):
-        try:
-            version = int(json.loads(path.read_text()).get("format_version", 0))
-        except (OSError, ValueError, AttributeError) as exc:
-            message = f"{path}: unreadable manifest ({exc}); re-run `pifuhd prepare`"
-            raise InputError(message) from exc
-        if version < DATA_FORMAT_VERSION:
-            raise InputError(
-                f"{path}: data format {version}, this pifuhd reads {DATA_FORMAT_VERSION} (views "
-                f"centred in depth on the subject); re-run `pifuhd prepare SCANS --out {root}`"
-            )
 
 
 def split_subjects(

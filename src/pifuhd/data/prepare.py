@@ -39,6 +39,7 @@ from pifuhd.data.asset import (
     view_matrix,
 )
 from pifuhd.data.files import downsample2, save_npz, to_uint8, write_json, write_png
+from pifuhd.data.manifest import DATA_FORMAT_VERSION, write_manifest
 from pifuhd.data.scan import ScanError, find_subjects, load_scan
 from pifuhd.errors import InputError
 from pifuhd.io.atomic import atomic_write
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DATA_FORMAT = "pifuhd-data"
-DATA_FORMAT_VERSION = 2
-"""2: each view's calib puts the subject's volume centroid at cube z = 0 (1: the box centre)."""
 LIGHT_PRESETS = ("wild", "intermediate", "clear")
 UNIFORM_BOX_CM = (
     (-CUBE_HALF_CM * 2**0.5, -CUBE_HALF_CM, -CUBE_HALF_CM * 2**0.5),
@@ -357,45 +355,3 @@ def render_view_files(
     for map_name, array in images.items():
         write_png(folder / map_name / f"{stem}.png", array)
     return record
-
-
-def manifest_name(shard: tuple[int, int]) -> str:
-    """``manifest.json``, or ``manifest-shard-K-of-N.json`` for one shard of a job array."""
-    k, n = shard
-    return "manifest.json" if n == 1 else f"manifest-shard-{k}-of-{n}.json"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape the data."""
-    import importlib.metadata as md
-
-    versions = {}
-    for dist in ("pifuhd", "numpy", "trimesh", "embreex", "libigl", "Pillow", "anny"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return versions
-
-
-def write_manifest(
-    out: Path, config: PrepareConfig, results: Sequence[SubjectResult], shard: tuple[int, int]
-) -> Path:
-    """Write the run's manifest: settings, seed, versions, each subject's status."""
-    doc = {
-        "format": DATA_FORMAT,
-        "format_version": DATA_FORMAT_VERSION,
-        "settings": asdict(config),
-        "settings_digest": config.digest(),
-        "seed": config.seed,
-        "shard": list(shard),
-        "versions": library_versions(),
-        "subjects": [asdict(r) for r in results],
-        "counts": {
-            status: sum(r.status == status for r in results)
-            for status in ("done", "skipped", "failed")
-        },
-    }
-    path = out / manifest_name(shard)
-    write_json(path, doc)
-    return path
