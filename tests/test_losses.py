@@ -73,6 +73,44 @@ def test_weighted_bce_is_stable_and_masked() -> None:
     assert outside_ratio(labels, torch.zeros_like(labels)).item() == 0.5
 
 
+def test_plain_bce_option_is_the_unweighted_bce() -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(2, 1, 50)
+    labels = (torch.rand(2, 1, 50) < 0.2).float()
+    plain = weighted_occupancy_bce(logits, labels, balance=False)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    assert torch.allclose(plain, expected, atol=1e-6)
+    assert not torch.allclose(weighted_occupancy_bce(logits, labels), plain, atol=1e-3)
+
+
+@pytest.mark.parametrize("balance", [True, False])
+def test_where_each_loss_puts_the_half_surface(balance: bool) -> None:
+    """One logit fitted to 100 points inside with share p, in a batch with 300 fixed outside
+    points: the weighted loss's optimum is f = lam p / (lam p + (1 - lam)(1 - p)), so f = 0.5
+    at p = 1 - lam (the batch's inside share), the plain loss's optimum is f = p."""
+    for p in (0.2, 0.5, 0.8):
+        labels = torch.zeros(1, 1, 400)
+        labels[..., : round(100 * p)] = 1.0
+        lam = 1.0 - labels.mean().item()
+        logit = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.LBFGS([logit], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            fixed = torch.full((1, 1, 300), -30.0)  # the other points: outside, no gradient
+            logits = torch.cat([logit.expand(1, 1, 100), fixed], dim=-1)
+            loss = weighted_occupancy_bce(logits, labels, balance=balance)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        f = torch.sigmoid(logit).item()
+        expected = lam * p / (lam * p + (1 - lam) * (1 - p)) if balance else p
+        assert f == pytest.approx(expected, abs=1e-3)
+        if balance:  # the half surface sits below p = 0.5: at the inside share
+            assert (f > 0.5) == (p > 1 - lam)
+
+
 def test_stacked_loss_averages_the_stacks() -> None:
     labels = torch.tensor([[[1.0, 0.0, 0.0]]])
     a, b = torch.tensor([[[1.0, -2.0, 0.5]]]), torch.tensor([[[-1.0, 0.0, 3.0]]])

@@ -70,6 +70,9 @@ class TrainConfig:
     """Mixed precision: bf16 autocast (CPU or GPU) or fp16 autocast + GradScaler (GPU only)."""
     normals_input: Literal["gt", "predicted"] = "gt"
     """Normal maps fed to the encoders: ground truth, or the (frozen) normal nets' output."""
+    class_balance: bool = True
+    """Occupancy BCE weighted by the outside ratio (the paper); false = plain BCE. Weighting
+    puts the 0.5 surface where P(inside) equals the share of inside points (docs/training.md)."""
     omega: Literal["frozen", "joint"] = "frozen"
     """Fine stage: the coarse level is frozen, or trained jointly (fine + coarse loss)."""
     phase_steps: int = 1000

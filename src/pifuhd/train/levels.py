@@ -90,22 +90,30 @@ def normals_losses(
     return out
 
 
-def coarse_losses(model: PIFuHD, batch: Batch, normals: list[torch.Tensor]) -> Losses:
-    """Weighted BCE of the coarse level, averaged over the hourglass stacks; keys loss,
-    coarse."""
+def coarse_losses(
+    model: PIFuHD, batch: Batch, normals: list[torch.Tensor], balance: bool = True
+) -> Losses:
+    """Weighted (``balance``) or plain BCE of the coarse level, averaged over the hourglass
+    stacks; keys loss, coarse."""
     net = model.netG
     points, labels = batch["points"], batch["labels"]
     calib = default_calib(points.shape[0], points.device)
     stacks = net.image_filter(net.encoder_input(batch["image"], normals))
     outputs = [net.query_logits(f, points, calib) for f in stacks]
-    loss = stacked_occupancy_loss([o[0] for o in outputs], labels, [o[2] for o in outputs])
+    loss = stacked_occupancy_loss(
+        [o[0] for o in outputs], labels, [o[2] for o in outputs], balance
+    )
     return {"loss": loss, "coarse": loss.detach()}
 
 
 def fine_losses(
-    model: PIFuHD, batch: Batch, normals: list[torch.Tensor], joint: bool = False
+    model: PIFuHD,
+    batch: Batch,
+    normals: list[torch.Tensor],
+    joint: bool = False,
+    balance: bool = True,
 ) -> Losses:
-    """Weighted BCE of the fine level on crops, averaged over its stacks; keys loss, fine
+    """Weighted (``balance``) or plain BCE of the fine level on crops, averaged over its stacks; keys loss, fine
     (+ coarse when ``joint``).
 
     Omega comes from the coarse level's last stack on the whole coarse image; frozen (no
@@ -126,11 +134,13 @@ def fine_losses(
     normal_crops = [crop_upsampled(n, batch["crop"], crop, full) for n in normals]
     stacks = model.image_filter(net.encoder_input(batch["image_fine"], normal_crops))
     outputs = [model.fine_logits(f, omega, points, batch["fine_calib"]) for f in stacks]
-    fine = stacked_occupancy_loss([o[0] for o in outputs], labels, [o[1] for o in outputs])
+    fine = stacked_occupancy_loss(
+        [o[0] for o in outputs], labels, [o[1] for o in outputs], balance
+    )
     losses: Losses = {"loss": fine, "fine": fine.detach()}
     if joint:
         coarse = stacked_occupancy_loss(
-            [o[0] for o in coarse_out], labels, [o[2] for o in coarse_out]
+            [o[0] for o in coarse_out], labels, [o[2] for o in coarse_out], balance
         )
         losses["loss"] = fine + coarse
         losses["coarse"] = coarse.detach()
@@ -199,8 +209,10 @@ class StageModule(nn.Module):
         perceptual_weight: float = 1.0,
         color: ColorNet | None = None,
         color_loss: ColorLoss | None = None,
+        class_balance: bool = True,
     ) -> None:
         super().__init__()
+        self.class_balance = class_balance
         self.model = model
         self.color = color
         self.color_loss = color_loss or ColorLoss()
@@ -217,9 +229,11 @@ class StageModule(nn.Module):
             )
         normals = encoder_normals(self.model, batch, self.normals_input)
         if phase == "coarse":
-            return coarse_losses(self.model, batch, normals)
+            return coarse_losses(self.model, batch, normals, self.class_balance)
         if phase == "fine":
-            return fine_losses(self.model, batch, normals, joint=self.omega == "joint")
+            return fine_losses(
+                self.model, batch, normals, self.omega == "joint", self.class_balance
+            )
         if phase == "color" and self.color is not None:
             return color_losses(self.model, self.color, batch, normals, self.color_loss)
         raise ValueError(f"unknown phase {phase!r}")

@@ -138,6 +138,7 @@ class Trainer:
             perceptual_weight=config.vgg_weight,
             color=self.color,
             color_loss=color_loss_settings(config),
+            class_balance=config.class_balance,
         ).to(device)
         self.wrapped: torch.nn.Module = self.module
         if info.enabled:
