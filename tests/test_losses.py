@@ -83,6 +83,24 @@ def test_plain_bce_option_is_the_unweighted_bce() -> None:
     assert not torch.allclose(weighted_occupancy_bce(logits, labels), plain, atol=1e-3)
 
 
+def _fit_shared_logit(labels: torch.Tensor, balance: bool) -> float:
+    """sigmoid of one logit shared by the first 100 of 400 points, the other 300 held at
+    logit -30, fitted to ``labels`` (1, 1, 400) by the occupancy BCE."""
+    logit = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([logit], max_iter=200, line_search_fn="strong_wolfe")
+    fixed = torch.full((1, 1, 300), -30.0)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logits = torch.cat([logit.expand(1, 1, 100), fixed], dim=-1)
+        loss = weighted_occupancy_bce(logits, labels, balance=balance)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return torch.sigmoid(logit).item()
+
+
 @pytest.mark.parametrize("balance", [True, False])
 def test_where_each_loss_puts_the_half_surface(balance: bool) -> None:
     """One logit fitted to 100 points inside with share p, in a batch with 300 fixed outside
@@ -92,19 +110,7 @@ def test_where_each_loss_puts_the_half_surface(balance: bool) -> None:
         labels = torch.zeros(1, 1, 400)
         labels[..., : round(100 * p)] = 1.0
         lam = 1.0 - labels.mean().item()
-        logit = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.LBFGS([logit], max_iter=200, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            fixed = torch.full((1, 1, 300), -30.0)  # the other points: outside, no gradient
-            logits = torch.cat([logit.expand(1, 1, 100), fixed], dim=-1)
-            loss = weighted_occupancy_bce(logits, labels, balance=balance)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        f = torch.sigmoid(logit).item()
+        f = _fit_shared_logit(labels, balance)
         expected = lam * p / (lam * p + (1 - lam) * (1 - p)) if balance else p
         assert f == pytest.approx(expected, abs=1e-3)
         if balance:  # the half surface sits below p = 0.5: at the inside share

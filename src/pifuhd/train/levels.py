@@ -100,9 +100,7 @@ def coarse_losses(
     calib = default_calib(points.shape[0], points.device)
     stacks = net.image_filter(net.encoder_input(batch["image"], normals))
     outputs = [net.query_logits(f, points, calib) for f in stacks]
-    loss = stacked_occupancy_loss(
-        [o[0] for o in outputs], labels, [o[2] for o in outputs], balance
-    )
+    loss = stacked_occupancy_loss([o[0] for o in outputs], labels, [o[2] for o in outputs], balance)
     return {"loss": loss, "coarse": loss.detach()}
 
 
@@ -113,8 +111,8 @@ def fine_losses(
     joint: bool = False,
     balance: bool = True,
 ) -> Losses:
-    """Weighted (``balance``) or plain BCE of the fine level on crops, averaged over its stacks; keys loss, fine
-    (+ coarse when ``joint``).
+    """Weighted (``balance``) or plain BCE of the fine level on crops, averaged over its
+    stacks; keys loss, fine (+ coarse when ``joint``).
 
     Omega comes from the coarse level's last stack on the whole coarse image; frozen (no
     gradient) unless ``joint``, which also adds the coarse level's own loss. The fine encoder
@@ -134,9 +132,7 @@ def fine_losses(
     normal_crops = [crop_upsampled(n, batch["crop"], crop, full) for n in normals]
     stacks = model.image_filter(net.encoder_input(batch["image_fine"], normal_crops))
     outputs = [model.fine_logits(f, omega, points, batch["fine_calib"]) for f in stacks]
-    fine = stacked_occupancy_loss(
-        [o[0] for o in outputs], labels, [o[1] for o in outputs], balance
-    )
+    fine = stacked_occupancy_loss([o[0] for o in outputs], labels, [o[1] for o in outputs], balance)
     losses: Losses = {"loss": fine, "fine": fine.detach()}
     if joint:
         coarse = stacked_occupancy_loss(

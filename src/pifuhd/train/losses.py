@@ -73,7 +73,8 @@ def stacked_occupancy_loss(
         raise ValueError("no stacks to supervise")
     masks = valid if isinstance(valid, Sequence) else [valid] * len(logits_per_stack)
     losses = [
-        weighted_occupancy_bce(x, labels, m, balance) for x, m in zip(logits_per_stack, masks, strict=True)
+        weighted_occupancy_bce(x, labels, m, balance)
+        for x, m in zip(logits_per_stack, masks, strict=True)
     ]
     return torch.stack(losses).mean()
 
