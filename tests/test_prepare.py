@@ -15,7 +15,13 @@ from PIL import Image
 from pifuhd.cli import main
 from pifuhd.data import prepare as prep
 from pifuhd.data.augment import AugmentConfig
-from pifuhd.data.dataset import OccupancyDataset, PointConfig, list_subjects, split_subjects
+from pifuhd.data.dataset import (
+    OccupancyDataset,
+    PointConfig,
+    list_subjects,
+    on_mask,
+    split_subjects,
+)
 from pifuhd.data.prepare import PrepareConfig, prepare
 from pifuhd.errors import InputError
 
@@ -194,6 +200,28 @@ def test_dataset_items_consistent_under_augmentation(data: Path) -> None:
         assert np.abs(cube - first).max(axis=1).min() < 1e-5
     flipped_normals = item["normal_front"]
     assert flipped_normals.shape == (3, 64, 64)
+
+
+def test_on_mask_pixel_convention() -> None:
+    mask = np.zeros((4, 4), dtype=np.float32)
+    mask[0, 3] = 1.0  # top-right pixel: x in (0.5, 1), y in (0.5, 1)
+    cube = np.array([[0.75, 0.75, 0.0], [-0.75, 0.75, 0.0], [0.75, -0.75, 0.0], [0.6, 0.9, 0.3]])
+    assert on_mask(cube, mask).tolist() == [True, False, False, True]
+
+
+def test_ray_share_of_the_uniform_points_lies_on_the_person(data: Path) -> None:
+    augment = AugmentConfig(flip=1.0, scale=(0.9, 0.9), shift=0.1)
+    shares, inside = [], []
+    for ray in (0.0, 1.0):
+        points = PointConfig(count=600, surface_kinds=(0,), uniform_fraction=0.5, ray_fraction=ray)
+        item = OccupancyDataset(data, points=points, augment=augment, image_size=64)[3]
+        uv = _project(item["points"][:, :300], torch.diag(torch.tensor([1.0, -1.0, 1.0, 1.0])))
+        shares.append((_mask_at(item["mask"], uv) > 0.5).float().mean().item())
+        inside.append(item["labels"][0, :300].mean().item())
+    assert shares[1] == 1.0
+    assert shares[0] < 0.5
+    # the ray points keep their stored labels: inside more often than the cube's points
+    assert 0.0 < inside[0] < inside[1] < 1.0
 
 
 def test_dataset_fine_crops_and_flip_normals(data: Path) -> None:

@@ -49,6 +49,13 @@ class PointConfig:
     """Share of the points drawn uniformly over the view's normalised cube."""
     balance: bool = True
     """Draw the near-surface share half inside, half outside (PIFu), when possible."""
+    ray_fraction: float = 0.0
+    """Share of the uniform points drawn among those whose pixel is on the person's mask.
+
+    Uniform points fill the whole cube, so few of them lie on the camera rays through thin
+    parts (feet, hands): the depth far in front of and behind those parts goes almost
+    unlabelled, and the occupancy there stays near-constant along the ray. These points label
+    it (their inside flags are the exact ones of ``samples.npz``)."""
 
 
 def coarse_points() -> PointConfig:
@@ -214,7 +221,8 @@ class OccupancyDataset(torch.utils.data.Dataset):
             item["crop"] = torch.tensor(crop)
             uv = _transform(fine_calib, cube)[:, :2]
             region &= np.all(np.abs(uv) <= 1.0, axis=1)
-        chosen = choose_points(samples, region, self.points, rng)
+        person = on_mask(cube, item["mask"][0].numpy()) if self.points.ray_fraction else None
+        chosen = choose_points(samples, region, self.points, rng, person)
         item["points"] = torch.from_numpy(cube[chosen].T.astype(np.float32))
         item["labels"] = torch.from_numpy(samples["inside"][chosen][None].astype(np.float32))
         item["subject"] = subject.name
@@ -258,16 +266,28 @@ class OccupancyDataset(torch.utils.data.Dataset):
         return samples
 
 
+def on_mask(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(N,) bool: cube points (N, 3) whose pixel (u = x, v = -y, nearest pixel of the (H, W)
+    mask, the image spanning [-1, 1]) is on the person (mask > 0.5)."""
+    h, w = mask.shape
+    col = np.clip(np.floor((cube[:, 0] + 1.0) * 0.5 * w), 0, w - 1).astype(np.int64)
+    row = np.clip(np.floor((1.0 - cube[:, 1]) * 0.5 * h), 0, h - 1).astype(np.int64)
+    return mask[row, col] > 0.5
+
+
 def choose_points(
     samples: dict[str, np.ndarray],
     region: np.ndarray,
     config: PointConfig,
     rng: np.random.Generator,
+    on_person: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices of ``config.count`` points: a uniform share plus a (balanced) surface share.
 
     Only points with ``region`` True are drawn (inside the view's cube / the fine crop).
-    Draws with replacement only when a group has fewer candidates than it needs.
+    ``config.ray_fraction`` of the uniform share comes from the uniform points with
+    ``on_person`` True (N,) bool, when given and any exist. Draws with replacement only
+    when a group has fewer candidates than it needs.
     """
     kind, inside = samples["kind"], samples["inside"]
     uniform_kind = len(samples["sigmas_cm"])
@@ -277,7 +297,11 @@ def choose_points(
     uniform = np.flatnonzero(region & (kind == uniform_kind))
     if len(uniform) == 0:  # e.g. a small crop: the near-surface share takes its place
         n_surface, n_uniform = config.count, 0
-    parts = [_draw(uniform, n_uniform, rng)]
+    n_ray = round(n_uniform * config.ray_fraction) if on_person is not None else 0
+    ray = np.flatnonzero(region & (kind == uniform_kind) & on_person) if n_ray else uniform
+    if len(ray) == 0:
+        n_ray = 0
+    parts = [_draw(ray, n_ray, rng), _draw(uniform, n_uniform - n_ray, rng)]
     if config.balance:
         n_in = n_surface // 2
         inside_idx = np.flatnonzero(near & inside)

@@ -70,6 +70,9 @@ class TrainConfig:
     """Mixed precision: bf16 autocast (CPU or GPU) or fp16 autocast + GradScaler (GPU only)."""
     normals_input: Literal["gt", "predicted"] = "gt"
     """Normal maps fed to the encoders: ground truth, or the (frozen) normal nets' output."""
+    ray_fraction: float = 0.0
+    """Share of the uniform points drawn on the camera rays through the person (their pixel on
+    the mask): depth labels far in front of and behind thin parts (``PointConfig``)."""
     class_balance: bool = True
     """Occupancy BCE weighted by the outside ratio (the paper); false = plain BCE. Weighting
     puts the 0.5 surface where P(inside) equals the share of inside points (docs/training.md)."""
@@ -176,6 +179,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.ray_fraction <= 1.0:
+            raise ConfigError(f"ray_fraction must be in [0, 1], got {self.ray_fraction}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.log_every < 1:

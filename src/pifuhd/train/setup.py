@@ -130,10 +130,10 @@ def training_datasets(
     if config.stage == "color":
         out["color"] = color_dataset(config, model, subjects, augment)
     if config.stage in ("normals", "coarse", "all"):
-        points = _with_count(coarse_points(), config.num_points)
+        points = _with_count(coarse_points(), config.num_points, config.ray_fraction)
         out["coarse"] = OccupancyDataset(root, subjects, level="coarse", points=points, **common)
     if config.stage in ("fine", "all"):
-        points = _with_count(fine_points(), config.num_points)
+        points = _with_count(fine_points(), config.num_points, config.ray_fraction)
         out["fine"] = OccupancyDataset(
             root,
             subjects,
@@ -146,8 +146,10 @@ def training_datasets(
     return out
 
 
-def _with_count(points: PointConfig, count: int) -> PointConfig:
-    return PointConfig(count, points.surface_kinds, points.uniform_fraction, points.balance)
+def _with_count(points: PointConfig, count: int, ray_fraction: float = 0.0) -> PointConfig:
+    return PointConfig(
+        count, points.surface_kinds, points.uniform_fraction, points.balance, ray_fraction
+    )
 
 
 def perceptual_loss(config: TrainConfig) -> PerceptualLoss | None:
