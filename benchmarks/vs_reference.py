@@ -82,6 +82,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("vs_reference_out"))
     p.add_argument("--ref-python", type=Path, default=Path("/work/scratch/ref_env/bin/python"))
     p.add_argument("--skip-reference", action="store_true", help="run ours only")
+    p.add_argument(
+        "--reuse-reference",
+        action="store_true",
+        help="take the original's run from <out>/results.json (same checkpoint and resolution) "
+        "instead of running it again",
+    )
+    p.add_argument(
+        "--original-octree",
+        action="store_true",
+        help="ours evaluates the original's octree (its points and rule) instead of our "
+        "coarse-to-fine grid",
+    )
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--tag", default="", help="suffix of our output folder and results file")
     p.add_argument("--K", type=float, default=4000.0, help="gain of the fine output layer")
     p.add_argument("--quantile", type=float, default=0.1, help="fraction of the lattice inside")
     p.add_argument("--seed", type=int, default=0)
@@ -161,7 +175,13 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     stages: dict[str, float] = {}
     start = time.perf_counter()
-    rec = Reconstructor(args.out / CHECKPOINT, device="cpu", resolution=args.resolution)
+    rec = Reconstructor(
+        args.out / CHECKPOINT,
+        device="cpu",
+        resolution=args.resolution,
+        precision=args.precision,
+        original_octree=args.original_octree,
+    )
     stages["checkpoint"] = time.perf_counter() - start
     g = rec.model.netG
     for module, name in ((g.netF, "normal nets"), (g.netB, "normal nets")):
@@ -174,11 +194,13 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     stages["image"] = t["load"] + t["encode"] - nets
     stages["grid"], stages["marching cubes"] = t["grid"], t["mesh"]
     write_start = time.perf_counter()
-    mesh = write_outputs(result, args.out / "ours", args.image.stem)[0]
+    mesh = write_outputs(result, args.out / f"ours{args.tag}", args.image.stem)[0]
     stages["write"] = time.perf_counter() - write_start
     stages["total"] = time.perf_counter() - start
     return {
-        "implementation": "ours (pifuhd, coarse to fine)",
+        "implementation": "ours (pifuhd, "
+        + ("the original's octree" if args.original_octree else "coarse to fine")
+        + f", precision {rec.precision})",
         "stages_s": {k: round(v, 4) for k, v in stages.items()},
         "points_evaluated": result.points_evaluated,
         "colouring_points": 0,
@@ -234,6 +256,8 @@ def worker_cmd(args: argparse.Namespace, worker: str) -> list[str]:
     cmd += ["--image", str(args.image), "--out", str(args.out), f"--rect={args.rect}"]
     cmd += ["--resolution", str(args.resolution), "--K", str(args.K)]
     cmd += ["--quantile", str(args.quantile), "--seed", str(args.seed)]
+    cmd += ["--precision", args.precision, f"--tag={args.tag}"]
+    cmd += ["--original-octree"] if args.original_octree else []
     return [*cmd, "--threads", str(args.threads)]
 
 
@@ -260,6 +284,21 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
     cmd += ["--image", str(args.image), f"--rect={args.rect}", "--work", str(args.out / "original")]
     cmd += ["--resolution", str(args.resolution), "--threads", str(args.threads)]
     return run_process(cmd, env, "original")
+
+
+def reused_reference(args: argparse.Namespace) -> dict[str, Any]:
+    """The original's run recorded in ``<out>/results.json`` by an earlier full run."""
+    path = args.out / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"--reuse-reference: {path} does not exist; run once without it")
+    saved = json.loads(path.read_text())
+    original = saved.get("runs", {}).get("original")
+    if original is None or saved.get("resolution") != args.resolution:
+        raise SystemExit(f"--reuse-reference: {path} has no original run at {args.resolution}")
+    if not Path(original["mesh"]).is_file():
+        raise SystemExit(f"--reuse-reference: the original's mesh {original['mesh']} is gone")
+    print(f"[original] reusing the run recorded in {path}")
+    return original
 
 
 def compare_meshes(ours: Path, theirs: Path, resolution: int) -> dict[str, float]:
@@ -331,7 +370,9 @@ def main() -> None:
     print(f"image {args.image}, crop {args.rect}, resolution {args.resolution}")
     checkpoint = ensure_checkpoint(args)
     runs: dict[str, dict[str, Any]] = {}
-    if not args.skip_reference:
+    if args.reuse_reference:
+        runs["original"] = reused_reference(args)
+    elif not args.skip_reference:
         runs["original"] = run_reference(args)
     runs["ours"] = run_process(worker_cmd(args, "ours"), base_env(args.threads), "ours")
     result: dict[str, Any] = {
@@ -353,8 +394,11 @@ def main() -> None:
             f"{stats['ours_within_0.01_vox']:.1%} of ours / "
             f"{stats['original_within_0.01_vox']:.1%} of the original's vertices within 0.01"
         )
-    (args.out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out / 'results.json'}")
+    path = args.out / f"results{args.tag}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1024; needs pifuhd[texture])",
     )
     rec.add_argument(
+        "--original-octree",
+        action="store_true",
+        help="evaluate the grid with the original release's octree (its points and rule)",
+    )
+    rec.add_argument(
         "--dilation", type=int, default=0, help="coarse-to-fine: cells grown around the surface"
     )
     rec.add_argument(
@@ -178,6 +183,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         texture=args.texture or args.uv > 0,
         dilation=args.dilation,
         precision=args.precision,
+        original_octree=args.original_octree,
     )
     bar: dict[str, tqdm] = {}
 

@@ -33,6 +33,7 @@ from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import extract_mesh, is_watertight
+from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
 from pifuhd.io.crops import CropRect, crop_image, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image
@@ -125,6 +126,9 @@ class Reconstructor:
             cells the surface is seen to cross, like the original release; 1: also their
             neighbours, which finds more small parts near a surface for more points); see
             ``pifuhd.geometry.grid.evaluate_coarse_to_fine`` and BENCHMARKS.md.
+        original_octree: evaluate the original release's octree instead (its points, its
+            corner-range rule, its lattice one voxel higher in y;
+            ``pifuhd.geometry.original_octree``), to reproduce its meshes.
         chunk: points per network call (default: 4096 on a CPU, 262144 on a GPU).
         texture: also colour the mesh's vertices with the checkpoint's colour net (its
             ``color/`` folder; a CheckpointError naming ``pifuhd train color`` if it has none).
@@ -145,6 +149,7 @@ class Reconstructor:
         dilation: int = 0,
         chunk: int | None = None,
         texture: bool = False,
+        original_octree: bool = False,
         color: ColorNet | None = None,
         precision: Precision = "auto",
         fast: bool = True,
@@ -177,6 +182,7 @@ class Reconstructor:
         self.resolution = resolution
         self.coarse_to_fine = coarse_to_fine
         self.dilation = dilation
+        self.original_octree = original_octree
         self.chunk = chunk or default_chunk(self.device)
         self.precision = resolve_precision(precision, self.device)
         self.fast = fast
@@ -214,6 +220,8 @@ class Reconstructor:
             volume, evaluated = self.occupancy_volume(features, progress)
         with _timed(timings, "mesh"):
             mesh = extract_mesh(volume, level=0.5)
+            if self.original_octree:  # its y samples sit one voxel higher than the grid's
+                mesh.vertices[:, 1] += Y_OFFSET_VOXELS * 2.0 / self.resolution
             if len(mesh.faces) == 0:
                 raise InputError(
                     f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "
@@ -297,6 +305,8 @@ class Reconstructor:
             if progress is not None:
                 progress("grid", done[0], total)
 
+        if self.original_octree:
+            return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
         if self.coarse_to_fine:
             return evaluate_coarse_to_fine(
                 query, self.resolution, dilation=self.dilation, chunk=self.chunk, progress=tick
