@@ -112,3 +112,23 @@ def test_rejects_bad_volumes() -> None:
     bad[1, 1, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         extract_mesh(bad)
+
+
+def test_padded_buffer_is_used_in_place_and_gives_the_same_mesh() -> None:
+    from pifuhd.geometry.marching import padded_base
+
+    r = 20
+    axis = np.linspace(-1, 1, r, dtype=np.float32)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    field = (1.0 / (1.0 + np.exp((np.sqrt(x**2 + y**2 + z**2) - 0.9) * 20))).astype(np.float32)
+    buffer = np.zeros((r + 2,) * 3, dtype=np.float32)
+    inner = buffer[1:-1, 1:-1, 1:-1]
+    inner[...] = field
+    assert padded_base(inner, 0.5) is buffer
+    assert padded_base(field, 0.5) is None  # a plain array has no such buffer
+    assert padded_base(buffer[1:-1, 1:-1, 2:], 0.5) is None  # not the interior
+    a, b = extract_mesh(field), extract_mesh(inner)
+    np.testing.assert_allclose(a.vertices, b.vertices)
+    np.testing.assert_array_equal(a.faces, b.faces)
+    buffer[0, 5, 5] = 1.0  # a border sample inside: the buffer cannot serve as padding
+    assert padded_base(inner, 0.5) is None

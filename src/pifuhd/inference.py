@@ -219,9 +219,10 @@ class Reconstructor:
         with _timed(timings, "grid"):
             volume, evaluated = self.occupancy_volume(features, progress)
         with _timed(timings, "mesh"):
-            mesh = extract_mesh(volume, level=0.5)
-            if self.original_octree:  # its y samples sit one voxel higher than the grid's
-                mesh.vertices[:, 1] += Y_OFFSET_VOXELS * 2.0 / self.resolution
+            # the original octree's y samples sit one voxel higher than the grid's
+            offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
+            mesh = extract_mesh(volume, level=0.5, index_offset=offset)
+            del volume  # before colouring and writing (R = 512: half a gigabyte)
             if len(mesh.faces) == 0:
                 raise InputError(
                     f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "

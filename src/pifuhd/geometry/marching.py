@@ -38,6 +38,25 @@ def break_ties(volume: np.ndarray, level: float) -> np.ndarray:
     return np.where(ties, below, volume)
 
 
+def padded_base(volume: np.ndarray, level: float) -> np.ndarray | None:
+    """The (R + 2)^3 buffer whose interior ``[1:-1]^3`` is ``volume``, if there is one and
+    its border lies outside (below ``level``): marching cubes can run on it without a padded
+    copy. Else None."""
+    base = volume.base
+    if not isinstance(base, np.ndarray) or base.dtype != np.float32 or base.ndim != 3:
+        return None
+    if base.shape != tuple(n + 2 for n in volume.shape) or not base.flags.c_contiguous:
+        return None
+    inner = base[1:-1, 1:-1, 1:-1]
+    same = inner.strides == volume.strides and inner.ctypes.data == volume.ctypes.data
+    if not same:
+        return None
+    faces = (base[0], base[-1], base[:, 0], base[:, -1], base[:, :, 0], base[:, :, -1])
+    if max(float(f.max()) for f in faces) >= level:
+        return None
+    return base
+
+
 def index_to_cube(
     indices: np.ndarray, shape: tuple[int, int, int], bounds: tuple[float, float]
 ) -> np.ndarray:
@@ -52,8 +71,11 @@ def index_to_cube(
         (V, 3) float64 points (x, y, z).
     """
     lo, hi = bounds
-    size = np.asarray(shape, dtype=np.float64)
-    return lo + (hi - lo) * np.asarray(indices, dtype=np.float64) / size
+    out = np.array(indices, dtype=np.float64)  # a copy, then in place: one (V, 3) array
+    out /= np.asarray(shape, dtype=np.float64)
+    out *= hi - lo
+    out += lo
+    return out
 
 
 def extract_mesh(
@@ -61,6 +83,7 @@ def extract_mesh(
     level: float = 0.5,
     bounds: tuple[float, float] = (-1.0, 1.0),
     pad: bool = True,
+    index_offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> trimesh.Trimesh:
     """Extract the ``level`` surface of an occupancy volume as a triangle mesh.
 
@@ -74,6 +97,11 @@ def extract_mesh(
         pad: first surround the volume with one layer of an outside value (0 for positive
             levels), so the mesh is closed even where the inside touches the grid border; there
             the cap lies between the border sample and index -1 or R (at most one voxel out).
+            When ``volume`` is the interior of an (R + 2)^3 float32 buffer whose border is
+            outside (:func:`padded_base`), that buffer is used instead of a copy, and samples
+            equal to ``level`` in it are moved one float step down in place.
+        index_offset: where sample (i, j, k) lies in grid indices minus (i, j, k): a volume
+            whose y samples sit one voxel higher than the grid's has (0, 1, 0).
 
     Returns:
         A ``trimesh.Trimesh`` (``process=False``) with vertices (V, 3) in the cube frame, faces
@@ -89,15 +117,24 @@ def extract_mesh(
     volume = np.asarray(volume, dtype=np.float32)
     if volume.ndim != 3 or len(set(volume.shape)) != 1 or volume.shape[0] < 2:
         raise ValueError(f"volume must have shape (R, R, R) with R >= 2, got {volume.shape}")
-    if not np.isfinite(volume).all():
+    if not (np.isfinite(volume.min()) and np.isfinite(volume.max())):  # NaN propagates
         raise ValueError("volume holds NaN or infinite values")
     shape = volume.shape
     if pad:
-        volume = np.pad(volume, 1, constant_values=_pad_value(level))
-    volume = break_ties(volume, level)
+        base = padded_base(volume, level)
+        if base is None:
+            volume = break_ties(np.pad(volume, 1, constant_values=_pad_value(level)), level)
+        else:
+            volume = base
+            ties = volume == np.float64(level)
+            below = np.nextafter(np.float32(level), np.float32(-np.inf))
+            np.copyto(volume, below, where=ties)
+            del ties
+    else:
+        volume = break_ties(volume, level)
 
-    inside = volume > np.float64(level)
-    if not inside.any() or inside.all():
+    # inside is > level: none inside if the max is not above it, all inside if the min is
+    if not float(volume.max()) > level or float(volume.min()) > level:
         return trimesh.Trimesh(
             vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False
         )
@@ -106,14 +143,19 @@ def extract_mesh(
     verts, faces, normals, _ = marching_cubes(
         volume, level=level, gradient_direction="ascent", method="lewiner"
     )
-    if pad:
-        verts = verts - 1.0
+    del volume
+    shift = np.asarray(index_offset, dtype=np.float32) - (1.0 if pad else 0.0)
+    if shift.any():
+        verts += shift
     vertices = index_to_cube(verts, shape, bounds)
-    normals = normals.astype(np.float64)
-    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.divide(normals, lengths, out=np.zeros_like(normals), where=lengths > 0)
+    del verts
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)  # float32, normalised in place
+    np.divide(normals, lengths, out=normals, where=lengths > 0)
+    normals[lengths[:, 0] == 0] = 0.0
+    del lengths
+    faces = faces.astype(np.int64)
     return trimesh.Trimesh(
-        vertices=vertices, faces=faces.astype(np.int64), vertex_normals=normals, process=False
+        vertices=vertices, faces=faces, vertex_normals=normals.astype(np.float64), process=False
     )
 
 
@@ -129,13 +171,21 @@ def is_watertight(faces: np.ndarray, n_vertices: int) -> bool:
     Returns:
         False for an empty mesh.
     """
-    faces = np.asarray(faces, dtype=np.int64)
+    faces = np.asarray(faces)
     if faces.size == 0:
         return False
-    a = faces.reshape(-1)
-    b = np.roll(faces, -1, axis=1).reshape(-1)
-    keys = np.minimum(a, b) * np.int64(n_vertices) + np.maximum(a, b)
-    keys.sort()
+    count = faces.shape[0]
+    keys = np.empty(3 * count, dtype=np.int64)  # edge c of every face in keys[c F:(c + 1) F]
+    for c in range(3):
+        a = faces[:, c].astype(np.int64)
+        b = faces[:, (c + 1) % 3].astype(np.int64)
+        edge = keys[c * count : (c + 1) * count]
+        np.minimum(a, b, out=edge)
+        edge *= np.int64(n_vertices)
+        np.maximum(a, b, out=a)
+        edge += a
+        del a, b
+    keys.sort()  # in place
     if keys.size % 2:
         return False
     pairs_match = bool(np.all(keys[0::2] == keys[1::2]))

@@ -101,23 +101,39 @@ def _corner_range(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _evaluate(
+SLAB_SAMPLES = 1 << 22
+"""Lattice samples scanned per block of x-planes when listing the points to evaluate."""
+
+
+def _evaluate_lattice(
     fn: QueryFn,
-    idx: tuple[np.ndarray, ...],
+    wanted: np.ndarray,
+    values: np.ndarray,
     step: int,
     resolution: int,
     chunk: int,
     progress: ProgressFn | None,
-) -> np.ndarray:
-    """fn at lattice indices ``idx`` (multiples of ``step`` after scaling), chunk by chunk."""
-    count = idx[0].shape[0]
-    out = np.empty(count, dtype=np.float32)
-    for start in range(0, count, chunk):
-        part = [a[start : start + chunk] * step for a in idx]
-        out[start : start + chunk] = fn(original_points(*part, resolution))
-        if progress is not None:
-            progress(part[0].shape[0])
-    return out
+) -> int:
+    """Evaluate ``fn`` where the (m, m, m) lattice view ``wanted`` is set, write the results to
+    the lattice view ``values`` and clear ``wanted`` there; blocks of x-planes at a time, so the
+    index lists stay small. Returns the number of points evaluated."""
+    m = wanted.shape[0]
+    planes = max(1, SLAB_SAMPLES // max(1, wanted.shape[1] * wanted.shape[2]))
+    count = 0
+    for x0 in range(0, m, planes):
+        block = wanted[x0 : x0 + planes]
+        idx = np.nonzero(block)
+        target = values[x0 : x0 + planes]
+        for start in range(0, idx[0].shape[0], chunk):
+            part = tuple(a[start : start + chunk] for a in idx)
+            lattice = (part[0] + x0, part[1], part[2])
+            pts = original_points(*(a * step for a in lattice), resolution)
+            target[part] = fn(pts)
+            if progress is not None:
+                progress(part[0].shape[0])
+        block[idx] = False
+        count += idx[0].shape[0]
+    return count
 
 
 def evaluate_original_octree(
@@ -141,24 +157,24 @@ def evaluate_original_octree(
 
     Returns:
         volume: (R, R, R) float32, flipped along y: ``volume[i, j, k]`` is the original's sample
-            ``(i, R - 1 - j, k)``, at ``(-1 + 2i/R, -1 + 2(j + 1)/R, -1 + 2k/R)``.
+            ``(i, R - 1 - j, k)``, at ``(-1 + 2i/R, -1 + 2(j + 1)/R, -1 + 2k/R)``. It is the
+            interior of an (R + 2)^3 buffer of zeros (``volume.base``), which
+            ``pifuhd.geometry.marching.extract_mesh`` uses as its padding instead of a copy.
         points_evaluated: the number of points passed to ``fn``.
     """
     if resolution < 2 or chunk < 1 or init_resolution < 1:
         raise ValueError(f"bad octree arguments: R={resolution}, chunk={chunk}")
-    volume = np.zeros((resolution,) * 3, dtype=np.float32)
+    padded = np.zeros((resolution + 2,) * 3, dtype=np.float32)
+    out = padded[1:-1, 1:-1, 1:-1]
+    volume = out[:, ::-1, :]  # the original's index space, written through
     todo = np.zeros((resolution,) * 3, dtype=bool)
     todo[:-1, :-1, :-1] = True
     step = max(1, resolution // init_resolution)
     evaluated = 0
     while True:
         lattice = (slice(0, resolution, step),) * 3
-        wanted = todo[lattice]
-        idx = np.nonzero(wanted)
         values = volume[lattice]  # views: writing them writes the volume
-        values[idx] = _evaluate(fn, idx, step, resolution, chunk, progress)
-        wanted[idx] = False
-        evaluated += idx[0].shape[0]
+        evaluated += _evaluate_lattice(fn, todo[lattice], values, step, resolution, chunk, progress)
         if step == 1:
             break
         n = values.shape[0] - 1
@@ -168,4 +184,4 @@ def evaluate_original_octree(
         skip = (hi - lo < threshold) & centre
         fill_uniform_cells(volume, todo, skip, (lo + hi) * np.float32(0.5), step)
         step //= 2
-    return np.ascontiguousarray(volume[:, ::-1, :]), evaluated
+    return out, evaluated
