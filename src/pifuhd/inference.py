@@ -29,7 +29,7 @@ from PIL import Image
 
 from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
-from pifuhd.checkpoint.pages import release_after_each_layer, trim_heap_before
+from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import extract_mesh, is_watertight
@@ -168,8 +168,6 @@ class Reconstructor:
             for net in (self.model.netG.netF, self.model.netG.netB):
                 if net is not None:  # weights read once per photo: do not keep them resident
                     release_after_each_layer(net)
-            # the fine encoder's activations are the peak at R <= 256: trim the heap first
-            trim_heap_before(self.model.image_filter)
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
         if self.color is not None:

@@ -93,39 +93,3 @@ def release_after_each_layer(network: nn.Module) -> None:
             release_after_each_layer(child)
         else:
             child.register_forward_hook(hook)
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim() -> ctypes._CFuncPtr | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        func = ctypes.CDLL(None).malloc_trim  # glibc
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_size_t]
-    func.restype = ctypes.c_int
-    return func
-
-
-def trim_heap() -> bool:
-    """Return the C heap's free memory to the system (glibc ``malloc_trim(0)``).
-
-    Freed small and medium blocks stay in the process (and in its resident memory) until the
-    allocator gives them back; after the normal networks about 50 MB are held so at R = 256.
-    Changes no value. Returns False where there is no glibc.
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
-
-
-def trim_heap_before(module: nn.Module) -> None:
-    """Call :func:`trim_heap` before each forward call of ``module`` (a forward pre-hook)."""
-
-    def hook(*_: object) -> None:
-        trim_heap()
-
-    module.register_forward_pre_hook(hook)
