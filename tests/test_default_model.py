@@ -45,3 +45,24 @@ def test_bundled_model_reconstructs_the_sample_person() -> None:
     # a person, not a column: shallower than half its height, narrower than its height
     assert extent[2] < 0.5 * extent[1]
     assert extent[0] < extent[1]
+
+
+def test_bundled_colour_model_follows_the_photo() -> None:
+    """Front-facing vertices' predicted albedo against the photo pixel they project to (the
+    pixel frame: x, y are photo pixels): each channel correlates (a constant or random colour
+    would give about 0), and the mean error is bounded."""
+    assert (DEFAULT_MODEL_DIR / "color" / "model.safetensors").is_file()
+    assert "PATD" in (DEFAULT_MODEL_DIR / "color" / "MODEL_CARD.md").read_text()
+    result = Reconstructor(default_checkpoint(), "cpu", 64, texture=True)(SAMPLE, frame="pixel")
+    mesh = result.mesh
+    colors = np.asarray(mesh.visual.vertex_colors)[:, :3] / 255.0
+    photo = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32) / 255.0
+    v = np.asarray(mesh.vertices)
+    front = np.asarray(mesh.vertex_normals)[:, 2] > 0.5
+    assert front.sum() > 200
+    x = np.clip(np.rint(v[front, 0]).astype(int), 0, photo.shape[1] - 1)
+    y = np.clip(np.rint(v[front, 1]).astype(int), 0, photo.shape[0] - 1)
+    seen = photo[y, x]
+    for k in range(3):
+        assert np.corrcoef(seen[:, k], colors[front, k])[0, 1] > 0.4
+    assert np.abs(seen - colors[front]).mean() < 0.2
