@@ -23,8 +23,12 @@ def compare_meshes(ours: Path, theirs: Path, resolution: int) -> dict[str, float
     return out
 
 
-def distances(a: np.ndarray, b: np.ndarray, voxel: float) -> dict[str, float]:
-    """Symmetric Chamfer (mean of the two directed means), max, and share within 0.01 voxel."""
+def distances(
+    a: np.ndarray, b: np.ndarray, voxel: float, names: tuple[str, str] = ("ours", "original")
+) -> dict[str, float]:
+    """Distances between two vertex sets (V, 3), in voxels: symmetric Chamfer (mean of the two
+    directed mean nearest-vertex distances), the largest, and each set's share within 0.01
+    voxel of the other (keys ``<name>_within_0.01_vox``)."""
     from scipy.spatial import cKDTree
 
     ab = cKDTree(b).query(a)[0] / voxel
@@ -32,6 +36,6 @@ def distances(a: np.ndarray, b: np.ndarray, voxel: float) -> dict[str, float]:
     return {
         "chamfer_vox": float((ab.mean() + ba.mean()) / 2),
         "max_vox": float(max(ab.max(), ba.max())),
-        "ours_within_0.01_vox": float(np.mean(ab < 0.01)),
-        "original_within_0.01_vox": float(np.mean(ba < 0.01)),
+        f"{names[0]}_within_0.01_vox": float(np.mean(ab < 0.01)),
+        f"{names[1]}_within_0.01_vox": float(np.mean(ba < 0.01)),
     }
