@@ -102,6 +102,57 @@ def test_fast_bf16_close_to_plain(cases, index: int, one_thread) -> None:
     assert error < OCC_ATOL_BF16, f"{name}: max occupancy error {error:.2e}"
 
 
+def _spied_query(
+    model: PIFuHD, features, precision: str, min_ray_points: float, max_active_fraction: float
+) -> tuple[FastQuery, list]:
+    """A FastQuery with these split thresholds that records how many layer-0 channels each
+    call found active (None: the per-ray split was not used)."""
+    fast = FastQuery(model, features, default_calib(1), precision=precision)
+    fast.min_ray_points, fast.max_active_fraction = min_ray_points, max_active_fraction
+    found: list = []
+    choose = fast._active_channels
+
+    def spy(*args):
+        result = choose(*args)
+        found.append(None if result is None else int(result[0].numel()))
+        return result
+
+    fast._active_channels = spy  # type: ignore[method-assign]
+    return fast, found
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["official-layout", "tiny", "small"])
+def test_ray_split_gives_the_plain_values(cases, index: int, precision: str, one_thread) -> None:
+    """Rewrite 3 forced on a query of whole grid columns plus scattered single points: the
+    plain occupancy, with some but not all of layer 0's channels per point."""
+    name, model, features, points, plain = cases[index]
+    with torch.inference_mode():
+        fast, found = _spied_query(model, features, precision, 0.0, 1.0)  # always split
+        values = fast(points)
+    channels = model.netG.mlp.config.dims[1]
+    assert len(found) == 1 and 0 < found[0] < channels, (name, found)
+    error = (values - plain).abs().max().item()
+    atol = OCC_ATOL_FP32 if precision == "fp32" else OCC_ATOL_BF16
+    assert error < atol, f"{name} {precision}: max occupancy error {error:.2e}"
+
+
+def test_ray_split_thresholds(cases, one_thread) -> None:
+    """The split runs on whole columns (24 points a ray) but not on scattered points (one a
+    ray) at the default ``min_ray_points``, and not where too many channels change sign."""
+    _, model, features, points, plain = cases[0]
+    columns, scattered = points[: 24**3], points[24**3 :]
+    with torch.inference_mode():
+        fast, found = _spied_query(model, features, "fp32", FastQuery.min_ray_points, 1.0)
+        values = torch.cat([fast(columns), fast(scattered)])
+        # on this tiny random model 56 of layer 0's 64 channels change sign on some column
+        strict, skipped = _spied_query(model, features, "fp32", 0.0, 0.75)
+        strict(columns)
+    assert found[0] == 56 and found[1] is None, found
+    assert skipped == [None]
+    torch.testing.assert_close(values, plain, atol=OCC_ATOL_FP32, rtol=0)
+
+
 def test_query_order_does_not_matter(cases, one_thread) -> None:
     """Rays are found from consecutive points: a shuffled query (no two neighbours on one
     ray) gives the same values, permuted."""
