@@ -58,7 +58,8 @@ def test_round_trip_through_trimesh(tmp_path, scale: float) -> None:
     np.testing.assert_allclose(loaded.vertices, mesh.vertices, rtol=0, atol=1e-6 * scale)
     np.testing.assert_array_equal(loaded.faces, mesh.faces)
     np.testing.assert_array_equal(loaded.visual.vertex_colors[:, :3], colors[:, :3])
-    np.testing.assert_allclose(loaded.vertex_normals, mesh.vertex_normals, atol=1e-5)  # written with 6 decimals
+    # written with 6 decimals
+    np.testing.assert_allclose(loaded.vertex_normals, mesh.vertex_normals, atol=1e-5)
 
 
 def test_non_finite_is_an_error() -> None:
