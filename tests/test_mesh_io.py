@@ -59,7 +59,7 @@ def test_obj_has_one_normal_per_vertex(tmp_path: Path, mesh: trimesh.Trimesh) ->
     lines = save_mesh(mesh, tmp_path / "out.obj").read_text().splitlines()
     normals = np.array([[float(v) for v in ln.split()[1:]] for ln in lines if ln.startswith("vn ")])
     assert normals.shape == mesh.vertices.shape
-    np.testing.assert_allclose(normals, mesh.vertex_normals, atol=1e-7)
+    np.testing.assert_allclose(normals, mesh.vertex_normals, atol=5e-7)  # 6 decimals
     assert any(ln.startswith("f ") and "//" in ln for ln in lines)
 
 
