@@ -25,7 +25,7 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.inference import Reconstructor
 from pifuhd.io.crops import resolve_crop
 from pifuhd.io.images import load_image
-from pifuhd.models.fast_query import FastQuery, bilinear_rows, ray_segments
+from pifuhd.models.fast_query import FastQuery, bilinear_rows, ray_columns, ray_segments
 from pifuhd.models.pifuhd import PIFuHD
 from tests.conftest import PERSON, random_images, tiny_config
 from tests.official_fixture import GOLDEN_JSON, golden_inputs, seeded_state_dict, tiny_namespaces
@@ -121,14 +121,19 @@ def _spied_query(
     return fast, found
 
 
+@pytest.mark.parametrize("fold", [False, True], ids=["gathered", "folded"])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["official-layout", "tiny", "small"])
-def test_ray_split_gives_the_plain_values(cases, index: int, precision: str, one_thread) -> None:
+def test_ray_split_gives_the_plain_values(
+    cases, index: int, precision: str, fold: bool, one_thread
+) -> None:
     """Rewrite 3 forced on a query of whole grid columns plus scattered single points: the
-    plain occupancy, with some but not all of layer 0's channels per point."""
+    plain occupancy, with some but not all of layer 0's channels per point; the per-ray terms
+    gathered per point or folded into the product as columns."""
     name, model, features, points, plain = cases[index]
     with torch.inference_mode():
         fast, found = _spied_query(model, features, precision, 0.0, 1.0)  # always split
+        fast.max_folded_rays = 10**9 if fold else 0
         values = fast(points)
     channels = model.netG.mlp.config.dims[1]
     assert len(found) == 1 and 0 < found[0] < channels, (name, found)
@@ -151,6 +156,24 @@ def test_ray_split_thresholds(cases, one_thread) -> None:
     assert found[0] == 56 and found[1] is None, found
     assert skipped == [None]
     torch.testing.assert_close(values, plain, atol=OCC_ATOL_FP32, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_ray_columns_add_per_ray_rows(dtype: torch.dtype) -> None:
+    """The columns times [value; tilt; tilt] give value[ray] + depth * tilt[ray]; in bfloat16
+    the depth keeps about 16 bits (hi + lo), not bfloat16's 8."""
+    g = torch.Generator().manual_seed(0)
+    ray = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3])
+    depth = torch.rand(10, generator=g) * 2.6 - 1.3
+    value, tilt = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g)
+    columns = torch.zeros(10, 12, dtype=dtype)
+    ray_columns(columns, ray, depth)
+    assert (columns[:, :4].float() == F.one_hot(ray, 4).float()).all()
+    depth_back = columns[:, 4:8].sum(1).double() + columns[:, 8:].sum(1).double()
+    assert (depth_back - depth.double()).abs().max() < (1e-7 if dtype == torch.float32 else 2e-5)
+    got = columns.double() @ torch.cat([value, tilt, tilt]).double()
+    expected = value[ray].double() + depth.double()[:, None] * tilt[ray].double()
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
 
 
 def test_query_order_does_not_matter(cases, one_thread) -> None:

@@ -126,6 +126,9 @@ class FastQuery:
     """Mean points per ray in a call from which layer 1 splits off its linear channels."""
     max_active_fraction: float = 0.75
     """The split is skipped when more than this fraction of layer 0's channels change sign."""
+    max_folded_rays: int = 64
+    """Up to this many rays in a call, the per-ray terms of the split join its matrix product
+    (3 columns a ray) instead of 4 per-point passes over layer 1's width."""
 
     def __init__(
         self,
@@ -266,11 +269,13 @@ class FastQuery:
         """Coarse layers 0 and 1 by rewrite 3: layer 1's output (N, C1) in ``self.dtype``.
 
         The linear channels give per ray ``value + depth * tilt`` (float32); the active ones go
-        through the leaky ReLU per point and one (N, A) x (A, C1) product.
+        through the leaky ReLU per point and one (N, A) x (A, C1) product. With few rays
+        (``max_folded_rays``) the per-ray terms join that product as extra columns (see
+        :func:`ray_columns`) instead of being gathered per point.
         """
         layer0, layer1 = self.coarse_layers[0], self.coarse_layers[1]
         a0 = sampled[:, layer0.input_cols]
-        n_rays = a0.shape[0]
+        n_rays, n_points, n_active = a0.shape[0], ray.shape[0], active.numel()
         rows = torch.cat([slope * a0, slope * layer0.depth]) @ self.hidden1  # (2R, C1)
         value, tilt = rows[:n_rays], rows[n_rays:]
         if layer1.input_cols is None:
@@ -278,10 +283,21 @@ class FastQuery:
         else:  # a skip layer: its input term is sampled with the bias, plus a depth term
             value += sampled[:, layer1.input_cols]
             tilt += layer1.depth
-        h0 = self._rounded_sum(a0[:, active].index_select(0, ray), depth, layer0.depth[active])
+        fold = n_rays <= self.max_folded_rays
+        width = n_active + 3 * n_rays if fold else n_active
+        inputs = torch.zeros(n_points, width, dtype=self.dtype, device=a0.device)
+        h0 = inputs[:, :n_active]
+        pre0 = a0[:, active].index_select(0, ray)
+        torch.addcmul(pre0, depth, layer0.depth[active], out=h0)
         F.leaky_relu(h0, LEAK, inplace=True)
-        pre1 = value.index_select(0, ray)
-        h1 = self._rounded_sum(pre1, depth, tilt.index_select(0, ray), h0, layer1.hidden[active])
+        weight = layer1.hidden[active]
+        if fold:
+            ray_columns(inputs[:, n_active:], ray, depth[:, 0])
+            ray_rows = [value.to(self.dtype), tilt.to(self.dtype)]
+            h1 = inputs @ torch.cat([weight, ray_rows[0], ray_rows[1], ray_rows[1]])
+        else:
+            pre1 = value.index_select(0, ray)
+            h1 = self._rounded_sum(pre1, depth, tilt.index_select(0, ray), h0, weight)
         F.leaky_relu(h1, LEAK, inplace=True)
         return h1
 
@@ -307,6 +323,28 @@ class FastQuery:
             if j != last:
                 F.leaky_relu(g, LEAK, inplace=True)
         return g[:, 0]
+
+
+def ray_columns(out: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> None:
+    """Write the columns that add per-ray rows ``value + depth * tilt`` to a product.
+
+    Row n of ``out`` (N, 3R), zero on entry, gets 1 in column ``ray[n]``, and the depth split in
+    two parts of ``out``'s dtype (hi = the depth rounded, lo = the rest) in columns
+    ``R + ray[n]`` and ``2R + ray[n]``: times the stacked rows ``[value; tilt; tilt]`` (3R, C)
+    this is ``value[ray] + depth * tilt[ray]`` with the depth kept to about 16 bits in bfloat16.
+
+    Args:
+        out: (N, 3R) zeros, any float dtype; written in place.
+        ray: (N,) int64 ray of each point, in [0, R).
+        depth: (N,) float32.
+    """
+    n_rays = out.shape[1] // 3
+    hi = depth.to(out.dtype)
+    lo = (depth - hi.float()).to(out.dtype)
+    rows = torch.arange(ray.shape[0], device=ray.device)
+    out[rows, ray] = 1.0
+    out[rows, ray + n_rays] = hi
+    out[rows, ray + 2 * n_rays] = lo
 
 
 def bilinear_rows(table: torch.Tensor, size: tuple[int, int], uv: torch.Tensor) -> torch.Tensor:
