@@ -23,3 +23,19 @@ def test_is_watertight_matches_trimesh() -> None:
         False,
     ]
     assert is_watertight(np.zeros((0, 3), dtype=np.int64), 0) is False
+
+
+def test_watertight_whatever_the_winding() -> None:
+    """Both paths: a closed mesh with some faces flipped (not consistently wound) is still
+    watertight, as in trimesh; a duplicated face (an edge used twice in one direction) or
+    a degenerate face is not."""
+    closed = trimesh.creation.icosphere(2)
+    flipped = closed.faces.copy()
+    flipped[::7] = flipped[::7, ::-1]
+    assert is_watertight(flipped, len(closed.vertices)) is True
+    assert trimesh.Trimesh(closed.vertices, flipped, process=False).is_watertight
+    duplicated = np.vstack([closed.faces, closed.faces[:2]])
+    assert is_watertight(duplicated, len(closed.vertices)) is False
+    degenerate = np.vstack([closed.faces, [[0, 0, 1]]])
+    assert is_watertight(degenerate, len(closed.vertices)) is False
+    assert is_watertight(closed.faces[:, [0, 2, 1]], len(closed.vertices)) is True  # inside out

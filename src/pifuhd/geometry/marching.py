@@ -7,6 +7,9 @@ x right, y up, z toward the viewer), the same convention as :mod:`pifuhd.geometr
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import trimesh
 from skimage.measure import marching_cubes
@@ -161,8 +164,12 @@ def extract_mesh(
 
 def is_watertight(faces: np.ndarray, n_vertices: int) -> bool:
     """True when every edge of the triangles belongs to exactly two of them (trimesh's
-    ``is_watertight``), checked on one sorted array of edge keys instead of trimesh's edge
-    graph (about 1/10 of the memory and time on a few million faces).
+    ``is_watertight``), checked on sorted arrays of edge keys instead of trimesh's edge graph
+    (about 1/10 of the memory and time on a few million faces).
+
+    A closed, consistently wound mesh (every marching-cubes mesh here) is recognised first,
+    from its directed edges: each (a, b) once, and its reverse once. That is two half-size
+    sorts, run in two threads. Anything else gets the general check.
 
     Args:
         faces: (F, 3) integer vertex indices.
@@ -174,11 +181,47 @@ def is_watertight(faces: np.ndarray, n_vertices: int) -> bool:
     faces = np.asarray(faces)
     if faces.size == 0:
         return False
+    return _closed_and_oriented(faces, n_vertices) or _every_edge_twice(faces, n_vertices)
+
+
+def _edge(faces: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Edge c of every face, from corner c to corner c + 1: (F,) int64 each."""
+    return faces[:, c].astype(np.int64), faces[:, (c + 1) % 3].astype(np.int64)
+
+
+def _closed_and_oriented(faces: np.ndarray, n_vertices: int) -> bool:
+    """True when each directed edge (a, b) occurs once and its reverse (b, a) once."""
+    count = faces.shape[0]
+    n_forward = sum(int(np.count_nonzero(faces[:, c] < faces[:, (c + 1) % 3])) for c in range(3))
+    if 2 * n_forward != 3 * count:
+        return False
+    forward = np.empty(n_forward, dtype=np.int64)  # a V + b for edges a -> b with a < b
+    backward = np.empty(n_forward, dtype=np.int64)  # the same key for edges b -> a
+    filled = [0, 0]
+    for c in range(3):
+        a, b = faces[:, c], faces[:, (c + 1) % 3]  # views; only the selected ones are widened
+        up = a < b
+        for keys, mask, (lo, hi), slot in ((forward, up, (a, b), 0), (backward, ~up, (b, a), 1)):
+            part = lo[mask].astype(np.int64)
+            part *= np.int64(n_vertices)
+            part += hi[mask]
+            keys[filled[slot] : filled[slot] + part.size] = part
+            filled[slot] += part.size
+        del up
+    if filled[1] != n_forward:
+        return False
+    workers = max(1, min(2, len(os.sched_getaffinity(0))))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy sorts without the GIL
+        list(pool.map(np.ndarray.sort, (forward, backward)))
+    return bool(np.array_equal(forward, backward)) and bool(np.all(forward[1:] > forward[:-1]))
+
+
+def _every_edge_twice(faces: np.ndarray, n_vertices: int) -> bool:
+    """The general check: every undirected edge key occurs exactly twice."""
     count = faces.shape[0]
     keys = np.empty(3 * count, dtype=np.int64)  # edge c of every face in keys[c F:(c + 1) F]
     for c in range(3):
-        a = faces[:, c].astype(np.int64)
-        b = faces[:, (c + 1) % 3].astype(np.int64)
+        a, b = _edge(faces, c)
         edge = keys[c * count : (c + 1) * count]
         np.minimum(a, b, out=edge)
         edge *= np.int64(n_vertices)
