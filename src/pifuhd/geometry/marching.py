@@ -75,8 +75,7 @@ def index_to_cube(
     """
     lo, hi = bounds
     out = np.array(indices, dtype=np.float64)  # a copy, then in place: one (V, 3) array
-    out /= np.asarray(shape, dtype=np.float64)
-    out *= hi - lo
+    out *= (hi - lo) / np.asarray(shape, dtype=np.float64)
     out += lo
     return out
 
@@ -120,7 +119,8 @@ def extract_mesh(
     volume = np.asarray(volume, dtype=np.float32)
     if volume.ndim != 3 or len(set(volume.shape)) != 1 or volume.shape[0] < 2:
         raise ValueError(f"volume must have shape (R, R, R) with R >= 2, got {volume.shape}")
-    if not (np.isfinite(volume.min()) and np.isfinite(volume.max())):  # NaN propagates
+    low, high = float(volume.min()), float(volume.max())
+    if not (np.isfinite(low) and np.isfinite(high)):  # NaN propagates
         raise ValueError("volume holds NaN or infinite values")
     shape = volume.shape
     if pad:
@@ -136,8 +136,9 @@ def extract_mesh(
     else:
         volume = break_ties(volume, level)
 
-    # inside is > level: none inside if the max is not above it, all inside if the min is
-    if not float(volume.max()) > level or float(volume.min()) > level:
+    # inside is > level: none inside if the max is not above it, all inside if the min is (an
+    # outside padding makes that impossible; moving ties below the level changes neither)
+    if not high > level or (low > level and not pad):
         return trimesh.Trimesh(
             vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=np.int64), process=False
         )
