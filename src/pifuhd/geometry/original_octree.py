@@ -50,15 +50,19 @@ def original_points(i: np.ndarray, j: np.ndarray, k: np.ndarray, resolution: int
 
 
 def _cell_view(array: np.ndarray, n_cells: int, step: int, upper: tuple[int, ...]) -> np.ndarray:
-    """A writeable 6-D view (n, a, n, b, n, c) of ``array`` (3-D, C-contiguous): per axis either
-    the half-open blocks ``[c s, c s + s)`` (a = s) or, where ``upper`` is 1, the upper faces
-    ``(c + 1) s`` (a = 1) of cells c = 0 .. n - 1."""
+    """A writeable 5-D view (n, a, n, b, L) of ``array`` (3-D, C-contiguous): along x and y
+    either the half-open blocks ``[c s, c s + s)`` (a = s) or, where ``upper`` is 1, the upper
+    faces ``(c + 1) s`` (a = 1) of cells c = 0 .. n - 1; along z the upper faces (L = n, every
+    s-th sample) or the blocks as whole rows (L = n s samples, so the innermost loop is long)."""
     start = array[tuple(slice(u * step, None) for u in upper)]
     shape, strides = [], []
-    for axis, u in enumerate(upper):
+    for axis, u in enumerate(upper[:2]):
         stride = array.strides[axis]
         shape += [n_cells, 1 if u else step]
         strides += [stride * step, stride]
+    z_stride = array.strides[2]
+    shape.append(n_cells if upper[2] else n_cells * step)
+    strides.append(z_stride * step if upper[2] else z_stride)
     return as_strided(start, shape=shape, strides=strides, writeable=True)
 
 
@@ -80,9 +84,11 @@ def fill_uniform_cells(
         step: s.
     """
     n = skip.shape[0]
-    flags = skip[:, None, :, None, :, None]
-    fill = value[:, None, :, None, :, None]
+    per_cell = (skip[:, None, :, None, :], value[:, None, :, None, :])
+    # the half-open z blocks take each cell's flag and value repeated over its s samples
+    rows = [np.repeat(a, step, axis=2)[:, None, :, None, :] for a in (skip, value)]
     for upper in _PASSES:
+        flags, fill = per_cell if upper[2] else rows
         np.copyto(_cell_view(volume, n, step, upper), fill, where=flags)
         np.copyto(_cell_view(todo, n, step, upper), False, where=flags)
 
