@@ -25,8 +25,9 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.inference import Reconstructor
 from pifuhd.io.crops import resolve_crop
 from pifuhd.io.images import load_image
-from pifuhd.models.fast_query import FastQuery, bilinear_rows, ray_columns, ray_segments
+from pifuhd.models.fast_query import FastQuery
 from pifuhd.models.pifuhd import PIFuHD
+from pifuhd.models.ray_terms import bilinear_rows, ray_columns, ray_segments
 from tests.conftest import PERSON, random_images, tiny_config
 from tests.official_fixture import GOLDEN_JSON, golden_inputs, seeded_state_dict, tiny_namespaces
 

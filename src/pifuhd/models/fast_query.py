@@ -42,6 +42,9 @@ import torch.nn.functional as F
 
 from pifuhd.models.mlp import PixelAlignedMLP
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.models.ray_terms import bilinear_rows, ray_columns, ray_segments
+
+__all__ = ["FastQuery", "bilinear_rows", "ray_columns", "ray_segments", "supports_fast_query"]
 
 Precision = Literal["fp32", "bf16"]
 LEAK = 0.01  # F.leaky_relu's default slope, as in PixelAlignedMLP
@@ -64,6 +67,8 @@ class _Layer:
     """Where this layer's input term sits in its stacked term matrix, or None."""
     depth: torch.Tensor | None = None
     """(out,) float32 weight of the coarse depth feature, or None."""
+    width: int = 0
+    """Output channels."""
 
 
 def _weight(mlp: PixelAlignedMLP, j: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,30 +94,13 @@ def _split_layers(
         n_hidden = 0 if j == 0 else cfg.dims[j]
         hidden = w[:, :n_hidden].T.contiguous().to(dtype) if j > 0 else None
         if j > 0 and j not in cfg.skip_layers:
-            layers.append(_Layer(hidden, b.to(dtype), None))
+            layers.append(_Layer(hidden, b.to(dtype), None, width=w.shape[0]))
             continue
         parts.append(w[:, n_hidden : n_hidden + n_input])
         biases.append(b)
-        layers.append(_Layer(hidden, None, slice(width, width + w.shape[0])))
+        layers.append(_Layer(hidden, None, slice(width, width + w.shape[0]), width=w.shape[0]))
         width += w.shape[0]
     return layers, torch.cat(parts), torch.cat(biases)
-
-
-def ray_segments(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Group consecutive points with equal (u, v) into rays.
-
-    Args:
-        uv: (N, 2) projected image coordinates, N >= 1.
-
-    Returns:
-        ray: (N,) int64, the ray of each point (0, 1, ... in order of appearance).
-        first: (R,) int64, the index of each ray's first point.
-    """
-    new = torch.ones(uv.shape[0], dtype=torch.bool, device=uv.device)
-    new[1:] = (uv[1:] != uv[:-1]).any(dim=1)
-    first = torch.nonzero(new)[:, 0]
-    ray = torch.cumsum(new, 0) - 1
-    return ray, first
 
 
 class FastQuery:
@@ -177,9 +165,10 @@ class FastQuery:
         n = len(mlp.filters)
         self.fine_layers, stacked, bias = _split_layers(mlp, n, mlp.config.dims[0], self.dtype)
         # the MLP reads [feature, Omega]; the points carry [Omega, feature]
-        stacked = torch.cat([stacked[:, channels:], stacked[:, :channels]], dim=1)
-        self.fine_inputs = stacked.T.contiguous().to(self.dtype)  # (C_merge + C_fine, K)
-        self.fine_bias = bias.to(self.dtype)
+        stacked = torch.cat([stacked[:, channels:], stacked[:, :channels], bias[:, None]], dim=1)
+        # (C_merge + C_fine + 1, K): the last row is the bias, read by a column of ones
+        self.fine_inputs = stacked.T.contiguous().to(self.dtype)
+        self.fine_channels = channels
         last = self.fine_layers[-1]
         if last.hidden is not None:  # the output layer stays float32
             last.hidden = last.hidden.float()
@@ -192,29 +181,48 @@ class FastQuery:
         ray, first = ray_segments(uv)
         ray_uv = uv[first].contiguous()
         depth = xyz[:, 2:3] * self.depth_scale
-        omega = self._coarse(ray_uv, ray, depth)
-        logits = self._fine(omega, ray_uv, ray)
+        fine_inputs = self._coarse(ray_uv, ray, depth)
+        logits = self._fine(fine_inputs, ray_uv, ray)
         inside = ((uv >= -1.0) & (uv <= 1.0)).all(dim=1)
         return torch.sigmoid(logits) * inside
 
     def _coarse(self, ray_uv: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-        """Coarse layers 0..merge: Omega (N, C_merge) in ``self.dtype``.
+        """Coarse layers 0..merge: a (N, C_merge + C_fine + 1) buffer in ``self.dtype`` whose
+        first C_merge columns are Omega; ``_fine`` fills the rest.
 
         ray_uv: (R, 2) per ray; ray: (N,) each point's ray; depth: (N, 1) float32 feature.
+        After the split (rewrite 3) with few rays, the per-ray terms of the next layers are
+        columns of their products too (``columns``: layer 1's output carries them).
         """
         sampled = bilinear_rows(self.coarse_table, self.coarse_size, ray_uv) + self.coarse_bias
-        h, start = None, 0
+        n_rays, n_points = sampled.shape[0], ray.shape[0]
+        h, start, columns = None, 0, False
         active = self._active_channels(sampled, ray, depth)
         if active is not None:
-            h, start = self._first_layers_split(sampled, ray, depth, *active), 2
-        for layer in self.coarse_layers[start:]:
+            h, columns = self._first_layers_split(sampled, ray, depth, *active)
+            start = 2
+        layers = self.coarse_layers
+        extra = self.fine_channels + 1
+        for j in range(start, len(layers)):
+            layer = layers[j]
+            width = layer.width + (extra if j == len(layers) - 1 else 0)
+            out = torch.empty(n_points, width, dtype=self.dtype, device=sampled.device)
+            target = out[:, : layer.width]
             if layer.input_cols is None:
-                h = torch.addmm(layer.bias, h, layer.hidden)
+                torch.addmm(layer.bias, h[:, : layer.hidden.shape[0]], layer.hidden, out=target)
+            elif columns:  # h: [output, ray columns]; the per-ray rows join the product
+                value = sampled[:, layer.input_cols].to(self.dtype)
+                tilt = layer.depth.to(self.dtype).expand(n_rays, -1)
+                torch.mm(h, torch.cat([layer.hidden, value, tilt, tilt]), out=target)
             else:  # input and depth terms summed in float32, rounded once
                 pre = sampled[:, layer.input_cols].index_select(0, ray)
-                h = self._rounded_sum(pre, depth, layer.depth, h, layer.hidden)
-            F.leaky_relu(h, LEAK, inplace=True)
-        return h
+                self._rounded_sum(pre, depth, layer.depth, h, layer.hidden, out=target)
+            F.leaky_relu(target, LEAK, inplace=True)
+            h, columns = target, False
+        if start < len(layers):
+            return out
+        room = torch.empty(n_points, extra, dtype=self.dtype, device=h.device)
+        return torch.cat([h[:, : layers[-1].width], room], dim=1)
 
     def _rounded_sum(
         self,
@@ -223,10 +231,13 @@ class FastQuery:
         weight: torch.Tensor,
         h: torch.Tensor | None = None,
         hidden: torch.Tensor | None = None,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``pre + depth * weight [+ h @ hidden]`` summed in float32 (``pre`` (N, C) float32 is
-        overwritten), rounded once to ``self.dtype`` by the last operation's output."""
-        out = torch.empty(pre.shape, dtype=self.dtype, device=pre.device)
+        overwritten), rounded once to ``self.dtype`` by the last operation's output (``out``,
+        (N, C), or a new tensor)."""
+        if out is None:
+            out = torch.empty(pre.shape, dtype=self.dtype, device=pre.device)
         if h is None:
             return torch.addcmul(pre, depth, weight, out=out)
         pre.addcmul_(depth, weight)
@@ -265,8 +276,9 @@ class FastQuery:
         depth: torch.Tensor,
         active: torch.Tensor,
         slope: torch.Tensor,
-    ) -> torch.Tensor:
-        """Coarse layers 0 and 1 by rewrite 3: layer 1's output (N, C1) in ``self.dtype``.
+    ) -> tuple[torch.Tensor, bool]:
+        """Coarse layers 0 and 1 by rewrite 3: layer 1's output (N, C1) in ``self.dtype``,
+        followed by the ray columns (N, 3R) when they were used (then True).
 
         The linear channels give per ray ``value + depth * tilt`` (float32); the active ones go
         through the leaky ReLU per point and one (N, A) x (A, C1) product. With few rays
@@ -291,22 +303,33 @@ class FastQuery:
         torch.addcmul(pre0, depth, layer0.depth[active], out=h0)
         F.leaky_relu(h0, LEAK, inplace=True)
         weight = layer1.hidden[active]
-        if fold:
-            ray_columns(inputs[:, n_active:], ray, depth[:, 0])
-            ray_rows = [value.to(self.dtype), tilt.to(self.dtype)]
-            h1 = inputs @ torch.cat([weight, ray_rows[0], ray_rows[1], ray_rows[1]])
-        else:
+        if not fold:
             pre1 = value.index_select(0, ray)
             h1 = self._rounded_sum(pre1, depth, tilt.index_select(0, ray), h0, weight)
+            return F.leaky_relu(h1, LEAK, inplace=True), False
+        ray_columns(inputs[:, n_active:], ray, depth[:, 0])
+        ray_rows = [value.to(self.dtype), tilt.to(self.dtype)]
+        width = value.shape[1] + 3 * n_rays
+        out = torch.empty(n_points, width, dtype=self.dtype, device=a0.device)
+        h1 = out[:, : value.shape[1]]
+        torch.mm(inputs, torch.cat([weight, ray_rows[0], ray_rows[1], ray_rows[1]]), out=h1)
         F.leaky_relu(h1, LEAK, inplace=True)
-        return h1
+        out[:, value.shape[1] :] = inputs[:, n_active:]
+        return out, True
 
-    def _fine(self, omega: torch.Tensor, ray_uv: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
-        """Fine MLP from Omega (N, C_merge): pre-sigmoid output (N,) float32."""
+    def _fine(self, inputs: torch.Tensor, ray_uv: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+        """Fine MLP: pre-sigmoid output (N,) float32.
+
+        inputs: (N, C_merge + C_fine + 1) from ``_coarse``, Omega first; the fine feature
+        (sampled per ray) and a column of ones (the bias row) are written here.
+        """
         grid = ray_uv.reshape(1, -1, 1, 2)
         phi = F.grid_sample(self.fine_map, grid, mode="bilinear", align_corners=True)
-        phi = phi[0, :, :, 0].T.to(self.dtype).index_select(0, ray)  # (N, C_fine)
-        terms = torch.addmm(self.fine_bias, torch.cat([omega, phi], dim=1), self.fine_inputs)
+        phi = phi[0, :, :, 0].T.to(self.dtype)  # (R, C_fine)
+        merge = inputs.shape[1] - self.fine_channels - 1
+        torch.index_select(phi, 0, ray, out=inputs[:, merge:-1])
+        inputs[:, -1] = 1.0
+        terms = inputs @ self.fine_inputs
         g = None
         last = len(self.fine_layers) - 1
         for j, layer in enumerate(self.fine_layers):
@@ -323,53 +346,3 @@ class FastQuery:
             if j != last:
                 F.leaky_relu(g, LEAK, inplace=True)
         return g[:, 0]
-
-
-def ray_columns(out: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> None:
-    """Write the columns that add per-ray rows ``value + depth * tilt`` to a product.
-
-    Row n of ``out`` (N, 3R), zero on entry, gets 1 in column ``ray[n]``, and the depth split in
-    two parts of ``out``'s dtype (hi = the depth rounded, lo = the rest) in columns
-    ``R + ray[n]`` and ``2R + ray[n]``: times the stacked rows ``[value; tilt; tilt]`` (3R, C)
-    this is ``value[ray] + depth * tilt[ray]`` with the depth kept to about 16 bits in bfloat16.
-
-    Args:
-        out: (N, 3R) zeros, any float dtype; written in place.
-        ray: (N,) int64 ray of each point, in [0, R).
-        depth: (N,) float32.
-    """
-    n_rays = out.shape[1] // 3
-    hi = depth.to(out.dtype)
-    lo = (depth - hi.float()).to(out.dtype)
-    rows = torch.arange(ray.shape[0], device=ray.device)
-    out[rows, ray] = 1.0
-    out[rows, ray + n_rays] = hi
-    out[rows, ray + 2 * n_rays] = lo
-
-
-def bilinear_rows(table: torch.Tensor, size: tuple[int, int], uv: torch.Tensor) -> torch.Tensor:
-    """Bilinear sampling of a per-pixel table, as ``grid_sample`` (align_corners=True, zeros).
-
-    Args:
-        table: (H*W, K) values of a (K, H, W) map, row y * W + x.
-        size: (H, W).
-        uv: (R, 2) coordinates, -1 / +1 at the centres of the first / last pixel.
-
-    Returns:
-        (R, K) float32; taps outside the map contribute zero.
-    """
-    h, w = size
-    x = (uv[:, 0].double() + 1.0) * 0.5 * (w - 1)
-    y = (uv[:, 1].double() + 1.0) * 0.5 * (h - 1)
-    x0, y0 = torch.floor(x), torch.floor(y)
-    fx, fy = (x - x0).float(), (y - y0).float()
-    x0, y0 = x0.long(), y0.long()
-    out = torch.zeros(uv.shape[0], table.shape[1], dtype=table.dtype, device=table.device)
-    for dy, wy in ((0, 1.0 - fy), (1, fy)):
-        for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            xi, yi = x0 + dx, y0 + dy
-            valid = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-            index = (yi.clamp(0, h - 1) * w + xi.clamp(0, w - 1)).long()
-            weight = (wx * wy * valid).unsqueeze(1)
-            out.addcmul_(table.index_select(0, index), weight)
-    return out
