@@ -103,12 +103,25 @@ def _face_table(n_vertices: int, with_normals: bool) -> np.ndarray:
     1-based, PAD-filled; each vertex number is formatted once and gathered per face corner."""
     numbers = np.arange(1, n_vertices + 1, dtype=np.int64)
     width = int(_digit_count(numbers[-1:]).max(initial=1))
-    digits = _integer_digits(numbers, width)  # (V, width)
+    digits = _number_digits(numbers, width)  # (V, width)
     token = [np.full((n_vertices, 1), ord(" "), dtype=np.uint8), digits]
     if with_normals:
         token += [np.full((n_vertices, 2), ord("/"), dtype=np.uint8), digits]
     table = np.ascontiguousarray(np.concatenate(token, axis=1))
     return table.view(f"V{table.shape[1]}")[:, 0]  # one element per row: fast gathers
+
+
+def _number_digits(values: np.ndarray, width: int) -> np.ndarray:
+    """As ``_integer_digits`` (right-aligned, PAD-filled), from two 4-digit table lookups
+    per value when every value is below 10^8."""
+    if width > 8:
+        return _integer_digits(values, width)
+    high, low = np.divmod(values, GROUP)
+    short = (high == 0)[:, None]
+    digits = np.empty((values.shape[0], 8), dtype=np.uint8)
+    digits[:, :4] = np.where(short, PAD, _WHOLE[high])
+    digits[:, 4:] = np.where(short, _WHOLE[low], _GROUPS[low])
+    return digits[:, 8 - width :]
 
 
 def _lines(prefix: bytes, body: np.ndarray) -> bytes:
