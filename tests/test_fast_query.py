@@ -110,6 +110,7 @@ def _spied_query(
     call found active (None: the per-ray split was not used)."""
     fast = FastQuery(model, features, default_calib(1), precision=precision)
     fast.min_ray_points, fast.max_active_fraction = min_ray_points, max_active_fraction
+    fast.active_step = fast.ray_step = 1  # no padding: the channels found are counted
     found: list = []
     choose = fast._active_channels
 
@@ -156,6 +157,21 @@ def test_ray_split_thresholds(cases, one_thread) -> None:
         strict(columns)
     assert found[0] == 56 and found[1] is None, found
     assert skipped == [None]
+    torch.testing.assert_close(values, plain, atol=OCC_ATOL_FP32, rtol=0)
+
+
+@pytest.mark.parametrize("steps", [(8, 5), (48, 7)])
+def test_padded_shapes_give_the_same_values(cases, steps: tuple[int, int], one_thread) -> None:
+    """Active channels padded with linear ones and ray slots padded with empty ones (the
+    shapes oneDNN sees come from a small set): the plain values; the padded count is a
+    multiple of the step or all the channels."""
+    _, model, features, points, plain = cases[0]  # layer 0 has 64 channels
+    with torch.inference_mode():
+        fast, found = _spied_query(model, features, "fp32", 0.0, 1.0)
+        fast.active_step, fast.ray_step = steps
+        fast.max_folded_rays = 10**9
+        values = fast(points)
+    assert found[0] % steps[0] == 0 or found[0] == 64, found
     torch.testing.assert_close(values, plain, atol=OCC_ATOL_FP32, rtol=0)
 
 

@@ -131,3 +131,24 @@ def test_reconstructor_with_the_original_octree_matches_our_grid_on_a_smooth_fie
     assert (ab.mean() + ba.mean()) / 2 < 0.25
     # the y offset is applied: without it the meshes would sit a voxel apart along y
     assert abs(np.median(meshes[1][:, 1]) - np.median(meshes[0][:, 1])) < 0.25 * voxel
+
+
+def test_calls_are_whole_chunks_across_blocks_of_planes(monkeypatch) -> None:
+    """Blocks of a few x-planes (many remainders): the same values as the loop, every call
+    exactly ``chunk`` points but at most one per lattice level."""
+    import pifuhd.geometry.original_octree as octree
+
+    monkeypatch.setattr(octree, "SLAB_SAMPLES", 150)  # a block is 1 to 9 planes here
+    field = _blobs(3)
+    sizes: list[int] = []
+
+    def counted(points: np.ndarray) -> np.ndarray:
+        sizes.append(len(points))
+        return field(points)
+
+    ours, n_ours = evaluate_original_octree(counted, 32, 4, 0.05, chunk=97)
+    loop, n_loop = _loop_octree(field, 32, 4, 0.05)
+    assert n_ours == n_loop == sum(sizes)
+    np.testing.assert_allclose(ours, loop[:, ::-1, :], rtol=0, atol=1e-6)
+    levels = 4  # steps 8, 4, 2, 1
+    assert sum(size != 97 for size in sizes) <= levels and len(sizes) > 2 * levels, sizes

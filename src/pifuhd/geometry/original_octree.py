@@ -121,25 +121,51 @@ def _evaluate_lattice(
     progress: ProgressFn | None,
 ) -> int:
     """Evaluate ``fn`` where the (m, m, m) lattice view ``wanted`` is set, write the results to
-    the lattice view ``values`` and clear ``wanted`` there; blocks of x-planes at a time, so the
-    index lists stay small. Returns the number of points evaluated."""
+    the lattice view ``values`` and clear ``wanted`` there. The points are listed a block of
+    x-planes at a time (the index lists stay small) and sent in calls of exactly ``chunk``
+    points but the last (a block's remainder waits for the next block's points: few call
+    sizes, so the matrix libraries keep few kernels). Returns the number of points evaluated."""
     m = wanted.shape[0]
     planes = max(1, SLAB_SAMPLES // max(1, wanted.shape[1] * wanted.shape[2]))
     count = 0
+    pending: tuple[np.ndarray, ...] | None = None
     for x0 in range(0, m, planes):
         block = wanted[x0 : x0 + planes]
         idx = np.nonzero(block)
-        target = values[x0 : x0 + planes]
-        for start in range(0, idx[0].shape[0], chunk):
-            part = tuple(a[start : start + chunk] for a in idx)
-            lattice = (part[0] + x0, part[1], part[2])
-            pts = original_points(*(a * step for a in lattice), resolution)
-            target[part] = fn(pts)
-            if progress is not None:
-                progress(part[0].shape[0])
         block[idx] = False
-        count += idx[0].shape[0]
+        found = (idx[0] + x0, idx[1], idx[2])
+        count += found[0].shape[0]
+        if pending is not None:
+            found = tuple(np.concatenate([a, b]) for a, b in zip(pending, found, strict=True))
+        n_full = found[0].shape[0] // chunk * chunk
+        for start in range(0, n_full, chunk):
+            _query_part(
+                fn,
+                tuple(a[start : start + chunk] for a in found),
+                values,
+                step,
+                resolution,
+                progress,
+            )
+        pending = tuple(a[n_full:] for a in found)
+    if pending is not None and pending[0].shape[0]:
+        _query_part(fn, pending, values, step, resolution, progress)
     return count
+
+
+def _query_part(
+    fn: QueryFn,
+    lattice: tuple[np.ndarray, ...],
+    values: np.ndarray,
+    step: int,
+    resolution: int,
+    progress: ProgressFn | None,
+) -> None:
+    """Evaluate ``fn`` at the lattice indices (i, j, k) and write ``values`` there."""
+    pts = original_points(*(a * step for a in lattice), resolution)
+    values[lattice] = fn(pts)
+    if progress is not None:
+        progress(lattice[0].shape[0])
 
 
 def evaluate_original_octree(

@@ -50,6 +50,13 @@ Precision = Literal["fp32", "bf16"]
 LEAK = 0.01  # F.leaky_relu's default slope, as in PixelAlignedMLP
 
 
+def _pad_rows(rows: torch.Tensor, n: int) -> torch.Tensor:
+    """(R, C) -> (n, C) with zero rows after the R given (n >= R)."""
+    if rows.shape[0] == n:
+        return rows
+    return torch.cat([rows, rows.new_zeros(n - rows.shape[0], rows.shape[1])])
+
+
 def supports_fast_query(model: PIFuHD) -> bool:
     """True when both MLPs have no normalisation layers (the released model has none)."""
     return model.netG.mlp.config.norm == "none" and model.mlp.config.norm == "none"
@@ -117,6 +124,12 @@ class FastQuery:
     max_folded_rays: int = 64
     """Up to this many rays in a call, the per-ray terms of the split join its matrix product
     (3 columns a ray) instead of 4 per-point passes over layer 1's width."""
+    active_step: int = 64
+    """The active channels are padded (with linear ones, computed per point: still exact) to a
+    multiple of this, and the folded rays to a multiple of ``ray_step``: oneDNN caches a
+    primitive of a few MB for every matrix shape it sees, so shapes must come from a small set
+    (800 distinct shapes grew the process by 3 GB)."""
+    ray_step: int = 32
 
     def __init__(
         self,
@@ -195,7 +208,7 @@ class FastQuery:
         columns of their products too (``columns``: layer 1's output carries them).
         """
         sampled = bilinear_rows(self.coarse_table, self.coarse_size, ray_uv) + self.coarse_bias
-        n_rays, n_points = sampled.shape[0], ray.shape[0]
+        n_points = ray.shape[0]
         h, start, columns = None, 0, False
         active = self._active_channels(sampled, ray, depth)
         if active is not None:
@@ -211,8 +224,9 @@ class FastQuery:
             if layer.input_cols is None:
                 torch.addmm(layer.bias, h[:, : layer.hidden.shape[0]], layer.hidden, out=target)
             elif columns:  # h: [output, ray columns]; the per-ray rows join the product
-                value = sampled[:, layer.input_cols].to(self.dtype)
-                tilt = layer.depth.to(self.dtype).expand(n_rays, -1)
+                slots = (h.shape[1] - layer.hidden.shape[0]) // 3
+                value = _pad_rows(sampled[:, layer.input_cols].to(self.dtype), slots)
+                tilt = layer.depth.to(self.dtype).expand(slots, -1)
                 torch.mm(h, torch.cat([layer.hidden, value, tilt, tilt]), out=target)
             else:  # input and depth terms summed in float32, rounded once
                 pre = sampled[:, layer.input_cols].index_select(0, ray)
@@ -262,9 +276,14 @@ class FastQuery:
         far = d.new_full((n_rays,), float("-inf")).scatter_reduce_(0, ray, d, "amax")
         positive = torch.addcmul(a0, near[:, None], layer0.depth) > 0
         changes = positive != (torch.addcmul(a0, far[:, None], layer0.depth) > 0)
-        active = torch.nonzero(changes.any(dim=0))[:, 0]
+        changing = changes.any(dim=0)
+        active = torch.nonzero(changing)[:, 0]
         if active.numel() > self.max_active_fraction * a0.shape[1]:
             return None
+        padded = min(a0.shape[1], -(-active.numel() // self.active_step) * self.active_step)
+        if padded > active.numel():  # linear channels taken per point: the same values
+            extra = torch.nonzero(~changing)[: padded - active.numel(), 0]
+            active = torch.cat([active, extra])
         slope = torch.where(positive, 1.0, LEAK)
         slope[:, active] = 0.0
         return active, slope
@@ -296,7 +315,8 @@ class FastQuery:
             value += sampled[:, layer1.input_cols]
             tilt += layer1.depth
         fold = n_rays <= self.max_folded_rays
-        width = n_active + 3 * n_rays if fold else n_active
+        slots = -(-n_rays // self.ray_step) * self.ray_step  # ray columns, zero rows past R
+        width = n_active + 3 * slots if fold else n_active
         inputs = torch.zeros(n_points, width, dtype=self.dtype, device=a0.device)
         h0 = inputs[:, :n_active]
         pre0 = a0[:, active].index_select(0, ray)
@@ -308,8 +328,8 @@ class FastQuery:
             h1 = self._rounded_sum(pre1, depth, tilt.index_select(0, ray), h0, weight)
             return F.leaky_relu(h1, LEAK, inplace=True), False
         ray_columns(inputs[:, n_active:], ray, depth[:, 0])
-        ray_rows = [value.to(self.dtype), tilt.to(self.dtype)]
-        width = value.shape[1] + 3 * n_rays
+        ray_rows = [_pad_rows(value.to(self.dtype), slots), _pad_rows(tilt.to(self.dtype), slots)]
+        width = value.shape[1] + 3 * slots
         out = torch.empty(n_points, width, dtype=self.dtype, device=a0.device)
         h1 = out[:, : value.shape[1]]
         torch.mm(inputs, torch.cat([weight, ray_rows[0], ray_rows[1], ray_rows[1]]), out=h1)

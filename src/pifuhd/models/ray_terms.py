@@ -31,14 +31,15 @@ def ray_segments(uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def ray_columns(out: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> None:
     """Write the columns that add per-ray rows ``value + depth * tilt`` to a product.
 
-    Row n of ``out`` (N, 3R), zero on entry, gets 1 in column ``ray[n]``, and the depth split in
+    Row n of ``out`` (N, 3S), zero on entry, gets 1 in column ``ray[n]``, and the depth split in
     two parts of ``out``'s dtype (hi = the depth rounded, lo = the rest) in columns
-    ``R + ray[n]`` and ``2R + ray[n]``: times the stacked rows ``[value; tilt; tilt]`` (3R, C)
+    ``S + ray[n]`` and ``2S + ray[n]``: times the stacked rows ``[value; tilt; tilt]`` (3S, C)
     this is ``value[ray] + depth * tilt[ray]`` with the depth kept to about 16 bits in bfloat16.
+    S, the ray slots, may exceed the rays (rows past them are never read).
 
     Args:
-        out: (N, 3R) zeros, any float dtype; written in place.
-        ray: (N,) int64 ray of each point, in [0, R).
+        out: (N, 3S) zeros, any float dtype; written in place.
+        ray: (N,) int64 ray of each point, in [0, S).
         depth: (N,) float32.
     """
     n_rays = out.shape[1] // 3
