@@ -31,8 +31,8 @@ def distances(
     voxel of the other (keys ``<name>_within_0.01_vox``)."""
     from scipy.spatial import cKDTree
 
-    ab = cKDTree(b).query(a)[0] / voxel
-    ba = cKDTree(a).query(b)[0] / voxel
+    ab = cKDTree(b).query(a, workers=-1)[0] / voxel
+    ba = cKDTree(a).query(b, workers=-1)[0] / voxel
     return {
         "chamfer_vox": float((ab.mean() + ba.mean()) / 2),
         "max_vox": float(max(ab.max(), ba.max())),
