@@ -317,7 +317,8 @@ class FastQuery:
         fold = n_rays <= self.max_folded_rays
         slots = -(-n_rays // self.ray_step) * self.ray_step  # ray columns, zero rows past R
         width = n_active + 3 * slots if fold else n_active
-        inputs = torch.zeros(n_points, width, dtype=self.dtype, device=a0.device)
+        inputs = torch.empty(n_points, width, dtype=self.dtype, device=a0.device)
+        inputs[:, n_active:] = 0.0  # the ray columns' zeros
         h0 = inputs[:, :n_active]
         pre0 = a0[:, active].index_select(0, ray)
         torch.addcmul(pre0, depth, layer0.depth[active], out=h0)
