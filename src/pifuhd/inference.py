@@ -165,7 +165,13 @@ class Reconstructor:
             if texture and color is None:
                 color, _ = load_color(checkpoint, "cpu")
             self.model.requires_grad_(False)  # no autocast cache of bf16 weight copies
-            for net in (self.model.netG.netF, self.model.netG.netB):
+            once_per_photo = (
+                self.model.netG.netF,
+                self.model.netG.netB,
+                self.model.netG.image_filter,  # 55 MB in the release: off before the fine one
+                self.model.image_filter,
+            )
+            for net in once_per_photo:
                 if net is not None:  # weights read once per photo: do not keep them resident
                     release_after_each_layer(net)
         self.model = self.model.to(self.device).eval()
