@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pifuhd.geometry import marching
 from pifuhd.geometry.grid import evaluate_dense, grid_axis
-from pifuhd.geometry.marching import extract_mesh
+from pifuhd.geometry.marching import (
+    SLAB_MIN_PLANES,
+    AmbiguousJoinError,
+    break_ties,
+    extract_mesh,
+    join_slabs,
+    lewiner,
+    march,
+    upper_slab,
+)
 
 RADIUS = 0.5
 RESOLUTION = 64
@@ -132,3 +142,80 @@ def test_padded_buffer_is_used_in_place_and_gives_the_same_mesh() -> None:
     np.testing.assert_array_equal(a.faces, b.faces)
     buffer[0, 5, 5] = 1.0  # a border sample inside: the buffer cannot serve as padding
     assert padded_base(inner, 0.5) is None
+
+
+def _wavy_volume(n: int = 140) -> np.ndarray:
+    """(n + 2)^3 padded occupancy of a wavy ellipsoid, ties broken."""
+    axis = np.linspace(-1.0, 1.0, n)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    radius = np.sqrt(x**2 + (1.3 * y) ** 2 + z**2) + 0.1 * np.sin(5.0 * x)
+    occupancy = 1.0 / (1.0 + np.exp(-20.0 * (0.6 - radius)))
+    return break_ties(np.pad(occupancy.astype(np.float32), 1), 0.5)
+
+
+def _same_surface(a, b) -> None:
+    """The two surfaces have the same vertices (up to order, within float32 rounding), the
+    same faces with the same winding, and the same normals."""
+    from scipy.spatial import cKDTree
+
+    (va, fa, na), (vb, fb, nb) = a, b
+    assert len(va) == len(vb) and len(fa) == len(fb)
+    distance, match = cKDTree(va).query(vb)  # vertex i of b is vertex match[i] of a
+    assert distance.max() < 1e-4
+    assert len(np.unique(match)) == len(match)
+    np.testing.assert_allclose(nb, na[match], atol=1e-6)
+
+    def canonical(faces: np.ndarray) -> np.ndarray:
+        shift = np.argmin(faces, axis=1)[:, None]
+        rotated = np.take_along_axis(faces, (shift + np.arange(3)) % 3, axis=1)
+        return rotated[np.lexsort(rotated.T[::-1])]
+
+    np.testing.assert_array_equal(canonical(match[fb]), canonical(fa))
+
+
+def test_two_slab_march_is_the_one_process_surface() -> None:
+    """The upper slab marched in a forked process and joined at the seam gives the surface
+    of one march, normals on the seam included."""
+    volume = _wavy_volume()
+    assert volume.shape[0] >= SLAB_MIN_PLANES
+    one = lewiner(volume, 0.5)
+    two = march(volume, 0.5, workers=2)
+    _same_surface(one, two)
+    split = volume.shape[0] // 2
+    on_seam = np.isclose(two[0][:, 0], split)
+    assert on_seam.sum() > 50  # the seam is crossed: the join did something
+
+
+def test_join_by_hand_matches_and_ambiguity_is_refused() -> None:
+    volume = _wavy_volume()
+    split = volume.shape[0] // 2
+    lower = lewiner(volume[: split + 1], 0.5)
+    upper = upper_slab(volume[split - 1 :], 0.5)
+    _same_surface(lewiner(volume, 0.5), join_slabs(lower, upper, split))
+    # an upper seam vertex moved off its twin: no silent mismatch
+    lower = lewiner(volume[: split + 1], 0.5)
+    upper = upper_slab(volume[split - 1 :], 0.5)
+    seam = np.flatnonzero(upper[0][:, 0] == 1.0)[0]
+    upper[0][seam, 1] += 0.25
+    with pytest.raises(AmbiguousJoinError):
+        join_slabs(lower, upper, split)
+
+
+def test_failed_child_falls_back_to_one_process(monkeypatch, caplog) -> None:
+    def broken(volume, level):
+        raise RuntimeError("boom")
+
+    volume = _wavy_volume()
+    monkeypatch.setattr(marching, "upper_slab", broken)  # the forked child calls this one
+    with caplog.at_level("WARNING", logger="pifuhd.geometry.marching"):
+        surface = march(volume, 0.5, workers=2)
+    assert "boom" in caplog.text
+    _same_surface(lewiner(volume, 0.5), surface)
+
+
+def test_two_slab_mesh_is_closed_and_equal_to_one() -> None:
+    volume = _wavy_volume()[1:-1, 1:-1, 1:-1].copy()
+    one, two = extract_mesh(volume, workers=1), extract_mesh(volume, workers=2)
+    assert two.is_watertight and two.volume > 0
+    np.testing.assert_allclose(two.volume, one.volume, rtol=1e-6)
+    assert len(two.vertices) == len(one.vertices)

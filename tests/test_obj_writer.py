@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from pifuhd.io.obj import encode_obj, format_fixed, write_obj
+from pifuhd.io.obj import _number_digits, encode_obj, format_fixed, write_obj
 
 
 def _text(values: list[list[float]], decimals: int = 3) -> list[str]:
@@ -22,6 +22,9 @@ def test_fixed_point_formatting() -> None:
         " -12.346 0.000 0.000",  # rounded to 3 decimals; no "-0.000"
     ]
     assert _text([[123456.25]], 1) == [" 123456.2"]  # half to even
+    # 99.9996 rounds up to 100.000: past the word tables' integer parts, the same text
+    assert _text([[99.9996, -99.9994, 0.0]]) == [" 100.000 -99.999 0.000"]
+    assert _text([[2.5, -7.25, 0.4]], 0) == [" 2 -7 0"]  # no point without decimals
 
 
 def test_exact_small_file() -> None:
@@ -83,13 +86,41 @@ def test_threads_and_blocks_give_the_same_file() -> None:
     assert expected.getvalue().count(b"\nf ") == 320
 
 
-@pytest.mark.parametrize("decimals", [1, 3, 4, 6, 9])
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, 4, 6, 7, 8, 9])
 def test_table_and_digit_paths_agree_with_python(decimals: int) -> None:
-    """Both digit paths (integer parts below 10^4: lookup tables; above: digit by digit)
-    give Python's own fixed-point text at every number of decimals."""
+    """The three digit paths (integer parts below 100: words; below 10^4: 4-digit tables;
+    above: digit by digit) give Python's own fixed-point text at every number of decimals."""
     rng = np.random.default_rng(decimals)
-    for magnitude in (1.0, 9000.0, 123456.0):
+    for magnitude in (1.0, 99.0, 9000.0, 123456.0):
         values = rng.uniform(-magnitude, magnitude, (50, 3))
         values = (np.floor(values * 10**decimals) + 0.25) / 10**decimals  # no ties, no -0
         expected = [" " + " ".join(f"{v:.{decimals}f}" for v in row) for row in values]
         assert _text(values.tolist(), decimals) == expected, (decimals, magnitude)
+
+
+def test_face_index_digits_agree_with_python() -> None:
+    """Face-corner numbers of any width up to 8 digits (two table words) and past it (digit
+    by digit) are Python's decimal text."""
+    values = np.array([1, 9, 10, 999, 1000, 9999, 10000, 10001, 123456, 99999999])
+    for width, chosen in ((8, values), (9, np.append(values, 100000000))):
+        digits = _number_digits(chosen, width)
+        assert digits.shape == (len(chosen), width)
+        assert [bytes(r[r != 0]).decode() for r in digits] == [str(v) for v in chosen]
+
+
+@pytest.mark.parametrize("with_normals", [False, True])
+def test_face_lines_of_uniform_and_mixed_widths(with_normals: bool) -> None:
+    """Blocks whose vertex numbers all have one width (copied as fixed slices) and blocks
+    that mix widths (padding removed byte by byte) give Python's text."""
+    n_vertices = 12000
+    rng = np.random.default_rng(3)
+    uniform = rng.integers(1000, 9999, (40, 3))  # 4-digit numbers only (1-based 1001..9999)
+    mixed = rng.integers(0, n_vertices, (40, 3))
+    faces = np.concatenate([uniform, mixed, uniform[:5]])
+    vertices = np.zeros((n_vertices, 3))
+    normals = np.zeros((n_vertices, 3)) if with_normals else None
+    out = io.BytesIO()
+    write_obj(out, vertices, faces, normals, decimals=0, rows=8, workers=1)
+    lines = [line for line in out.getvalue().decode().splitlines() if line.startswith("f")]
+    token = "{0}//{0}" if with_normals else "{0}"
+    assert lines == ["f " + " ".join(token.format(i + 1) for i in face) for face in faces]

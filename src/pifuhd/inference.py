@@ -32,7 +32,7 @@ from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
-from pifuhd.geometry.marching import extract_mesh, is_watertight
+from pifuhd.geometry.marching import is_watertight, surface_mesh, triangulate
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
 from pifuhd.io.crops import CropRect, crop_image, resolve_crop
@@ -227,8 +227,11 @@ class Reconstructor:
         with _timed(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
             offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
-            mesh = extract_mesh(volume, level=0.5, index_offset=offset)
-            del volume  # before colouring and writing (R = 512: half a gigabyte)
+            surface = triangulate(volume, level=0.5, index_offset=offset)
+            shape = volume.shape
+            del volume  # before the mesh's arrays are made (R = 512: half a gigabyte)
+            mesh = surface_mesh(surface, shape)
+            del surface
             if len(mesh.faces) == 0:
                 raise InputError(
                     f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "
