@@ -150,3 +150,33 @@ def test_config_json_round_trip_and_errors() -> None:
         PIFuHDConfig.from_dict({**small_config().to_dict(), "format_version": 99})
     with pytest.raises(ValueError, match="unknown preset"):
         preset("huge")
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_hourglass_inference_path_equals_the_autograd_path(autocast: bool) -> None:
+    """Without autograd the hourglass works in place and upsamples a channel group at a
+    time: bit for bit the values of the autograd path, in float32 and under bf16 autocast."""
+    from dataclasses import replace
+
+    from pifuhd.config import HourglassConfig
+    from pifuhd.models.hourglass import UPSAMPLE_PARTS, Hourglass, HourglassEncoder
+
+    torch.manual_seed(0)
+    hourglass = Hourglass(2, 64, "group", 32).eval()
+    assert 64 % UPSAMPLE_PARTS == 0 and UPSAMPLE_PARTS > 1
+    x = torch.randn(1, 64, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.no_grad():
+            fast = hourglass(x)
+        reference = hourglass(x).detach()
+    assert torch.equal(fast, reference)
+    # the whole encoder, whose stem and stacks let blocks consume their inputs
+    for stacks, pool in ((1, False), (2, True)):
+        config = HourglassConfig(in_channels=3, num_stacks=stacks, channels=64, out_channels=8)
+        encoder = HourglassEncoder(replace(config, pool=pool)).eval()
+        image = torch.randn(1, 3, 64, 64)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with torch.no_grad():
+                fast_features = encoder(image)
+            slow_features = [f.detach() for f in encoder(image)]
+        assert all(torch.equal(a, b) for a, b in zip(fast_features, slow_features, strict=True))

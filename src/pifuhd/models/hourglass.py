@@ -54,11 +54,12 @@ class ConvBlock(nn.Module):
                 self.bn4, nn.ReLU(), nn.Conv2d(cin, cout, kernel_size=1, bias=False)
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, consume: bool = False) -> torch.Tensor:
         """(B, cin, H, W) -> (B, cout, H, W).
 
         Without autograd, activations and the residual sum work in place on tensors this
-        block just made (the same values, one full-size tensor less at a time)."""
+        block just made (the same values, one full-size tensor less at a time); with
+        ``consume`` the caller gives up ``x`` and an identity residual is summed into it."""
         inplace = not torch.is_grad_enabled()
         out1 = self.conv1(F.relu(self.bn1(x), inplace=inplace))
         out2 = self.conv2(F.relu(self.bn2(out1), inplace=inplace))
@@ -67,7 +68,10 @@ class ConvBlock(nn.Module):
             residual = x if self.downsample is None else self.downsample(x)
             return torch.cat([out1, out2, out3], dim=1) + residual
         # the same sums, written into the residual: no concatenated copy
-        out = x.clone() if self.downsample is None else self._downsample_inplace(x)
+        if self.downsample is not None:
+            out = self._downsample_inplace(x)
+        else:
+            out = x if consume else x.clone()
         start = 0
         for part in (out1, out2, out3):
             out[:, start : start + part.shape[1]] += part
@@ -78,6 +82,15 @@ class ConvBlock(nn.Module):
         """``downsample(x)`` (norm, ReLU, 1x1 conv) with the ReLU in place."""
         norm, _, conv = self.downsample
         return conv(F.relu(norm(x), inplace=True))
+
+
+UPSAMPLE_PARTS = 4
+"""Channel groups the inference path upsamples one at a time (see ``Hourglass._level``)."""
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    """2x bicubic upsampling with aligned corners, as the released hourglass."""
+    return F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=True)
 
 
 class Hourglass(nn.Module):
@@ -102,14 +115,22 @@ class Hourglass(nn.Module):
 
     def _level(self, level: int, x: torch.Tensor) -> torch.Tensor:
         upper = self._modules[f"b1_{level}"](x)
-        lower = self._modules[f"b2_{level}"](F.avg_pool2d(x, 2, stride=2))
+        # the lower branch's tensors are this method's own: its blocks may consume them
+        own = not torch.is_grad_enabled()
+        lower = self._modules[f"b2_{level}"](F.avg_pool2d(x, 2, stride=2), consume=own)
         if level > 1:
             lower = self._level(level - 1, lower)
         else:
-            lower = self._modules[f"b2_plus_{level}"](lower)
-        lower = self._modules[f"b3_{level}"](lower)
-        lower = F.interpolate(lower, scale_factor=2, mode="bicubic", align_corners=True)
-        return upper.add_(lower) if not torch.is_grad_enabled() else upper + lower
+            lower = self._modules[f"b2_plus_{level}"](lower, consume=own)
+        lower = self._modules[f"b3_{level}"](lower, consume=own)
+        if torch.is_grad_enabled():
+            return upper + _upsample(lower)
+        # without autograd: upsampled a quarter of the channels at a time and added in place
+        # (bicubic works per channel: the same values, a quarter of the full-size temporary)
+        step = -(-lower.shape[1] // UPSAMPLE_PARTS)
+        for start in range(0, lower.shape[1], step):
+            upper[:, start : start + step].add_(_upsample(lower[:, start : start + step]))
+        return upper
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W); H and W must be divisible by 2**depth."""
@@ -156,7 +177,7 @@ class HourglassEncoder(nn.Module):
         x = self.conv2(x)
         if self.config.pool:
             x = F.avg_pool2d(x, 2, stride=2)
-        x = self.conv3(x)
+        x = self.conv3(x, consume=inplace)
         x = self.conv4(x)
         outputs: list[torch.Tensor] = []
         n = self.config.num_stacks
@@ -164,7 +185,7 @@ class HourglassEncoder(nn.Module):
             y = self._modules[f"m{i}"](x)
             x = x if i < n - 1 else None  # the last stack frees its input early
             # one statement per layer: each input is freed as soon as it is consumed
-            y = self._modules[f"top_m_{i}"](y)
+            y = self._modules[f"top_m_{i}"](y, consume=inplace)
             y = self._modules[f"conv_last{i}"](y)
             y = F.relu(self._modules[f"bn_end{i}"](y), inplace=inplace)
             feat = self._modules[f"l{i}"](y)
