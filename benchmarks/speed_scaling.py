@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from _process_memory import run_sampled  # same folder: run as python3 benchmarks/...
 from vs_reference import REPO, ROWS, time_module  # same folder: run as python3 benchmarks/...
 
 STAGES = tuple(row for row in ROWS if row != "vertex colouring")  # ours has no such stage
@@ -106,13 +106,13 @@ def run_resolution(args: argparse.Namespace, resolution: int) -> dict[str, Any]:
     cmd += ["--dense"] if args.dense else []
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     print(f"[R={resolution}] {' '.join(cmd)}", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, check=False)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(f"[R={resolution}] failed with exit code {proc.returncode}")
+    code, stdout, wall, peak = run_sampled(cmd, env)
+    lines = stdout.strip().splitlines()
+    if code != 0 or not lines:
+        raise SystemExit(f"[R={resolution}] failed with exit code {code}")
     info = json.loads(lines[-1])
-    info["process_wall_s"] = round(time.perf_counter() - start, 2)
+    info["process_wall_s"] = round(wall, 2)
+    info["peak_tree_mb"] = round(max(peak, info["peak_rss_mb"]), 1)
     return info
 
 
@@ -127,6 +127,7 @@ def print_table(runs: list[dict[str, Any]]) -> None:
         ("points evaluated", "points_evaluated", "{:,}"),
         ("points/s in grid", None, "{:,.0f}"),
         ("peak RSS MB", "peak_rss_mb", "{:,.0f}"),
+        ("peak tree MB", "peak_tree_mb", "{:,.0f}"),
         ("vertices", "vertices", "{:,}"),
     )
     for label, key, fmt in rows:

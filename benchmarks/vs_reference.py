@@ -41,14 +41,13 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from _mesh_distance import compare_meshes  # same folder: run as python3 benchmarks/...
+from _process_memory import run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "_reference_driver.py"
@@ -232,52 +231,17 @@ def time_module(module: Any, name: str, stages: dict[str, float]) -> None:
 
 def run_process(cmd: list[str], env: dict[str, str], label: str) -> dict[str, Any]:
     """Run one step in a subprocess; its JSON is the last stdout line. Adds the process wall
-    and ``peak_tree_mb``: the process's resident memory plus its children's private memory
-    (ours marches cubes in a forked child), sampled every ``TREE_SAMPLE_S`` from here."""
+    and ``peak_tree_mb``: the larger of its ``peak_rss_mb`` and its process tree's sampled
+    peak (``_process_memory``: ours marches cubes' upper slab in a forked child)."""
     print(f"[{label}] {' '.join(cmd)}", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
-    reader.start()
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, tree_memory_mb(proc.pid))
-        time.sleep(TREE_SAMPLE_S)
-    wall = time.perf_counter() - start
-    reader.join()
-    lines = "".join(output).strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(f"[{label}] failed with exit code {proc.returncode}")
+    code, stdout, wall, peak = run_sampled(cmd, env)
+    lines = stdout.strip().splitlines()
+    if code != 0 or not lines:
+        raise SystemExit(f"[{label}] failed with exit code {code}")
     info = json.loads(lines[-1])
     info["process_wall_s"] = round(wall, 2)
     info["peak_tree_mb"] = round(max(peak, info.get("peak_rss_mb", 0.0)), 1)
     return info
-
-
-TREE_SAMPLE_S = 0.05
-
-
-def tree_memory_mb(pid: int) -> float:
-    """MB resident in ``pid`` (VmRSS) plus the private pages (Private_Clean + Private_Dirty)
-    of its children: a forked child shares the parent's pages, which its own RSS would count
-    twice. 0 when the process is gone."""
-    try:
-        total = _status_kb(f"/proc/{pid}/status", "VmRSS:")
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        for child in children:
-            rollup = f"/proc/{child}/smaps_rollup"
-            total += _status_kb(rollup, "Private_Clean:") + _status_kb(rollup, "Private_Dirty:")
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return 0.0
-    return total / 1024
-
-
-def _status_kb(path: str, key: str) -> int:
-    for line in Path(path).read_text().splitlines():
-        if line.startswith(key):
-            return int(line.split()[1])
-    return 0
 
 
 def base_env(threads: int) -> dict[str, str]:
