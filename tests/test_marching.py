@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pifuhd.geometry import marching
+from pifuhd.geometry import slabs
 from pifuhd.geometry.grid import evaluate_dense, grid_axis
-from pifuhd.geometry.marching import (
+from pifuhd.geometry.marching import break_ties, extract_mesh
+from pifuhd.geometry.slabs import (
     SLAB_MIN_PLANES,
     AmbiguousJoinError,
-    break_ties,
-    extract_mesh,
     join_slabs,
     lewiner,
     march,
@@ -206,8 +205,8 @@ def test_failed_child_falls_back_to_one_process(monkeypatch, caplog) -> None:
         raise RuntimeError("boom")
 
     volume = _wavy_volume()
-    monkeypatch.setattr(marching, "upper_slab", broken)  # the forked child calls this one
-    with caplog.at_level("WARNING", logger="pifuhd.geometry.marching"):
+    monkeypatch.setattr(slabs, "upper_slab", broken)  # the forked child calls this one
+    with caplog.at_level("WARNING", logger="pifuhd.geometry.slabs"):
         surface = march(volume, 0.5, workers=2)
     assert "boom" in caplog.text
     _same_surface(lewiner(volume, 0.5), surface)
