@@ -218,3 +218,15 @@ def test_two_slab_mesh_is_closed_and_equal_to_one() -> None:
     assert two.is_watertight and two.volume > 0
     np.testing.assert_allclose(two.volume, one.volume, rtol=1e-6)
     assert len(two.vertices) == len(one.vertices)
+
+
+def test_no_fork_falls_back_to_one_process(monkeypatch, caplog) -> None:
+    def no_fork():
+        raise OSError(12, "Cannot allocate memory")
+
+    volume = _wavy_volume()
+    monkeypatch.setattr(slabs.os, "fork", no_fork)
+    with caplog.at_level("WARNING", logger="pifuhd.geometry.slabs"):
+        surface = march(volume, 0.5, workers=2)
+    assert "cannot fork" in caplog.text
+    _same_surface(lewiner(volume, 0.5), surface)

@@ -56,7 +56,11 @@ def march(volume: np.ndarray, level: float, workers: int | None = None) -> Surfa
     if workers < 2 or not forkable or volume.shape[0] < SLAB_MIN_PLANES:
         return lewiner(volume, level)
     split = volume.shape[0] // 2
-    upper = _Forked(upper_slab, volume[split - 1 :], level)
+    try:
+        upper = _Forked(upper_slab, volume[split - 1 :], level)
+    except OSError as exc:  # no process or pipe to spare (e.g. strict memory overcommit)
+        log.warning("marching cubes in one process: cannot fork (%s)", exc)
+        return lewiner(volume, level)
     try:
         lower = lewiner(volume[: split + 1], level)
         top = upper.result()
@@ -192,12 +196,17 @@ class _Forked:
 
     def __init__(self, fn, *args) -> None:
         read, write = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns on fork in a process with threads (torch's pool): the child
-            # runs only scikit-image's loop and numpy on its slab, writes to the pipe and
-            # leaves by os._exit, so it takes no lock another thread may hold.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns on fork in a process with threads (torch's pool): the
+                # child runs only scikit-image's loop and numpy on its slab, writes to the pipe
+                # and leaves by os._exit, so it takes no lock another thread may hold.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
         if pid == 0:  # the child
             code = 1
             try:
