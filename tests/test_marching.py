@@ -10,6 +10,7 @@ from pifuhd.geometry.grid import evaluate_dense, grid_axis
 from pifuhd.geometry.marching import break_ties, extract_mesh
 from pifuhd.geometry.slabs import (
     SLAB_MIN_PLANES,
+    SLAB_MIN_THICKNESS,
     AmbiguousJoinError,
     join_slabs,
     lewiner,
@@ -170,6 +171,14 @@ def _same_surface(a, b) -> None:
         return rotated[np.lexsort(rotated.T[::-1])]
 
     np.testing.assert_array_equal(canonical(match[fb]), canonical(fa))
+
+
+@pytest.mark.parametrize("workers", [3, 4])
+def test_several_slab_march_is_the_one_process_surface(workers: int) -> None:
+    """Middle slabs (a seam below and above) joined in turn give the one-process surface."""
+    volume = _wavy_volume()
+    assert volume.shape[0] // SLAB_MIN_THICKNESS >= workers
+    _same_surface(lewiner(volume, 0.5), march(volume, 0.5, workers=workers))
 
 
 def test_two_slab_march_is_the_one_process_surface() -> None:

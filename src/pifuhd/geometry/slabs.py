@@ -1,5 +1,6 @@
-"""Marching cubes in one or two processes: scikit-image's Lewiner marching cubes, and the
-same surface from two slabs of the volume, the upper one marched in a forked process.
+"""Marching cubes in one or several processes: scikit-image's Lewiner marching cubes, and
+the same surface from slabs of the volume along axis 0, all but the first marched in forked
+processes.
 
 Frames: a surface is in the volume's fractional sample indices (axis 0 first); see
 :mod:`pifuhd.geometry.marching` for the cube frame.
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 SLAB_MIN_PLANES = 128
 """Volumes with fewer planes along axis 0 run marching cubes in one process (a fork and the
 join cost more than they save there)."""
+SLAB_MIN_THICKNESS = 32
+"""Planes per slab at least: a volume of X planes is cut into at most X // 32 slabs."""
+MAX_WORKERS = 8
+"""Processes marching cubes uses by default, at most."""
 
 Surface = tuple[np.ndarray, np.ndarray, np.ndarray]
 """Marching cubes' output in fractional volume indices: vertices (V, 3) float32, faces (F, 3)
@@ -32,48 +37,64 @@ int64 wound outward, unit normals (V, 3) float32 (zero where the gradient is).""
 def march(volume: np.ndarray, level: float, workers: int | None = None) -> Surface:
     """scikit-image's Lewiner marching cubes of ``volume`` at ``level`` (inside is above it).
 
-    With ``workers`` >= 2 (None: 2 where this process may use 2 CPUs), on Linux and for volumes
-    of at least ``SLAB_MIN_PLANES`` planes along axis 0, the volume is cut in two slabs along
-    axis 0 and the upper one runs in a forked process (scikit-image's loop holds the GIL, so
-    threads cannot share it): about half the wall time. The joined surface is the one-process
-    surface with the vertices numbered differently (see :func:`join_slabs`); when a join is
-    ambiguous (vertices exactly on a cell corner) or the child fails, the volume is marched in
-    this process instead.
+    With ``workers`` >= 2, on Linux and for volumes of at least ``SLAB_MIN_PLANES`` planes
+    along axis 0, the volume is cut into that many slabs along axis 0 (at most one per
+    ``SLAB_MIN_THICKNESS`` planes); this process marches the first and a forked child each of
+    the others (scikit-image's loop holds the GIL, so threads cannot share it): about 1/n of
+    the wall time. The joined surface is the one-process surface with the vertices numbered
+    differently (see :func:`join_slabs`); when a join is ambiguous (vertices exactly on a cell
+    corner), a child fails or no process can be forked, the volume is marched in this process.
 
     Args:
         volume: (X, Y, Z) float32, C-contiguous; samples equal to ``level`` count as outside
             only after :func:`break_ties`.
         level: the iso-level.
-        workers: processes to use, 1 or 2.
+        workers: processes to use; None: the CPUs this process may use, at most
+            ``MAX_WORKERS``.
 
     Returns:
         The surface (empty arrays when no sample is above ``level`` or none below).
     """
     volume = np.ascontiguousarray(volume, dtype=np.float32)
     if workers is None:
-        workers = min(2, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1
+        workers = default_workers()
+    count = min(workers, volume.shape[0] // SLAB_MIN_THICKNESS)
     forkable = sys.platform.startswith("linux") and hasattr(os, "fork")
-    if workers < 2 or not forkable or volume.shape[0] < SLAB_MIN_PLANES:
+    if count < 2 or not forkable or volume.shape[0] < SLAB_MIN_PLANES:
         return lewiner(volume, level)
-    split = volume.shape[0] // 2
+    splits = [round(k * volume.shape[0] / count) for k in range(1, count)]
+    ends = [*(split + 1 for split in splits[1:]), volume.shape[0]]
+    children: list[_Forked] = []
     try:
-        upper = _Forked(upper_slab, volume[split - 1 :], level)
-    except OSError as exc:  # no process or pipe to spare (e.g. strict memory overcommit)
-        log.warning("marching cubes in one process: cannot fork (%s)", exc)
-        return lewiner(volume, level)
-    try:
-        lower = lewiner(volume[: split + 1], level)
-        top = upper.result()
+        try:
+            for split, end in zip(splits, ends, strict=True):
+                children.append(_Forked(upper_slab, volume[split - 1 : end], level))
+        except OSError as exc:  # no process or pipe to spare (e.g. strict memory overcommit)
+            log.warning("marching cubes in one process: cannot fork (%s)", exc)
+            for child in children:  # stopped before this process marches everything
+                child.close()
+            children = []
+            return lewiner(volume, level)
+        surface = lewiner(volume[: splits[0] + 1], level)
+        parts = [child.result() for child in children]
     finally:
-        upper.close()
-    if top is None:
+        for child in children:
+            child.close()
+    if any(part is None for part in parts):
         return lewiner(volume, level)
-    top = (top[0], top[1], top[2])
     try:
-        return join_slabs(lower, top, split)
+        for split, part in zip(splits, parts, strict=True):
+            surface = join_slabs(surface, (part[0], part[1], part[2]), split)
     except AmbiguousJoinError as exc:
         log.debug("marching cubes in one process: %s", exc)
         return lewiner(volume, level)
+    return surface
+
+
+def default_workers() -> int:
+    """The CPUs this process may use, at most ``MAX_WORKERS``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_WORKERS, cpus or 1))
 
 
 def lewiner(volume: np.ndarray, level: float) -> Surface:
