@@ -18,19 +18,16 @@ and mean occupancy difference, and the fraction of points on the other side of 0
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _photo import load_photo, photo_parser  # same folder: run as python3 benchmarks/...
 
 from pifuhd.geometry.original_octree import evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
 from pifuhd.inference import Reconstructor
-from pifuhd.io.crops import resolve_crop
-from pifuhd.io.images import load_image
 from pifuhd.models.fast_query import FastQuery
 from pifuhd.runtime import encode
 
@@ -53,10 +50,7 @@ def captured_calls(rec: Reconstructor, features, resolution: int, keep: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("checkpoint")
-    parser.add_argument("image")
-    parser.add_argument("--rect", help="crop 'x y w h' (default: the automatic crop)")
+    parser = photo_parser(__doc__)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--keep", type=int, default=20, help="keep every keep-th call")
     parser.add_argument("--repeats", type=int, default=8)
@@ -64,8 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     rec = Reconstructor(args.checkpoint, device="cpu", precision=args.precision)
-    image = load_image(args.image)
-    crop, _ = resolve_crop(Path(args.image), image, rect=args.rect)
+    image, crop = load_photo(args)
     features = encode(rec.model, *rec.network_images(image, crop), rec.precision)
     calls = [torch.from_numpy(c) for c in captured_calls(rec, features, args.resolution, args.keep)]
     n_points = sum(len(c) for c in calls)

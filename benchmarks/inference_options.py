@@ -16,16 +16,14 @@ NCHW. The occupancy query's options (fp32 / bf16, the per-ray paths) are in
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
+from _photo import load_photo, photo_parser  # same folder: run as python3 benchmarks/...
 
 from pifuhd.inference import Reconstructor
-from pifuhd.io.crops import resolve_crop
-from pifuhd.io.images import load_image
 from pifuhd.models.pifuhd import PIFuHDFeatures
 
 
@@ -63,17 +61,13 @@ def variants(rec: Reconstructor, coarse: torch.Tensor, fine: torch.Tensor) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("checkpoint")
-    parser.add_argument("image")
-    parser.add_argument("--rect", help="crop 'x y w h' (default: the automatic crop)")
+    parser = photo_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rec = Reconstructor(args.checkpoint, device="cpu", resolution=256, precision="bf16")
-    image = load_image(args.image)
-    crop, _ = resolve_crop(None, image, rect=args.rect)
+    image, crop = load_photo(args)
     coarse, fine = rec.network_images(image, crop)
     runs = variants(rec, coarse, fine)
     reference = None
