@@ -35,11 +35,21 @@ from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import is_watertight, surface_mesh, triangulate
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
+from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
+from pifuhd.geometry.torch_marching import triangulate_torch
+from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
 from pifuhd.io.crops import CropRect, crop_image, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image
 from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
-from pifuhd.runtime import Precision, default_chunk, encode, occupancy_query, resolve_precision
+from pifuhd.runtime import (
+    Precision,
+    default_chunk,
+    encode,
+    occupancy_query,
+    occupancy_query_torch,
+    resolve_precision,
+)
 
 Frame = Literal["cube", "pixel"]
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -138,6 +148,10 @@ class Reconstructor:
             has it natively); see ``pifuhd.runtime``.
         fast: evaluate occupancy with ``pifuhd.models.fast_query`` (the same function with
             less work); False runs ``PIFuHD.query`` on every point, in float32.
+        on_device: keep the grid on the device and run marching cubes there
+            (``pifuhd.geometry.torch_grid`` / ``torch_octree`` / ``torch_marching``: the same
+            occupancy volume, a closed surface through the same vertices); None: on a GPU only
+            (on a CPU, NumPy's grid and scikit-image's marching cubes are faster).
     """
 
     def __init__(
@@ -153,8 +167,10 @@ class Reconstructor:
         color: ColorNet | None = None,
         precision: Precision = "auto",
         fast: bool = True,
+        on_device: bool | None = None,
     ) -> None:
         self.device = pick_device(device)
+        self.on_device = self.device.type != "cpu" if on_device is None else on_device
         if isinstance(checkpoint, PIFuHD):
             self.model, self.checkpoint_info = checkpoint.eval(), {"source": "in-memory"}
             if texture and color is None:
@@ -223,14 +239,20 @@ class Reconstructor:
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
         with _timed(timings, "grid"):
-            volume, evaluated = self.occupancy_volume(features, progress)
+            if self.on_device:
+                padded, evaluated = self.occupancy_padded(features, progress)
+            else:
+                volume, evaluated = self.occupancy_volume(features, progress)
         with _timed(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
             offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
-            surface = triangulate(volume, level=0.5, index_offset=offset)
-            shape = volume.shape
-            del volume  # before the mesh's arrays are made (R = 512: half a gigabyte)
-            mesh = surface_mesh(surface, shape)
+            if self.on_device:
+                surface = triangulate_torch(padded, level=0.5, index_offset=offset)
+                del padded
+            else:
+                surface = triangulate(volume, level=0.5, index_offset=offset)
+                del volume  # before the mesh's arrays are made (R = 512: half a gigabyte)
+            mesh = surface_mesh(surface, (self.resolution,) * 3)
             del surface
             if len(mesh.faces) == 0:
                 raise InputError(
@@ -323,6 +345,32 @@ class Reconstructor:
             )
         return evaluate_dense(query, self.resolution, chunk=self.chunk, progress=tick), total
 
+    def occupancy_padded(
+        self, features: PIFuHDFeatures, progress: StageCallback | None = None
+    ) -> tuple[torch.Tensor, int]:
+        """``occupancy_volume`` on the device: the (R + 2)^3 float32 volume inside a zero
+        border, as a tensor there, and the points evaluated."""
+        total = self.resolution**3
+        done = [0]
+        precision = self.precision if self.fast else "fp32"
+        query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
+
+        def tick(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress("grid", done[0], total)
+
+        device, chunk = self.device, self.chunk
+        if self.original_octree:
+            return evaluate_original_octree_torch(
+                query, self.resolution, device, chunk=chunk, progress=tick
+            )
+        if self.coarse_to_fine:
+            return evaluate_coarse_to_fine_torch(
+                query, self.resolution, device, dilation=self.dilation, chunk=chunk, progress=tick
+            )
+        return evaluate_dense_torch(query, self.resolution, device, chunk, tick), total
+
 
 def reconstruct(
     image: ImageLike,
@@ -345,8 +393,17 @@ def srgb_to_uint8(colors: np.ndarray) -> np.ndarray:
 
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[name]``; on CUDA, after the GPU's queued
+    work has finished (kernels run asynchronously), so each stage gets its own time."""
+    _synchronize()
     start = time.perf_counter()
     try:
         yield
     finally:
+        _synchronize()
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()

@@ -82,6 +82,30 @@ def encode(
     )
 
 
+def occupancy_query_torch(
+    model: PIFuHD, features: PIFuHDFeatures, precision: str, fast: bool = True
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A grid query on the features' device: points (N, 3) float32 in the cube (a tensor on
+    that device) -> (N,) float32 fine occupancy there. The same function as
+    :func:`occupancy_query`, without the copies to and from NumPy."""
+    calib = default_calib(1, features.coarse.device)
+    if fast and supports_fast_query(model):
+        with torch.inference_mode():
+            fast_query = FastQuery(model, features, calib, precision=precision)
+
+        @torch.inference_mode()
+        def query(points: torch.Tensor) -> torch.Tensor:
+            return fast_query(points).float()
+
+        return query
+
+    @torch.inference_mode()
+    def plain_query(points: torch.Tensor) -> torch.Tensor:
+        return model.query(features, points.T.unsqueeze(0), calib)[0, 0].float()
+
+    return plain_query
+
+
 def occupancy_query(
     model: PIFuHD, features: PIFuHDFeatures, precision: str, fast: bool = True
 ) -> Callable[[np.ndarray], np.ndarray]:

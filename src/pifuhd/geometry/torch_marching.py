@@ -269,3 +269,33 @@ def marching_cubes_torch(volume: torch.Tensor, level: float) -> TorchSurface:
     at_centre = torch.nonzero(~is_edge, as_tuple=True)  # few: only cells with a centre vertex
     faces[at_centre] = first_centre[owner[at_centre[0]]] + codes[at_centre] - 12
     return vertices, faces, normals
+
+
+def triangulate_torch(
+    padded: torch.Tensor,
+    level: float = 0.5,
+    index_offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``marching.triangulate`` for a volume already inside an outside border, on its device.
+
+    Args:
+        padded: (R + 2, R + 2, R + 2) float32 whose border is below ``level`` (as the
+            ``torch_grid`` and ``torch_octree`` evaluators return it).
+        level: the iso-level; samples equal to it are outside.
+        index_offset: added to the vertices (see ``marching.triangulate``).
+
+    Returns:
+        The surface as NumPy arrays in the inner volume's fractional indices: vertices (V, 3)
+        float32, faces (F, 3) int64 wound outward, unit normals (V, 3) float32.
+
+    Raises:
+        ValueError: on non-finite values or a border that is not outside.
+    """
+    if not bool(torch.isfinite(padded).all()):
+        raise ValueError("volume holds NaN or infinite values")
+    border = (padded[0], padded[-1], padded[:, 0], padded[:, -1], padded[:, :, 0], padded[:, :, -1])
+    if max(float(face.max()) for face in border) > level:
+        raise ValueError("the volume's border must be outside (below the level)")
+    verts, faces, normals = marching_cubes_torch(padded, level)
+    verts += torch.tensor(index_offset, dtype=torch.float32, device=verts.device) - 1.0
+    return verts.cpu().numpy(), faces.cpu().numpy(), normals.cpu().numpy()
