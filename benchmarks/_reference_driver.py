@@ -80,11 +80,14 @@ class Stages:
 
     @contextlib.contextmanager
     def timed(self, name: str) -> Any:
-        """Context manager adding its wall time to stage ``name``."""
+        """Context manager adding its wall time to stage ``name`` (on CUDA, after the GPU's
+        queued work: kernels run asynchronously)."""
+        _synchronize()
         start = time.perf_counter()
         try:
             yield
         finally:
+            _synchronize()
             self.add(name, time.perf_counter() - start)
 
     def wrap(
@@ -101,6 +104,11 @@ class Stages:
                 return original(*args, **kwargs)
 
         setattr(owner, attr, timed_call)
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def parse_args() -> argparse.Namespace:

@@ -101,6 +101,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rect", help="crop 'x y w h'; default: our automatic crop of the image")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="ours: 'cpu', 'cuda' or 'cuda:N' (grid and marching cubes then stay on the GPU); "
+        "the original picks CUDA by itself when its torch has it",
+    )
+    p.add_argument(
+        "--on-device",
+        action="store_true",
+        help="ours: run the grid and marching cubes as tensors even on the CPU (the GPU path)",
+    )
+    p.add_argument(
+        "--warmup",
+        action="store_true",
+        help="ours: reconstruct once untimed first (a GPU's first call initialises CUDA "
+        "and picks kernels); the checkpoint stage is then the load alone",
+    )
     p.add_argument("--worker", choices=("checkpoint", "ours"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -177,12 +194,18 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     rec = Reconstructor(
         args.out / CHECKPOINT,
-        device="cpu",
+        device=args.device,
         resolution=args.resolution,
         precision=args.precision,
         original_octree=args.original_octree,
+        on_device=True if args.on_device else None,
     )
     stages["checkpoint"] = time.perf_counter() - start
+    if args.warmup:
+        rec(args.image, rect=args.rect, frame="cube")
+        if rec.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(rec.device)
+        start = time.perf_counter() - stages["checkpoint"]  # the total: load + timed run
     g = rec.model.netG
     for module, name in ((g.netF, "normal nets"), (g.netB, "normal nets")):
         time_module(module, name, stages)
@@ -210,7 +233,29 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         "faces": len(result.mesh.faces),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": str(rec.device)
+        + (f" ({torch.cuda.get_device_name(rec.device)})" if rec.device.type == "cuda" else ""),
+        "on_device": rec.on_device,
+        "warmup": args.warmup,
+        **gpu_memory(rec.device),
     }
+
+
+def gpu_memory(device: Any) -> dict[str, float]:
+    """Peak GPU memory allocated by PyTorch in this process (MB), on a CUDA device."""
+    import torch
+
+    if device.type != "cuda":
+        return {}
+    return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+
+
+def _synchronize() -> None:
+    """Wait for queued GPU work, so a timestamp after it measures it (kernels are async)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def time_module(module: Any, name: str, stages: dict[str, float]) -> None:
@@ -220,9 +265,11 @@ def time_module(module: Any, name: str, stages: dict[str, float]) -> None:
     started: list[float] = []
 
     def before(*_: Any) -> None:
+        _synchronize()
         started.append(time.perf_counter())
 
     def after(*_: Any) -> None:
+        _synchronize()
         stages[name] = stages.get(name, 0.0) + time.perf_counter() - started.pop()
 
     module.register_forward_pre_hook(before)
@@ -259,6 +306,8 @@ def worker_cmd(args: argparse.Namespace, worker: str) -> list[str]:
     cmd += ["--quantile", str(args.quantile), "--seed", str(args.seed)]
     cmd += ["--precision", args.precision, f"--tag={args.tag}"]
     cmd += ["--original-octree"] if args.original_octree else []
+    cmd += ["--device", args.device] + (["--warmup"] if args.warmup else [])
+    cmd += ["--on-device"] if args.on_device else []
     return [*cmd, "--threads", str(args.threads)]
 
 
@@ -321,6 +370,7 @@ def print_table(runs: dict[str, dict[str, Any]]) -> None:
         ("colouring points", "colouring_points", "{:,}"),
         ("peak RSS MB", "peak_rss_mb", "{:,.0f}"),
         ("peak process tree MB", "peak_tree_mb", "{:,.0f}"),
+        ("peak GPU MB", "peak_gpu_mb", "{:,.0f}"),
         ("vertices", "vertices", "{:,}"),
         ("faces", "faces", "{:,}"),
     )
