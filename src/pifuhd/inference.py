@@ -328,15 +328,9 @@ class Reconstructor:
     ) -> tuple[np.ndarray, int]:
         """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated."""
         total = self.resolution**3
-        done = [0]
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query(self.model, features, precision, fast=self.fast)
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if progress is not None:
-                progress("grid", done[0], total)
-
+        tick = _grid_ticker(progress, total)
         if self.original_octree:
             return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
         if self.coarse_to_fine:
@@ -351,15 +345,9 @@ class Reconstructor:
         """``occupancy_volume`` on the device: the (R + 2)^3 float32 volume inside a zero
         border, as a tensor there, and the points evaluated."""
         total = self.resolution**3
-        done = [0]
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if progress is not None:
-                progress("grid", done[0], total)
-
+        tick = _grid_ticker(progress, total)
         device, chunk = self.device, self.chunk
         if self.original_octree:
             return evaluate_original_octree_torch(
@@ -389,6 +377,19 @@ def reconstruct(
 def srgb_to_uint8(colors: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB in [0, 1] -> uint8, round(c * 255) after clipping."""
     return np.rint(np.clip(colors, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _grid_ticker(progress: StageCallback | None, total: int) -> Callable[[int], None]:
+    """A grid evaluator's progress callback (points just evaluated) that reports the running
+    count out of ``total`` to ``progress`` as stage "grid"."""
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress("grid", done[0], total)
+
+    return tick
 
 
 @contextmanager

@@ -107,6 +107,15 @@ def _corner_range(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
+def uniform_cells(lo, hi, todo, n: int, step: int, threshold: float):
+    """Step 3's test: (n, n, n) bool, the cells whose corners span less than ``threshold`` and
+    whose centre sample is still to do. ``lo`` / ``hi``: (n, n, n) corner min / max; ``todo``:
+    (R, R, R) bool. NumPy arrays or tensors alike (``torch_octree`` shares it)."""
+    half = step // 2
+    centre = todo[half : n * step : step, half : n * step : step, half : n * step : step]
+    return (hi - lo < threshold) & centre
+
+
 SLAB_SAMPLES = 1 << 22
 """Lattice samples scanned per block of x-planes when listing the points to evaluate."""
 
@@ -211,9 +220,7 @@ def evaluate_original_octree(
             break
         n = values.shape[0] - 1
         lo, hi = _corner_range(values)
-        half = step // 2
-        centre = todo[half : n * step : step, half : n * step : step, half : n * step : step]
-        skip = (hi - lo < threshold) & centre
+        skip = uniform_cells(lo, hi, todo, n, step, threshold)
         fill_uniform_cells(volume, todo, skip, (lo + hi) * np.float32(0.5), step)
         step //= 2
     return out, evaluated

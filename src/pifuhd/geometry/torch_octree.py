@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from pifuhd.geometry.grid import DEFAULT_CHUNK, ProgressFn
-from pifuhd.geometry.original_octree import _PASSES, INIT_RESOLUTION, THRESHOLD
+from pifuhd.geometry.original_octree import _PASSES, INIT_RESOLUTION, THRESHOLD, uniform_cells
 
 TorchQueryFn = Callable[[torch.Tensor], torch.Tensor]
 """Occupancy query on a device: points (N, 3) float32 in the cube -> (N,) float32."""
@@ -118,9 +118,7 @@ def evaluate_original_octree_torch(
             break
         n = values.shape[0] - 1
         lo, hi = _corner_range(values)
-        half = step // 2
-        centre = todo[half : n * step : step, half : n * step : step, half : n * step : step]
-        skip = (hi - lo < threshold) & centre
+        skip = uniform_cells(lo, hi, todo, n, step, threshold)
         fill_uniform_cells_torch(volume, todo, skip, (lo + hi) * 0.5, step)
         step //= 2
     padded = torch.zeros((resolution + 2,) * 3, dtype=torch.float32, device=device)
