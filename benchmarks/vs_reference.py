@@ -48,6 +48,7 @@ from typing import Any
 
 from _mesh_distance import compare_meshes  # same folder: run as python3 benchmarks/...
 from _process_memory import run_sampled
+from _timing import gpu_memory, time_module
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "_reference_driver.py"
@@ -239,41 +240,6 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         "warmup": args.warmup,
         **gpu_memory(rec.device),
     }
-
-
-def gpu_memory(device: Any) -> dict[str, float]:
-    """Peak GPU memory allocated by PyTorch in this process (MB), on a CUDA device."""
-    import torch
-
-    if device.type != "cuda":
-        return {}
-    return {"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
-
-
-def _synchronize() -> None:
-    """Wait for queued GPU work, so a timestamp after it measures it (kernels are async)."""
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def time_module(module: Any, name: str, stages: dict[str, float]) -> None:
-    """Add each forward call's wall time of ``module`` to ``stages[name]``."""
-    if module is None:
-        return
-    started: list[float] = []
-
-    def before(*_: Any) -> None:
-        _synchronize()
-        started.append(time.perf_counter())
-
-    def after(*_: Any) -> None:
-        _synchronize()
-        stages[name] = stages.get(name, 0.0) + time.perf_counter() - started.pop()
-
-    module.register_forward_pre_hook(before)
-    module.register_forward_hook(after)
 
 
 def run_process(cmd: list[str], env: dict[str, str], label: str) -> dict[str, Any]:

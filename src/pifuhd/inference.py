@@ -15,9 +15,7 @@ occupancy on a grid of the crop's normalised cube (coarse to fine) -> marching c
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,9 +44,11 @@ from pifuhd.runtime import (
     Precision,
     default_chunk,
     encode,
+    grid_ticker,
     occupancy_query,
     occupancy_query_torch,
     resolve_precision,
+    timed_stage,
 )
 
 Frame = Literal["cube", "pixel"]
@@ -223,7 +223,7 @@ class Reconstructor:
         rect / keypoints (``keypoints_mode`` "fullbody" or "upperbody") / mask / side
         files / alpha choose the crop."""
         timings: dict[str, float] = {}
-        with _timed(timings, "load"):
+        with timed_stage(timings, "load"):
             loaded = load_image(image)
             path = Path(image) if isinstance(image, str | os.PathLike) else None
             crop, method = resolve_crop(
@@ -234,16 +234,16 @@ class Reconstructor:
                 mask=mask,
                 keypoints_mode=keypoints_mode,
             )
-        with _timed(timings, "encode"):
+        with timed_stage(timings, "encode"):
             coarse, fine = self.network_images(loaded, crop)
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
-        with _timed(timings, "grid"):
+        with timed_stage(timings, "grid"):
             if self.on_device:
                 padded, evaluated = self.occupancy_padded(features, progress)
             else:
                 volume, evaluated = self.occupancy_volume(features, progress)
-        with _timed(timings, "mesh"):
+        with timed_stage(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
             offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
             if self.on_device:
@@ -260,11 +260,11 @@ class Reconstructor:
                     "check the crop (--rect) and the checkpoint"
                 )
         if color_features is not None:
-            with _timed(timings, "color"):
+            with timed_stage(timings, "color"):
                 colors = self.vertex_colors(features, color_features, mesh.vertices)
                 alpha = np.full((len(colors), 1), 255, dtype=np.uint8)
                 mesh.visual.vertex_colors = np.concatenate([srgb_to_uint8(colors), alpha], 1)
-        with _timed(timings, "mesh"):
+        with timed_stage(timings, "mesh"):
             if frame == "pixel":
                 mesh.apply_transform(cube_to_pixel_matrix(crop, self.model.config.fine.image_size))
         normals = [n[0].permute(1, 2, 0).float().cpu().numpy() for n in features.normals]
@@ -330,7 +330,7 @@ class Reconstructor:
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query(self.model, features, precision, fast=self.fast)
-        tick = _grid_ticker(progress, total)
+        tick = grid_ticker(progress, total)
         if self.original_octree:
             return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
         if self.coarse_to_fine:
@@ -347,7 +347,7 @@ class Reconstructor:
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
-        tick = _grid_ticker(progress, total)
+        tick = grid_ticker(progress, total)
         device, chunk = self.device, self.chunk
         if self.original_octree:
             return evaluate_original_octree_torch(
@@ -377,34 +377,3 @@ def reconstruct(
 def srgb_to_uint8(colors: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB in [0, 1] -> uint8, round(c * 255) after clipping."""
     return np.rint(np.clip(colors, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _grid_ticker(progress: StageCallback | None, total: int) -> Callable[[int], None]:
-    """A grid evaluator's progress callback (points just evaluated) that reports the running
-    count out of ``total`` to ``progress`` as stage "grid"."""
-    done = [0]
-
-    def tick(n: int) -> None:
-        done[0] += n
-        if progress is not None:
-            progress("grid", done[0], total)
-
-    return tick
-
-
-@contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    """Add the wall time of the block to ``timings[name]``; on CUDA, after the GPU's queued
-    work has finished (kernels run asynchronously), so each stage gets its own time."""
-    _synchronize()
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        _synchronize()
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-
-
-def _synchronize() -> None:
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()

@@ -1,4 +1,5 @@
-"""How the networks run at inference: precision, memory layout, chunk sizes, the fast query.
+"""How the networks run at inference: precision, memory layout, chunk sizes, the fast query,
+and how its stages are timed.
 
 - ``precision="fp32"``: everything in float32, as the networks were trained.
 - ``precision="bf16"``: the encoders under bfloat16 autocast with channels-last activations, and
@@ -13,7 +14,9 @@ the fast path is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -129,3 +132,37 @@ def occupancy_query(
         return model.query(features, pts, calib)[0, 0].float().cpu().numpy()
 
     return plain_query
+
+
+def grid_ticker(
+    progress: Callable[[str, int, int], None] | None, total: int
+) -> Callable[[int], None]:
+    """A grid evaluator's progress callback (points just evaluated) that reports the running
+    count out of ``total`` to ``progress`` as stage "grid"."""
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress("grid", done[0], total)
+
+    return tick
+
+
+@contextmanager
+def timed_stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to ``timings[name]``; on CUDA, after the GPU's queued
+    work has finished (kernels run asynchronously), so each stage gets its own time."""
+    synchronize()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        synchronize()
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def synchronize() -> None:
+    """Wait for the GPU's queued work (nothing to do without CUDA in use)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
