@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,17 @@ def test_dilation_matches_numpy() -> None:
 def test_bad_query_shape_is_named() -> None:
     with pytest.raises(ValueError, match="expected"):
         evaluate_dense_torch(lambda p: torch.zeros(p.shape[0], 2), 8)
+
+
+def test_both_coarse_to_fine_evaluators_have_the_same_defaults() -> None:
+    """The bit-identity above holds for the defaults too: the evaluators share them."""
+
+    def defaults(fn) -> dict:
+        return {
+            name: p.default
+            for name, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty and name != "device"
+        }
+
+    assert defaults(evaluate_coarse_to_fine_torch) == defaults(evaluate_coarse_to_fine)
+    assert defaults(evaluate_original_octree_torch) == defaults(evaluate_original_octree)

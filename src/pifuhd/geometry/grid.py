@@ -25,6 +25,13 @@ ProgressFn = Callable[[int], None]
 
 DEFAULT_CHUNK = 262144
 
+BASE_RESOLUTION = 64
+"""Coarse to fine: the first lattice has at least this many samples per axis."""
+LEVEL = 0.5
+"""Coarse to fine: the occupancy level whose crossings are refined."""
+DILATION = 1
+"""Coarse to fine: cells added around the active cells at every level."""
+
 
 def grid_axis(resolution: int) -> np.ndarray:
     """Sample coordinates along one axis of a grid.
@@ -291,9 +298,9 @@ def _exact_on_fine(exact: np.ndarray, coarse: np.ndarray, fine: np.ndarray) -> n
 def evaluate_coarse_to_fine(
     fn: QueryFn,
     resolution: int,
-    base_resolution: int = 64,
-    threshold: float = 0.5,
-    dilation: int = 1,
+    base_resolution: int = BASE_RESOLUTION,
+    threshold: float = LEVEL,
+    dilation: int = DILATION,
     chunk: int = DEFAULT_CHUNK,
     progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, int]:

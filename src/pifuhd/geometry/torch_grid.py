@@ -14,7 +14,10 @@ import numpy as np
 import torch
 
 from pifuhd.geometry.grid import (
+    BASE_RESOLUTION,
     DEFAULT_CHUNK,
+    DILATION,
+    LEVEL,
     ProgressFn,
     _check_args,
     coarse_step,
@@ -156,9 +159,9 @@ def evaluate_coarse_to_fine_torch(
     fn: TorchQueryFn,
     resolution: int,
     device: torch.device | str = "cpu",
-    base_resolution: int = 64,
-    threshold: float = 0.5,
-    dilation: int = 1,
+    base_resolution: int = BASE_RESOLUTION,
+    threshold: float = LEVEL,
+    dilation: int = DILATION,
     chunk: int = DEFAULT_CHUNK,
     progress: ProgressFn | None = None,
 ) -> tuple[torch.Tensor, int]:
