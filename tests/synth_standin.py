@@ -1,6 +1,6 @@
 """A tiny procedural stand-in for the Anny body: capsule limbs, ellipsoid head, eyes and feet.
 
-It fills every field of ``pifuhd.data.body.Body`` (uv seams, parts, limb fields, skinning
+It fills every field of ``pifuhd.body.skinned.Body`` (uv seams, parts, limb fields, skinning
 weights, a 17-bone skeleton posed with the same generic joint rotations as Anny), so the
 garment, hair, texture and writing code runs in tests without the ``anny`` package.
 Each part is its own closed surface; together they overlap like a real body's limbs do not,
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pifuhd.data.body import Body, Part, limb_fields, skin
-from pifuhd.data.poses import Pose, joint_rotations, swing
-from pifuhd.data.surface import closed_tube, ellipsoid
+from pifuhd.body.poses import Pose, joint_rotations, swing
+from pifuhd.body.skinned import Body, Part, limb_fields, skin
+from pifuhd.synth.surface import closed_tube, ellipsoid
 
 BONES = ["root", "spine", "neck", "head"] + [
     f"{b}.{s}"

@@ -17,13 +17,13 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-import pifuhd.data.synth as synth
-from pifuhd.data.body import Part, limb_penetration, skin
-from pifuhd.data.clothing import Garment, build_garment, coverage, covered_region, skirt_rings
-from pifuhd.data.patterns import cloth_albedo, sample_cloth
-from pifuhd.data.poses import ArmPose, LegPose, Pose
-from pifuhd.data.surface import face_components
-from pifuhd.data.synth_io import dense_weights, write_person
+import pifuhd.synth.people as synth
+from pifuhd.body.poses import ArmPose, LegPose, Pose
+from pifuhd.body.skinned import Part, limb_penetration, skin
+from pifuhd.synth.clothing import Garment, build_garment, coverage, covered_region, skirt_rings
+from pifuhd.synth.patterns import cloth_albedo, sample_cloth
+from pifuhd.synth.person_io import dense_weights, write_person
+from pifuhd.synth.surface import face_components
 from tests.synth_standin import standin_body
 
 SMALL_ATLAS = 256
@@ -233,7 +233,7 @@ def test_synth_people_writes_folders_and_resumes(tmp_path, monkeypatch):
 
 
 def test_missing_anny_gives_the_install_hint(monkeypatch):
-    import pifuhd.data.anny_body as anny_body
+    import pifuhd.body.anny as anny_body
     from pifuhd.errors import PifuhdError
 
     monkeypatch.setitem(sys.modules, "anny", None)
@@ -268,7 +268,7 @@ def test_anny_person_end_to_end(anny_cache: None) -> None:
     )
     assert p.params["versions"]["anny"] != "missing"
     # the stored Anny inputs reproduce the posed skeleton
-    from pifuhd.data.anny_body import JOINT_BONES, load_anny
+    from pifuhd.body.anny import JOINT_BONES, load_anny
 
     model = load_anny()
     import torch
@@ -290,7 +290,7 @@ def test_anny_shells_lie_outside_the_body(anny_cache: None) -> None:
     """Garments offset from a real (single-surface) Anny body in a walking pose stay outside
     it, but for a few vertices bridging creases (toe gaps, armpits, the front of a bent ankle:
     their skin is hidden under the garment). Needs ``anny`` and ANNY_CACHE_DIR."""
-    from pifuhd.data.anny_body import anny_body
+    from pifuhd.body.anny import anny_body
 
     body = anny_body({"gender": 0.5, "age": 0.7, "weight": 0.7, "stature": 170.0}, WALK)
     for garment in SHELLS:

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from pifuhd.data.body import limit_influences, skin, split_at_seams, unskin
-from pifuhd.data.poses import (
+from pifuhd.body.poses import (
     ArmPose,
     Pose,
     joint_rotations,
@@ -18,7 +17,8 @@ from pifuhd.data.poses import (
     sample_pose,
     swing,
 )
-from pifuhd.data.surface import (
+from pifuhd.body.skinned import limit_influences, skin, split_at_seams, unskin
+from pifuhd.synth.surface import (
     Lerp,
     clip_by_field,
     closed_tube,
@@ -26,7 +26,7 @@ from pifuhd.data.surface import (
     thick_sheet,
     weld_ids,
 )
-from pifuhd.data.textures import fbm, rasterize_uv, tile_uv, value_noise
+from pifuhd.synth.textures import fbm, rasterize_uv, tile_uv, value_noise
 from tests.synth_standin import rest_joints
 
 EXACT = 1e-9

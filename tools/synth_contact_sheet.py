@@ -7,7 +7,7 @@ checks the files. For looking at results only; the project's renderer lives in `
 Run:
     ANNY_CACHE_DIR=/work/cache/anny python tools/synth_contact_sheet.py OUT_DIR [--n 8] \
         [--seed 0] [--sheet /tmp/synth_sheet.png] [--size 320]
-It writes (or reuses) ``OUT_DIR/person_*/`` with ``pifuhd.data.synth.synth_people``.
+It writes (or reuses) ``OUT_DIR/person_*/`` with ``pifuhd.synth.people.synth_people``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=Path("/tmp/synth_sheet.png"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    from pifuhd.data.synth import synth_people
+    from pifuhd.synth.people import synth_people
 
     folders = synth_people(args.n, args.out, seed=args.seed)
     per_row = -(-len(folders) // args.rows)

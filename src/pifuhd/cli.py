@@ -317,7 +317,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from pifuhd.data.synth import synth_people
+    from pifuhd.synth.people import synth_people
 
     if args.count < 1:
         raise PifuhdError("count must be at least 1")

@@ -137,7 +137,7 @@ def depth_centred(asset: MeshAsset, seed: int) -> MeshAsset:
 def anny_person(seed: int) -> MeshAsset:
     """A synthetic person normalised exactly as ``pifuhd prepare`` normalises scans."""
     from pifuhd.data.scan import load_scan
-    from pifuhd.data.synth import make_person, write_person
+    from pifuhd.synth.people import make_person, write_person
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_person(make_person(seed), Path(tmp) / "person")

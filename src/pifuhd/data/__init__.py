@@ -1,1 +1,1 @@
-"""Training data: scans -> normalised subjects -> renders and labelled points; synthetic people."""
+"""Training data: scans -> normalised subjects -> renders and labelled points -> datasets."""

@@ -29,34 +29,13 @@ from pifuhd.data.augment import (
     warp_images,
 )
 from pifuhd.data.manifest import check_data_format
-from pifuhd.data.points import choose_points, on_mask
+from pifuhd.data.points import PointConfig, choose_points, on_mask
 from pifuhd.errors import InputError
 
 log = logging.getLogger(__name__)
 
 FINE_FULL = 1024
 """Default side of the full fine image; fine items carry a random crop of it."""
-
-
-@dataclass(frozen=True)
-class PointConfig:
-    """Which labelled points an item carries."""
-
-    count: int = 8000
-    """Points per item (the paper used 8000)."""
-    surface_kinds: tuple[int, ...] = (0, 2)
-    """Sample kinds (indices into the subject's ``sigmas_cm``) drawn near the surface."""
-    uniform_fraction: float = 0.25
-    """Share of the points drawn uniformly over the view's normalised cube."""
-    balance: bool = True
-    """Draw the near-surface share half inside, half outside (PIFu), when possible."""
-    ray_fraction: float = 0.0
-    """Share of the uniform points drawn among those whose pixel is on the person's mask.
-
-    Uniform points fill the whole cube, so few of them lie on the camera rays through thin
-    parts (feet, hands): the depth far in front of and behind those parts goes almost
-    unlabelled, and the occupancy there stays near-constant along the ray. These points label
-    it (their inside flags are the exact ones of ``samples.npz``)."""
 
 
 def coarse_points() -> PointConfig:

@@ -11,17 +11,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pifuhd.data.files import write_json
+from pifuhd.data.settings import (
+    DATA_FORMAT,
+    DATA_FORMAT_VERSION,
+    PrepareConfig,
+    SubjectResult,
+)
 from pifuhd.errors import InputError
-
-if TYPE_CHECKING:
-    from pifuhd.data.prepare import PrepareConfig, SubjectResult
-
-DATA_FORMAT = "pifuhd-data"
-DATA_FORMAT_VERSION = 2
-"""2: each view's calib puts the subject's volume centroid at cube z = 0 (1: the box centre)."""
 
 
 def manifest_name(shard: tuple[int, int]) -> str:

@@ -3,14 +3,32 @@ rays through the person), and the near-surface share balanced inside/outside (PI
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
 from pifuhd.errors import InputError
 
-if TYPE_CHECKING:
-    from pifuhd.data.dataset import PointConfig
+
+@dataclass(frozen=True)
+class PointConfig:
+    """Which labelled points an item carries."""
+
+    count: int = 8000
+    """Points per item (the paper used 8000)."""
+    surface_kinds: tuple[int, ...] = (0, 2)
+    """Sample kinds (indices into the subject's ``sigmas_cm``) drawn near the surface."""
+    uniform_fraction: float = 0.25
+    """Share of the points drawn uniformly over the view's normalised cube."""
+    balance: bool = True
+    """Draw the near-surface share half inside, half outside (PIFu), when possible."""
+    ray_fraction: float = 0.0
+    """Share of the uniform points drawn among those whose pixel is on the person's mask.
+
+    Uniform points fill the whole cube, so few of them lie on the camera rays through thin
+    parts (feet, hands): the depth far in front of and behind those parts goes almost
+    unlabelled, and the occupancy there stays near-constant along the ray. These points label
+    it (their inside flags are the exact ones of ``samples.npz``)."""
 
 
 def on_mask(cube: np.ndarray, mask: np.ndarray) -> np.ndarray:

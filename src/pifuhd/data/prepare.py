@@ -18,14 +18,13 @@ do not depend on the order, the number of workers or the shard.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +38,14 @@ from pifuhd.data.asset import (
     view_matrix,
 )
 from pifuhd.data.files import downsample2, save_npz, to_uint8, write_json, write_png
-from pifuhd.data.manifest import DATA_FORMAT_VERSION, write_manifest
+from pifuhd.data.manifest import write_manifest
 from pifuhd.data.scan import ScanError, find_subjects, load_scan
+from pifuhd.data.settings import (  # noqa: F401  (re-exported: prepare's public names)
+    DATA_FORMAT_VERSION,
+    LIGHT_PRESETS,
+    PrepareConfig,
+    SubjectResult,
+)
 from pifuhd.errors import InputError
 from pifuhd.io.atomic import atomic_write
 
@@ -49,66 +54,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LIGHT_PRESETS = ("wild", "intermediate", "clear")
 UNIFORM_BOX_CM = (
     (-CUBE_HALF_CM * 2**0.5, -CUBE_HALF_CM, -CUBE_HALF_CM * 2**0.5),
     (CUBE_HALF_CM * 2**0.5, CUBE_HALF_CM, CUBE_HALF_CM * 2**0.5),
 )
 """Box (cm) of the uniform samples: it holds the normalised cube of every yaw."""
-
-
-@dataclass(frozen=True)
-class PrepareConfig:
-    """Settings of ``pifuhd prepare``; everything that changes the outputs is here."""
-
-    views: int = 36
-    """Yaw angles per subject, evenly spaced from 0 (the paper rendered 180, every 2 degrees)."""
-    size: int = 1024
-    """Side of the rendered maps; the colour image is also written at ``size // 2``."""
-    presets: tuple[str, ...] = ()
-    """Extra colour renders under fixed lights: any of 'wild', 'intermediate', 'clear'."""
-    surface_samples: int = 100_000
-    """Gaussian-perturbed surface samples per sigma."""
-    sigmas_cm: tuple[float, ...] = (5.0, 3.0, 15.0)
-    """Perturbation sigmas: coarse level 5 cm, fine level 3 cm (paper), and a wide one."""
-    uniform_samples: int = 100_000
-    """Uniform samples in ``UNIFORM_BOX_CM``."""
-    color_samples: int = 100_000
-    """Surface points with albedo and normal for the colour network."""
-    prt_dirs: int = 64
-    """Ray directions per vertex for the precomputed radiance transfer."""
-    seed: int = 0
-    up: str = "auto"
-    units: str = "auto"
-
-    def digest(self) -> str:
-        """Short hash of the settings and ``DATA_FORMAT_VERSION``: a finished subject is reused only
-        if it matches."""
-        text = json.dumps({**asdict(self), "format": DATA_FORMAT_VERSION}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def validate(self) -> None:
-        if self.views < 1:
-            raise InputError("--views must be at least 1")
-        if self.size < 8 or self.size % 2:
-            raise InputError("--size must be an even number of pixels, at least 8")
-        unknown = set(self.presets) - set(LIGHT_PRESETS)
-        if unknown:
-            raise InputError(
-                f"unknown light preset {sorted(unknown)[0]!r}; use {', '.join(LIGHT_PRESETS)}"
-            )
-
-
-@dataclass
-class SubjectResult:
-    """Outcome of one subject: 'done', 'skipped' (already complete) or 'failed'."""
-
-    name: str
-    status: str
-    source: str
-    seconds: float = 0.0
-    error: str = ""
-    warnings: list[str] = field(default_factory=list)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pifuhd.data.body import HeadFrame, Part
-from pifuhd.data.textures import fbm, value_noise
+from pifuhd.body.skinned import HeadFrame, Part
+from pifuhd.synth.textures import fbm, value_noise
 
 SKIN_TONES = np.array(
     [

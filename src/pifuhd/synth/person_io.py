@@ -26,15 +26,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from pifuhd.data.body import MAX_INFLUENCES
-
-if TYPE_CHECKING:
-    from pifuhd.data.synth import SynthPerson
+from pifuhd.body.skinned import MAX_INFLUENCES
+from pifuhd.synth.person import SynthPerson
 
 MATERIAL = "skin_and_clothes"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pifuhd.data.body import (
+from pifuhd.body.skinned import (
     ARMS,
     HANDS,
     Body,
@@ -22,10 +22,10 @@ from pifuhd.data.body import (
     nearest_vertices,
     unskin,
 )
-from pifuhd.data.clothing import FAR, covered_region, skinned_piece
-from pifuhd.data.patterns import hair_albedo
-from pifuhd.data.surface import Piece, ellipsoid, thick_sheet
-from pifuhd.data.textures import fbm
+from pifuhd.synth.clothing import FAR, covered_region, skinned_piece
+from pifuhd.synth.patterns import hair_albedo
+from pifuhd.synth.surface import Piece, ellipsoid, thick_sheet
+from pifuhd.synth.textures import fbm
 
 HAIR_STYLES = ("bald", "buzz", "short", "bob", "long", "bun")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pifuhd.data.clothing import Garment
-from pifuhd.data.patterns import sample_cloth
+from pifuhd.synth.clothing import Garment
+from pifuhd.synth.patterns import sample_cloth
 
 SOFT = ("solid", "stripes", "checks", "dots", "mottled", "blobs")
 PLAIN = ("solid", "solid", "mottled", "checks")

@@ -8,7 +8,7 @@ Frame of every output: centimetres, y up, the person facing +z (their left at +x
 on y = 0 (the lowest vertex, usually a shoe sole) with the pelvis (Anny's root joint) at
 x = z = 0. The rest mesh is placed the same way (its own lowest vertex on y = 0).
 
-Folder layout (``write_person``; see ``synth_io`` for the file formats)::
+Folder layout (``write_person``; see ``person_io`` for the file formats)::
 
     person_00000/
         mesh.obj      posed textured mesh: v (cm), vt, f v/vt; one material
@@ -24,20 +24,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pifuhd.data.body import Body, Part, head_frame, limb_penetration, limit_influences
-from pifuhd.data.clothing import Garment, build_garment, hidden_skin
-from pifuhd.data.hair import build_hair, sample_hair, scalp_shadow
-from pifuhd.data.outfits import Outfit, sample_outfit
-from pifuhd.data.patterns import SkinStyle, sample_skin, skin_albedo
-from pifuhd.data.poses import Pose, sample_pose
-from pifuhd.data.surface import Piece, compact
-from pifuhd.data.synth_io import write_person
-from pifuhd.data.textures import atlas_grid, fill_from_nearest, rasterize_uv, tile_uv, to_uint8
+from pifuhd.body.poses import Pose, sample_pose
+from pifuhd.body.skinned import Body, Part, head_frame, limb_penetration, limit_influences
+from pifuhd.synth.clothing import Garment, build_garment, hidden_skin
+from pifuhd.synth.hair import build_hair, sample_hair, scalp_shadow
+from pifuhd.synth.outfits import Outfit, sample_outfit
+from pifuhd.synth.patterns import SkinStyle, sample_skin, skin_albedo
+from pifuhd.synth.person import SynthPerson
+from pifuhd.synth.person_io import write_person
+from pifuhd.synth.surface import Piece, compact
+from pifuhd.synth.textures import atlas_grid, fill_from_nearest, rasterize_uv, tile_uv, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -47,49 +47,6 @@ ATLAS_SIZE = 2048
 
 BodyFn = Callable[[dict[str, float], Pose], Body]
 """Builds a posed body from shape parameters and a pose (``anny_body`` by default)."""
-
-
-@dataclass
-class SynthPerson:
-    """One synthetic person, ready to write (frame: see the module docstring).
-
-    Attributes:
-        seed: the seed it was drawn from.
-        vertices: (V, 3) float64 posed positions (cm); rest_vertices: (V, 3) rest pose.
-        faces: (F, 3) int64, counter-clockwise from outside; uv: (V, 2) float64 atlas uv.
-        texture: (H, W, 3) uint8 sRGB atlas, row 0 at the top (v = 1).
-        weights: (V, J) float64 skinning weights (rows sum to 1, at most 9 non-zero).
-        transforms: (J, 4, 4) float64 bone transforms, rest -> posed (cm).
-        bone_labels, bone_parents: the skeleton (J bones).
-        params: JSON-ready description (``person.json``).
-        arrays: extra arrays for ``avatar.npz`` (Anny pose deltas, frame change, joints).
-    """
-
-    seed: int
-    vertices: np.ndarray
-    rest_vertices: np.ndarray
-    faces: np.ndarray
-    uv: np.ndarray
-    texture: np.ndarray
-    weights: np.ndarray
-    transforms: np.ndarray
-    bone_labels: list[str]
-    bone_parents: list[int]
-    params: dict
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def asset(self):
-        """The posed mesh as a :class:`~pifuhd.data.asset.MeshAsset` (texture as float32)."""
-        from pifuhd.data.asset import MeshAsset
-
-        return MeshAsset(
-            self.vertices,
-            self.faces,
-            self.uv.astype(np.float32),
-            self.texture.astype(np.float32) / 255.0,
-            name=f"synth_{self.seed}",
-            info=self.params,
-        )
 
 
 AGE_ANCHORS = ((0.0, 1.0), (1 / 3, 11.0), (2 / 3, 25.0), (1.0, 90.0))
@@ -238,7 +195,7 @@ def make_person(
         AnnyMissingError: when the default body is asked for and ``anny`` is not installed.
     """
     if body_fn is None:
-        from pifuhd.data.anny_body import anny_body
+        from pifuhd.body.anny import anny_body
 
         def body_fn(shape, pose):
             return anny_body(shape, pose, cache_dir)
@@ -305,7 +262,7 @@ def describe_person(
     skin: SkinStyle,
 ) -> dict:
     """The JSON-ready ``person.json`` content (without counts)."""
-    from pifuhd.data.anny_body import anny_version
+    from pifuhd.body.anny import anny_version
 
     g = shape["gender"]
     words = "male" if g < 0.3 else "female" if g > 0.7 else "androgynous"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pifuhd.data.body import (
+from pifuhd.body.skinned import (
     ARMS,
     FEET,
     HANDS,
@@ -27,8 +27,8 @@ from pifuhd.data.body import (
     nearest_vertices,
     unskin,
 )
-from pifuhd.data.patterns import ClothStyle, cloth_albedo
-from pifuhd.data.surface import (
+from pifuhd.synth.patterns import ClothStyle, cloth_albedo
+from pifuhd.synth.surface import (
     Lerp,
     Piece,
     clip_by_field,
@@ -40,7 +40,7 @@ from pifuhd.data.surface import (
     smooth_outside,
     weld_ids,
 )
-from pifuhd.data.textures import fbm
+from pifuhd.synth.textures import fbm
 
 ARM_CM = 56.0
 """cm per unit of ``arm_t`` (shoulder to wrist is about 0 -> 1 for 56 cm)."""
@@ -53,7 +53,7 @@ FAR = 100.0
 @dataclass(frozen=True)
 class Garment:
     """One garment. Heights are rest-pose cm above the hip joints; lengths along limbs are
-    ``arm_t`` / ``leg_t`` values (see :class:`~pifuhd.data.body.Body`).
+    ``arm_t`` / ``leg_t`` values (see :class:`~pifuhd.body.skinned.Body`).
 
     Attributes:
         name: "t-shirt", "jeans", ...; kind: "top", "bottom", "skirt", "shoes".

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pifuhd.data.body import Body, Part, limb_fields, skin, split_at_seams
-from pifuhd.data.poses import Pose, joint_rotations
+from pifuhd.body.poses import Pose, joint_rotations
+from pifuhd.body.skinned import Body, Part, limb_fields, skin, split_at_seams
 from pifuhd.errors import PifuhdError
 
 log = logging.getLogger(__name__)
