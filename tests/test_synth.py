@@ -8,9 +8,7 @@ All but the last test use the procedural stand-in body of ``tests/synth_standin.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -240,20 +238,6 @@ def test_missing_anny_gives_the_install_hint(monkeypatch):
     monkeypatch.setattr(anny_body, "_MODELS", {})
     with pytest.raises(PifuhdError, match=r"pip install 'pifuhd\[data\]'"):
         synth.make_person(0)
-
-
-@pytest.fixture(scope="module")
-def anny_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Anny's cache: ANNY_CACHE_DIR when set (warm: seconds), else a temporary folder that is
-    deleted afterwards (cold: about 70-95 s and 790 MB, never left in the home folder)."""
-    if os.environ.get("ANNY_CACHE_DIR"):
-        yield
-        return
-    os.environ["ANNY_CACHE_DIR"] = str(tmp_path_factory.mktemp("anny_cache"))
-    try:
-        yield
-    finally:
-        del os.environ["ANNY_CACHE_DIR"]
 
 
 def test_anny_person_end_to_end(anny_cache: None) -> None:

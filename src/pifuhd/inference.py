@@ -36,7 +36,12 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
-from pifuhd.io.crops import CropRect, crop_image, resolve_crop
+from pifuhd.io.crops import (
+    CropRect,
+    crop_image,
+    cube_to_pixel_matrix,
+    resolve_crop,
+)
 from pifuhd.io.images import LoadedImage, load_image
 from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
@@ -105,22 +110,6 @@ def to_network_image(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """(S, S, 3) float32 in [0, 1] -> (1, 3, S, S) in [-1, 1] on ``device``."""
     tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
     return (tensor.unsqueeze(0).to(device) - 0.5) / 0.5
-
-
-def cube_to_pixel_matrix(crop: CropRect, size: int) -> np.ndarray:
-    """4x4 map from the crop's normalised cube to input-image pixels.
-
-    The fine image of side ``size`` samples its pixel centres with align_corners=True, so
-    cube u = -1 is the centre of its first pixel: x_pix = crop.x + ((u + 1)/2 (size - 1) + 0.5)
-    crop.w / size; y likewise with v = -y (image y down); depth z_pix = -z at the same scale
-    (z away from the viewer), which keeps the frame right-handed and the faces outward.
-    """
-    scale = crop.w * (size - 1) / (2.0 * size)
-    half_pixel = crop.w / (2.0 * size)
-    matrix = np.diag([scale, -scale, -scale, 1.0])
-    matrix[0, 3] = crop.x + scale + half_pixel
-    matrix[1, 3] = crop.y + scale + half_pixel
-    return matrix
 
 
 class Reconstructor:

@@ -153,7 +153,7 @@ def pose_deltas(
     return deltas
 
 
-def _rest_model(model, shape: dict[str, float]):
+def rest_model(model, shape: dict[str, float]):
     import torch
 
     with torch.no_grad():
@@ -171,7 +171,7 @@ def fit_stature(model, shape: dict[str, float], stature: float, steps: int = 14)
     lo, hi = 0.0, 1.0
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
-        z = _rest_model(model, {**shape, "height": mid})["rest_vertices"][0, :, 2]
+        z = rest_model(model, {**shape, "height": mid})["rest_vertices"][0, :, 2]
         if 100.0 * float(z.max() - z.min()) < stature:
             lo = mid
         else:
@@ -200,9 +200,9 @@ def anny_body(
     if "stature" in shape:
         stature = shape.pop("stature")
         shape["height"] = fit_stature(model, shape, stature)
-    rest_model = _rest_model(model, shape)
+    rest_out = rest_model(model, shape)
     with torch.no_grad():
-        rest_poses = rest_model["rest_bone_poses"]
+        rest_poses = rest_out["rest_bone_poses"]
         _, ref_poses = model.get_bone_transforms(None, rest_poses)
         ref_heads = 100.0 * ref_poses[0, :, :3, 3].numpy() @ ANNY_TO_SUBJECT.T
         ref_joints = {k: ref_heads[labels.index(b)] for k, b in JOINT_BONES.items()}
@@ -210,8 +210,8 @@ def anny_body(
         transforms, _ = model.get_bone_transforms(
             torch.as_tensor(deltas, dtype=rest_poses.dtype)[None], rest_poses
         )
-        rest_anny = rest_model["rest_vertices"][0].numpy()
-        rest_heads = rest_model["rest_bone_heads"][0].numpy()
+        rest_anny = rest_out["rest_vertices"][0].numpy()
+        rest_heads = rest_out["rest_bone_heads"][0].numpy()
     faces, weld, uv_ids = split_at_seams(
         model.faces.numpy(), model.face_texture_coordinate_indices.numpy()
     )

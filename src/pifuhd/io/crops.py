@@ -89,6 +89,22 @@ class CropRect:
         return (self.x, self.y, self.w, self.h)
 
 
+def cube_to_pixel_matrix(crop: CropRect, size: int) -> np.ndarray:
+    """4x4 map from the crop's normalised cube to input-image pixels.
+
+    The fine image of side ``size`` samples its pixel centres with align_corners=True, so
+    cube u = -1 is the centre of its first pixel: x_pix = crop.x + ((u + 1)/2 (size - 1) + 0.5)
+    crop.w / size; y likewise with v = -y (image y down); depth z_pix = -z at the same scale
+    (z away from the viewer), which keeps the frame right-handed and the faces outward.
+    """
+    scale = crop.w * (size - 1) / (2.0 * size)
+    half_pixel = crop.w / (2.0 * size)
+    matrix = np.diag([scale, -scale, -scale, 1.0])
+    matrix[0, 3] = crop.x + scale + half_pixel
+    matrix[1, 3] = crop.y + scale + half_pixel
+    return matrix
+
+
 def _square(cx: int, cy: int, r: int, source: str) -> CropRect:
     """Square rect of half-size r centred on integer pixel coordinates (cx, cy)."""
     if r <= 0:

@@ -1,0 +1,301 @@
+"""Fitting the Anny body to one person's MediaPipe landmarks and mask (SMPLify-style stages).
+
+Unknowns: Anny's six phenotype values (shape), a rotation vector per generic bone
+(``GENERIC_BONES``), the body's rotation, and the orthographic camera of the crop's cube (a
+scale in cube units per metre and an x, y offset). Terms (Bogo et al., "Keep it SMPL", ECCV
+2016, for the staging, the robust 2D term and the priors):
+
+- 2D landmarks: Geman-McClure on the distance between each MediaPipe image landmark and the
+  projection of the matching Anny keypoint (Anny's COCO-style keypoint regressor; MediaPipe's
+  hips and shoulders are mapped through it, see ``LANDMARK_KEYPOINTS``), weighted by visibility.
+- 3D directions: the cosine between the body's limb and torso directions and those of
+  MediaPipe's world landmarks: this is what tells a forearm in front of the body from one
+  behind it, which the 2D term cannot.
+- Silhouette (no rasteriser): the mask's outside distance transform sampled at projected body
+  points (the body stays inside the person, clothes may be wider), and a weak coverage term
+  (mask points far from every projected body point).
+- Priors: knees and elbows as hinges that do not over-extend, little twist of the upper limbs,
+  small torso and head rotations, phenotype values near the population's middle.
+
+Stages: (1) rotation, camera and torso on the torso landmarks; (2) every bone; (3) shape and
+silhouette. Each is Adam on the linearised body of :class:`pifuhd.body.kinematics.BodyKinematics`.
+The returned mesh is Anny's exact mesh at the fitted values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+from pifuhd.body.anny import JOINT_BONES, SHAPE_KEYS
+from pifuhd.body.fit_terms import (
+    LANDMARK_KEYPOINTS,
+    TORSO_LANDMARKS,
+    FitBody,
+    coverage_term,
+    direction_term,
+    geman_mcclure,
+    pose_prior,
+)
+from pifuhd.body.kinematics import rotvec_matrix
+from pifuhd.body.observations import BodyFit, FitObservations
+from pifuhd.body.poses import GENERIC_BONES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Weights and iteration counts of the three stages."""
+
+    iterations: tuple[int, int, int] = (30, 70, 50)
+    """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
+    learning_rate: float = 0.03
+    sigma: float = 0.04
+    """Geman-McClure scale of the 2D term, cube units (about 4 cm)."""
+    w_direction: float = 0.5
+    w_pose: float = 1.0
+    w_shape: float = 0.2
+    w_inside: float = 2.0
+    w_coverage: float = 0.3
+    min_weight: float = 0.2
+    """Weight of a landmark MediaPipe calls invisible (its guess is often close; the 2D
+    weight is the visibility, at least this)."""
+
+
+_BODIES: dict[int, FitBody] = {}
+
+
+def fit_body_model(model) -> FitBody:
+    """The fitting body for an Anny model, built once per process."""
+    key = id(model)
+    if key not in _BODIES:
+        _BODIES[key] = FitBody(model)
+    return _BODIES[key]
+
+
+def _weights(obs: FitObservations, settings: FitSettings) -> torch.Tensor:
+    vis = np.maximum(np.nan_to_num(obs.visibility), settings.min_weight)
+    mapped = np.isin(np.arange(len(vis)), list(LANDMARK_KEYPOINTS))
+    return torch.tensor(vis * mapped, dtype=torch.float32)
+
+
+def _initial_rotation(body: FitBody, obs: FitObservations, vis: np.ndarray) -> np.ndarray:
+    """(3,) body rotation aligning the reference body's torso landmarks to MediaPipe's world
+    torso (Kabsch); facing the camera when the world torso is not visible."""
+    ids = [i for i in TORSO_LANDMARKS if vis[i] > 0]
+    if len(ids) < 3:
+        return np.zeros(3)
+    model_kp = body.reference_landmarks()[ids]
+    world = obs.world[ids]
+    rot, _ = Rotation.align_vectors(world - world.mean(0), model_kp - model_kp.mean(0))
+    return rot.as_rotvec()
+
+
+def _initial_camera(
+    kp: np.ndarray, obs: FitObservations, w: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Least-squares scale and (x, y) offset projecting (33, 3) body landmarks onto the
+    observed ones (weights ``w``)."""
+    w = w / max(w.sum(), 1e-9)
+    k, o = kp[:, :2], obs.keypoints
+    kc, oc = (w[:, None] * k).sum(0), (w[:, None] * o).sum(0)
+    num = (w[:, None] * (k - kc) * (o - oc)).sum()
+    den = (w[:, None] * (k - kc) ** 2).sum()
+    scale = float(num / max(den, 1e-9))
+    if not np.isfinite(scale) or scale <= 0.1:
+        scale = 1.0
+    return scale, oc - scale * kc
+
+
+class _Params:
+    """The unknowns as leaf tensors."""
+
+    def __init__(self, root: np.ndarray, scale: float, offset: np.ndarray) -> None:
+        f32 = torch.float32
+        self.shape = torch.full((len(SHAPE_KEYS),), 0.5, dtype=f32, requires_grad=True)
+        self.root = torch.tensor(root, dtype=f32, requires_grad=True)
+        self.pose = torch.zeros((len(GENERIC_BONES), 3), dtype=f32, requires_grad=True)
+        self.log_scale = torch.tensor(np.log(scale), dtype=f32, requires_grad=True)
+        self.offset = torch.tensor(offset, dtype=f32, requires_grad=True)
+
+
+def _swing_limbs(body: FitBody, p: _Params, obs: FitObservations, vis: np.ndarray) -> None:
+    """Turn each upper and lower limb so that its direction matches MediaPipe's world
+    landmarks (parents first): a starting pose on the right side of the body in depth."""
+    with torch.no_grad():
+        for bone, (a, b) in body.limb_segments():
+            if vis[a] <= 0 or vis[b] <= 0:
+                continue
+            state = body.evaluate(p.shape, p.root, p.pose)
+            kp = state.landmarks.numpy()
+            current, target = kp[b] - kp[a], obs.world[b] - obs.world[a]
+            if np.linalg.norm(current) < 1e-6 or np.linalg.norm(target) < 1e-6:
+                continue
+            swing, _ = Rotation.align_vectors(target[None], current[None])
+            parent_rot = state.parent_rotation(bone).numpy()
+            g = GENERIC_BONES.index(bone)
+            local = Rotation.from_rotvec(p.pose[g].numpy().astype(np.float64)).as_matrix()
+            new = parent_rot.T @ swing.as_matrix() @ parent_rot @ local
+            p.pose[g] = torch.tensor(Rotation.from_matrix(new).as_rotvec(), dtype=torch.float32)
+
+
+def _losses(
+    body: FitBody,
+    p: _Params,
+    obs: FitObservations,
+    w: torch.Tensor,
+    settings: FitSettings,
+    stage: int,
+    silhouette: dict | None,
+) -> dict[str, torch.Tensor]:
+    state = body.evaluate(p.shape, p.root, p.pose)
+    scale = torch.exp(p.log_scale)
+    projected = scale * state.landmarks[:, :2] + p.offset
+    target = torch.tensor(obs.keypoints, dtype=torch.float32)
+    ww = w.clone()
+    if stage == 1:
+        keep = torch.zeros_like(ww)
+        keep[list(TORSO_LANDMARKS)] = 1.0
+        ww = ww * keep
+    dist = torch.linalg.norm(projected - target, dim=1)
+    terms = {
+        "landmarks": (ww * geman_mcclure(dist, settings.sigma)).sum() / ww.sum().clamp(min=1e-6),
+        "direction": settings.w_direction
+        * direction_term(
+            state.landmarks, torch.tensor(obs.world, dtype=torch.float32), (w > 0).float(), stage
+        ),
+    }
+    if stage >= 2:
+        terms["pose_prior"] = settings.w_pose * pose_prior(body, p.pose)
+    if stage >= 3:
+        terms["shape_prior"] = settings.w_shape * ((p.shape - 0.5) ** 2).sum()
+        if silhouette is not None:
+            pts = scale * state.surface[:, :2] + p.offset
+            inside, cover = coverage_term(pts, silhouette)
+            terms["silhouette_inside"] = settings.w_inside * inside
+            terms["silhouette_coverage"] = settings.w_coverage * cover
+    return terms
+
+
+def _silhouette(obs: FitObservations) -> dict | None:
+    """The mask's outside distance transform (cube units) and points on the mask."""
+    if obs.mask is None or not obs.mask.any():
+        return None
+    m = obs.mask.shape[0]
+    outside = ndimage.distance_transform_edt(~obs.mask) * (2.0 / m)
+    rows, cols = np.nonzero(obs.mask)
+    stride = max(1, len(rows) // 600)
+    pts = np.stack(
+        [-1.0 + (cols[::stride] + 0.5) * 2.0 / m, 1.0 - (rows[::stride] + 0.5) * 2.0 / m], 1
+    )
+    return {
+        "outside": torch.tensor(outside, dtype=torch.float32)[None, None],
+        "points": torch.tensor(pts, dtype=torch.float32),
+    }
+
+
+def fit_observations(obs: FitObservations, model, settings: FitSettings | None = None) -> BodyFit:
+    """Fit Anny to one person's observations (module docstring); the result is in the cube."""
+    settings = settings or FitSettings()
+    body = fit_body_model(model)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    w = _weights(obs, settings)
+    vis = w.numpy()
+    p = _Params(_initial_rotation(body, obs, vis), 1.0, np.zeros(2))
+    with torch.no_grad():
+        kp = body.evaluate(p.shape, p.root, p.pose).landmarks.numpy()
+    scale, offset = _initial_camera(kp, obs, vis)
+    p.log_scale.data.fill_(float(np.log(scale)))
+    p.offset.data[:] = torch.tensor(offset, dtype=torch.float32)
+    _swing_limbs(body, p, obs, vis)
+    seconds["init"] = time.perf_counter() - t0
+    silhouette = _silhouette(obs)
+    residuals: dict[str, dict[str, float]] = {}
+    groups = {
+        1: [p.root, p.log_scale, p.offset],
+        2: [p.root, p.log_scale, p.offset, p.pose],
+        3: [p.root, p.log_scale, p.offset, p.pose, p.shape],
+    }
+    for stage, steps in zip((1, 2, 3), settings.iterations, strict=True):
+        t0 = time.perf_counter()
+        optimiser = torch.optim.Adam(groups[stage], lr=settings.learning_rate)
+        for _ in range(steps):
+            optimiser.zero_grad()
+            terms = _losses(body, p, obs, w, settings, stage, silhouette)
+            sum(terms.values()).backward()
+            optimiser.step()
+            with torch.no_grad():
+                p.shape.clamp_(0.0, 1.0)
+        with torch.no_grad():
+            terms = _losses(body, p, obs, w, settings, stage, silhouette)
+        residuals[f"stage{stage}"] = {k: round(float(v), 6) for k, v in terms.items()}
+        residuals[f"stage{stage}"]["landmark_error_cube_x100"] = round(
+            100.0 * body.landmark_error(p, obs, w), 4
+        )
+        seconds[f"stage{stage}"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = _final_mesh(body, p)
+    seconds["mesh"] = time.perf_counter() - t0
+    result.residuals, result.seconds, result.crop = residuals, seconds, obs.crop
+    return result
+
+
+def _final_mesh(body: FitBody, p: _Params) -> BodyFit:
+    """Anny's exact mesh and joints at the fitted values, placed in the cube."""
+    kin = body.kin
+    shape = {k: float(v) for k, v in zip(SHAPE_KEYS, p.shape.detach().numpy(), strict=True)}
+    exact = kin.exact(shape)
+    f64 = torch.float64
+    root, pose = p.root.detach().to(f64), p.pose.detach().to(f64)
+    rots = rotvec_matrix(torch.cat([root[None], (kin.groups.to(f64).T @ pose)[1:]], 0))
+    heads = torch.tensor(exact.heads, dtype=f64)
+    world_r, world_t = kin.forward_kinematics(rots, heads)
+    posed = kin.pose_points(
+        torch.tensor(exact.points, dtype=f64), torch.tensor(exact.mass, dtype=f64), world_r, world_t
+    ).numpy()
+    scale = float(torch.exp(p.log_scale.detach()))
+    offset = p.offset.detach().numpy().astype(np.float64)
+    vertices = scale * posed
+    vertices[:, :2] += offset
+    faces = kin.faces
+    z0 = area_weighted_centroid(vertices, faces)[2]
+    vertices[:, 2] -= z0
+    translation = np.array([offset[0], offset[1], -z0])
+    wr, wt = world_r.numpy(), world_t.numpy()
+    joints = {}
+    for name, bone in JOINT_BONES.items():
+        slot = kin.merge[kin.labels.index(bone)]
+        head = exact.all_heads[kin.labels.index(bone)]
+        joints[name] = scale * (wr[slot] @ head + wt[slot]) + translation
+    generic = {
+        g: p.pose[i].detach().numpy().astype(np.float64) for i, g in enumerate(GENERIC_BONES)
+    }
+    root_np = root.numpy()
+    return BodyFit(
+        shape=shape,
+        root=root_np,
+        pose=generic,
+        anny_pose_deltas=kin.anny_deltas(root_np, pose.numpy()),
+        scale=scale,
+        translation=translation,
+        vertices=vertices,
+        faces=faces,
+        joints=joints,
+        residuals={},
+        seconds={},
+    )
+
+
+def area_weighted_centroid(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(3,) centroid of a triangle mesh's surface."""
+    tri = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    return (area[:, None] * tri.mean(axis=1)).sum(0) / max(area.sum(), 1e-12)

@@ -1,0 +1,153 @@
+"""The fitting body against Anny itself, and the fitter on observations whose truth is known.
+
+Needs ``anny`` (a test extra) and its cache (``anny_cache`` fixture: ANNY_CACHE_DIR, or a
+temporary folder built once per session).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from pifuhd.body.kinematics import merge_map, rotation_vectors, rotvec_matrix
+from pifuhd.body.poses import GENERIC_BONES, ArmPose, LegPose, Pose, joint_rotations
+
+SHAPE = {"gender": 0.3, "age": 0.6, "muscle": 0.55, "weight": 0.4, "height": 0.7}
+FK_TOLERANCE_CM = 1e-3
+"""Our reduced skeleton vs Anny's own forward kinematics and skinning (float32 vs float64)."""
+
+
+def test_rotvec_matrix_matches_scipy() -> None:
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(20, 3)) * rng.uniform(0.0, 3.0, size=(20, 1))
+    vecs[0] = 0.0
+    vecs[1] = [1e-6, 0.0, 0.0]
+    ours = rotvec_matrix(torch.tensor(vecs)).numpy()
+    np.testing.assert_allclose(ours, Rotation.from_rotvec(vecs).as_matrix(), atol=1e-9)
+
+
+def test_merge_map_sends_bones_to_their_nearest_rotating_ancestor() -> None:
+    # 0 root -> 1 -> 2 -> 3, and 1 -> 4; bones 0, 2 rotate
+    merge, parents = merge_map([-1, 0, 1, 2, 1], keep=[0, 2])
+    assert merge.tolist() == [0, 0, 1, 1, 0]
+    assert parents == [-1, 0]
+
+
+@pytest.fixture(scope="module")
+def anny_model(anny_cache: None):
+    from pifuhd.body.anny import load_anny
+
+    return load_anny()
+
+
+def _reference_joints(model, shape: dict[str, float]) -> dict[str, np.ndarray]:
+    """The reference-pose joints (cm, subject axes) that ``anny_body`` derives poses from."""
+    from pifuhd.body.anny import ANNY_TO_SUBJECT, JOINT_BONES, rest_model
+
+    labels = list(model.bone_labels)
+    with torch.no_grad():
+        _, ref = model.get_bone_transforms(None, rest_model(model, shape)["rest_bone_poses"])
+    heads = 100.0 * ref[0, :, :3, 3].double().numpy() @ ANNY_TO_SUBJECT.T
+    return {k: heads[labels.index(b)] for k, b in JOINT_BONES.items()}
+
+
+@pytest.mark.parametrize(
+    "pose",
+    [
+        Pose("bent", arms=(ArmPose(abduction=80, elbow=70, twist=20), ArmPose(flexion=40))),
+        Pose("walk", legs=(LegPose(flexion=25, knee=40), LegPose(flexion=-15)), torso_yaw=20),
+    ],
+)
+def test_kinematics_reproduce_anny(anny_model, pose: Pose) -> None:
+    from pifuhd.body.anny import anny_body
+    from pifuhd.body.kinematics import BodyKinematics
+
+    kin = BodyKinematics(anny_model)
+    body = anny_body(SHAPE, pose)
+    rots = joint_rotations(pose, _reference_joints(anny_model, SHAPE))
+    generic = rotation_vectors(np.stack([rots[g] for g in GENERIC_BONES]))
+    exact = kin.exact(SHAPE)
+    f64 = torch.float64
+    r = rotvec_matrix(
+        torch.cat([torch.zeros(1, 3, dtype=f64), (kin.groups.double().T @ generic)[1:]])
+    )
+    world_r, world_t = kin.forward_kinematics(r, torch.tensor(exact.heads))
+    posed = kin.pose_points(
+        torch.tensor(exact.points), torch.tensor(exact.mass, dtype=f64), world_r, world_t
+    ).numpy()
+    diff = 100.0 * posed[body.weld] - body.vertices
+    diff -= diff.mean(axis=0)  # anny_body stands the body on y = 0 with the pelvis at x = z = 0
+    assert np.abs(diff).max() < FK_TOLERANCE_CM
+    deltas = kin.anny_deltas(np.zeros(3), generic.numpy())
+    np.testing.assert_allclose(deltas, body.info["pose_deltas"], atol=1e-6)
+    # the linear shape model is close to Anny's exact rest mesh for a shape far from the middle
+    points, _, _ = kin.rest(torch.tensor([SHAPE.get(k, 0.5) for k in kin_shape_keys()]))
+    linear_err_cm = 100.0 * np.linalg.norm(
+        points.sum(1).numpy() - exact.reference_vertices(), axis=1
+    )
+    assert linear_err_cm.max() < 2.0
+
+
+def kin_shape_keys() -> tuple[str, ...]:
+    from pifuhd.body.anny import SHAPE_KEYS
+
+    return SHAPE_KEYS
+
+
+def _perfect_observations(anny_model, shape: dict, root: np.ndarray, pose: np.ndarray):
+    """Observations made from the fitting body itself: exact landmarks and world landmarks."""
+    from pifuhd.body.fit import fit_body_model
+    from pifuhd.body.observations import FitObservations
+    from pifuhd.io.crops import CropRect
+
+    body = fit_body_model(anny_model)
+    s = torch.tensor([shape.get(k, 0.5) for k in kin_shape_keys()], dtype=torch.float32)
+    with torch.no_grad():
+        state = body.evaluate(s, torch.tensor(root, dtype=torch.float32), torch.tensor(pose))
+    lm = state.landmarks.numpy().astype(np.float64)
+    scale, offset = 0.95, np.array([0.03, 0.02])
+    keypoints = scale * lm[:, :2] + offset
+    world = lm - lm[[23, 24]].mean(axis=0)
+    return (
+        FitObservations(keypoints, np.ones(33), world, None, CropRect(0, 0, 512, 512), (512, 512)),
+        body,
+        scale * lm + np.array([*offset, 0.0]),
+    )
+
+
+def test_fit_recovers_a_known_pose_from_exact_landmarks(anny_model) -> None:
+    """Landmarks made by the body itself at a known pose, turned 30 degrees: the fit finds the
+    landmarks again in 3D (depth too, thanks to the world landmarks) to within 2 cm."""
+    from pifuhd.body.fit import fit_observations
+
+    rng = np.random.default_rng(1)
+    pose = np.zeros((len(GENERIC_BONES), 3), np.float32)
+    pose[GENERIC_BONES.index("upperarm.L")] = [0.0, 0.0, 0.9]
+    pose[GENERIC_BONES.index("lowerarm.L")] = [0.0, 0.0, 0.0]
+    pose[GENERIC_BONES.index("upperleg.R")] = [-0.5, 0.0, 0.0]
+    pose[GENERIC_BONES.index("lowerleg.R")] = [0.8, 0.0, 0.0]
+    pose += rng.normal(scale=0.03, size=pose.shape).astype(np.float32)
+    root = np.array([0.0, np.radians(30.0), 0.0])
+    obs, body, truth = _perfect_observations(anny_model, SHAPE, root, pose)
+    fit = fit_observations(obs, anny_model)
+    from pifuhd.body.fit import FitSettings  # noqa: F401  (the defaults are what is tested)
+
+    with torch.no_grad():
+        s = torch.tensor([fit.shape[k] for k in kin_shape_keys()], dtype=torch.float32)
+        lm = body.evaluate(
+            s,
+            torch.tensor(fit.root).float(),
+            torch.tensor(np.stack([fit.pose[g] for g in GENERIC_BONES])).float(),
+        ).landmarks.numpy()
+    mapped = sorted(__import__("pifuhd.body.fit_terms", fromlist=["x"]).LANDMARK_KEYPOINTS)
+    ours = fit.scale * lm[mapped]
+    ours[:, :2] += fit.translation[:2]
+    ref = truth[mapped]
+    ours[:, 2] += (ref[:, 2] - ours[:, 2]).mean()
+    err_cm = 100.0 * np.linalg.norm(ours - ref, axis=1)
+    assert err_cm.mean() < 2.0, err_cm
+    assert fit.residuals["stage3"]["landmark_error_cube_x100"] < 1.0
+    assert set(fit.joints) >= {"wrist.L", "ankle.R", "root"}
+    assert fit.vertices.shape == (anny_model.template_vertices.shape[0], 3)
