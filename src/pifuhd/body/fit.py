@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 class FitSettings:
     """Weights and iteration counts of the three stages."""
 
-    iterations: tuple[int, int, int] = (30, 70, 50)
+    iterations: tuple[int, int, int] = (20, 50, 30)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03
     sigma: float = 0.04
@@ -62,8 +62,8 @@ class FitSettings:
     w_direction: float = 0.5
     w_pose: float = 1.0
     w_shape: float = 0.2
-    w_inside: float = 2.0
-    w_coverage: float = 0.3
+    w_inside: float = 0.5
+    w_coverage: float = 0.1
     min_weight: float = 0.2
     """Weight of a landmark MediaPipe calls invisible (its guess is often close; the 2D
     weight is the visibility, at least this)."""
@@ -159,6 +159,7 @@ def _losses(
     scale = torch.exp(p.log_scale)
     projected = scale * state.landmarks[:, :2] + p.offset
     target = torch.tensor(obs.keypoints, dtype=torch.float32)
+    world = torch.tensor(obs.world, dtype=torch.float32)
     ww = w.clone()
     if stage == 1:
         keep = torch.zeros_like(ww)
@@ -168,9 +169,7 @@ def _losses(
     terms = {
         "landmarks": (ww * geman_mcclure(dist, settings.sigma)).sum() / ww.sum().clamp(min=1e-6),
         "direction": settings.w_direction
-        * direction_term(
-            state.landmarks, torch.tensor(obs.world, dtype=torch.float32), (w > 0).float(), stage
-        ),
+        * direction_term(state.landmarks, world, (w > 0).float(), stage),
     }
     if stage >= 2:
         terms["pose_prior"] = settings.w_pose * pose_prior(body, p.pose)
