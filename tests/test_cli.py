@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from pifuhd.cli import main
 from pifuhd.inference import Reconstructor
 from pifuhd.io.crops import resolve_crop
 from pifuhd.io.images import load_image
-from tests.conftest import PERSON, tiny_config
+from tests.conftest import PERSON, PERSON_CROP_METHOD, tiny_config
 
 RES = ["-r", "32", "--device", "cpu"]
 
@@ -34,7 +35,14 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_reconstruct_writes_all_outputs(tmp_path: Path, checkpoint: Path) -> None:
+@pytest.mark.parametrize("hide_mediapipe", [False, True])
+def test_reconstruct_writes_all_outputs(
+    tmp_path: Path, checkpoint: Path, hide_mediapipe: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All outputs; the crop comes from MediaPipe where it is installed, and from the
+    background estimate where it is not (hidden: importing it raises ImportError)."""
+    if hide_mediapipe:
+        monkeypatch.setitem(sys.modules, "mediapipe", None)
     out = tmp_path / "out"
     assert main(["reconstruct", str(PERSON), "-c", str(checkpoint), "-o", str(out), *RES]) == 0
     assert _files(out) == [
@@ -46,7 +54,8 @@ def test_reconstruct_writes_all_outputs(tmp_path: Path, checkpoint: Path) -> Non
     mesh = trimesh.load(out / "person.obj", process=False)
     assert mesh.is_watertight and mesh.volume > 0
     info = json.loads((out / "person.json").read_text())
-    assert info["resolution"] == 32 and info["crop_method"] == "foreground"
+    assert info["resolution"] == 32
+    assert info["crop_method"] == ("foreground" if hide_mediapipe else PERSON_CROP_METHOD)
     assert info["checkpoint"] == str(checkpoint) and info["vertices"] == len(mesh.vertices)
     assert set(info["crop"]) == {"x", "y", "w", "h"}
 

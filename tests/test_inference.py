@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import trimesh
@@ -13,7 +15,7 @@ from pifuhd.inference import Reconstructor, cube_to_pixel_matrix, reconstruct
 from pifuhd.io.crops import CropRect, resolve_crop
 from pifuhd.io.images import load_image
 from pifuhd.models.pifuhd import PIFuHD
-from tests.conftest import PERSON, tiny_config
+from tests.conftest import PERSON, PERSON_CROP_METHOD, tiny_config
 
 RESOLUTION = 64
 
@@ -36,10 +38,19 @@ def test_reconstruct_returns_closed_mesh_and_normals(model: PIFuHD) -> None:
     assert np.all(np.abs(mesh.vertices) <= 1.0 + 2.0 / RESOLUTION)
     assert len(result.normals) == 2 and result.normals[0].shape == (64, 64, 3)
     assert np.all(np.abs(result.normals[0]) <= 1.0)
-    assert result.crop_method == "foreground"
+    assert result.crop_method == PERSON_CROP_METHOD
     assert set(result.timings) == {"load", "encode", "grid", "mesh"}
     info = result.info()
     assert info["watertight"] is True and info["resolution"] == RESOLUTION
+
+
+def test_reconstruct_without_mediapipe_crops_by_background(
+    model: PIFuHD, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # importing it raises ImportError
+    result = reconstruct(PERSON, model, resolution=32, device="cpu")
+    assert result.crop_method == "foreground"
+    assert result.mesh.is_watertight and len(result.mesh.faces) > 100
 
 
 @pytest.mark.parametrize(("dilation", "max_points", "dense_found"), [(0, 0.4, 0.85), (1, 0.6, 0.9)])

