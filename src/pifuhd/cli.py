@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -99,6 +100,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.set_defaults(func=cmd_reconstruct)
 
+    fit = sub.add_parser(
+        "fit-body",
+        help="photos -> fitted Anny bodies (<stem>_body.obj/.json/_overlay.png)",
+        description="Fit the Anny body to each photo's person, in reconstruct's crop and frame.",
+        epilog="example: pifuhd fit-body photos/ -o bodies --frame pixel --all-people",
+    )
+    fit.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    fit.add_argument(
+        "-o", "--out", type=Path, default=Path("results"), help="output folder (default: results)"
+    )
+    fit.add_argument(
+        "--frame", choices=["cube", "pixel"], default="cube", help="as reconstruct (default: cube)"
+    )
+    fit.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
+    fit.add_argument("--keypoints", type=Path, help="OpenPose BODY_25 JSON (one input)")
+    fit.add_argument("--mask", type=Path, help="person mask image (one input)")
+    fit.add_argument(
+        "--all-people",
+        action="store_true",
+        help="fit each person found (<stem>_person<K>_body.*, K=0 the largest); default: the "
+        "largest only, with a warning naming the count",
+    )
+    fit.set_defaults(func=cmd_fit_body)
+
     conv = sub.add_parser("convert", help="official pifuhd.pt -> native checkpoint folder")
     conv.add_argument("source", type=Path)
     conv.add_argument("out", type=Path)
@@ -138,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--color-samples", type=int, default=100_000)
     prep.add_argument("--prt-dirs", type=int, default=64, help="rays per vertex for PRT")
     prep.add_argument("--seed", type=int, default=0)
+    prep.add_argument(
+        "--bodies",
+        choices=["fit", "true", "none"],
+        default="fit",
+        help="per-view bodies of synthetic subjects: the true body and the one fitted to the "
+        "render (fit: about 2-3 s a view), the true body only (true: fast), or none; adding "
+        "them to finished subjects renders nothing again",
+    )
     prep.add_argument("--workers", type=int, default=1, help="subjects in parallel")
     prep.add_argument("--shard", help="K/N: this machine's share of the subjects (job arrays)")
     prep.set_defaults(func=cmd_prepare)
@@ -159,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     add_train_parser(sub)
     return parser
+
+
+def print_batch(reports: Sequence[Any]) -> int:
+    """One line per photo (``ok IMAGE -> FIRST OUTPUT`` or ``error: ...``) and a summary;
+    the exit code: 1 when any photo failed."""
+    failed = [r for r in reports if not r.ok]
+    for report in reports:
+        if report.ok:
+            print(f"ok {report.image} -> {report.outputs[0]}")
+        else:
+            print(f"error: {report.error}", file=sys.stderr)
+    print(f"{len(reports) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -213,14 +259,27 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     )
     if "grid" in bar:
         bar.pop("grid").close()
-    failed = [r for r in reports if not r.ok]
-    for report in reports:
-        if report.ok:
-            print(f"ok {report.image} -> {report.outputs[0]}")
-        else:
-            print(f"error: {report.error}", file=sys.stderr)
-    print(f"{len(reports) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
-    return 1 if failed else 0
+    return print_batch(reports)
+
+
+def cmd_fit_body(args: argparse.Namespace) -> int:
+    from pifuhd.fit_outputs import fit_body_files
+    from pifuhd.io.images import list_images
+
+    images = [image for item in args.inputs for image in list_images(item)]
+    if (args.keypoints or args.mask) and len(images) > 1:
+        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
+    reports = fit_body_files(
+        images,
+        args.out,
+        rect=args.rect,
+        mask=args.mask,
+        keypoints=args.keypoints,
+        frame=args.frame,
+        all_people=args.all_people,
+        on_start=lambda image: print(f"fitting {image}", file=sys.stderr),
+    )
+    return print_batch(reports)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -295,6 +354,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         seed=args.seed,
         up=args.up,
         units=args.units,
+        bodies=args.bodies,
     )
     shard = parse_shard(args.shard)
     bar = tqdm(desc="subjects", unit="subject")

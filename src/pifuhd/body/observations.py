@@ -32,6 +32,7 @@ class FitObservations:
             z toward the viewer), hip-centred.
         mask: (M, M) bool person mask over the crop square (row 0 at cube y = +1), or None.
         crop: the crop square in input pixels; image_size: (H, W) of the photo.
+        known: (M, M) bool, True where the crop square lies inside the photo (None: all).
     """
 
     keypoints: np.ndarray
@@ -40,6 +41,7 @@ class FitObservations:
     mask: np.ndarray | None
     crop: CropRect
     image_size: tuple[int, int]
+    known: np.ndarray | None = None
 
 
 @dataclass
@@ -104,7 +106,7 @@ def mediapipe_world_to_cube(world: np.ndarray) -> np.ndarray:
 
 def mask_to_crop(mask: np.ndarray, crop: CropRect, size: int = MASK_SIZE) -> np.ndarray:
     """(H, W) image mask -> (size, size) bool over the crop square (nearest pixel; outside the
-    image is background)."""
+    image is background: see :func:`crop_in_image`)."""
     h, w = mask.shape
     centres = crop.x + (np.arange(size) + 0.5) * crop.w / size
     rows = crop.y + (np.arange(size) + 0.5) * crop.h / size
@@ -115,3 +117,10 @@ def mask_to_crop(mask: np.ndarray, crop: CropRect, size: int = MASK_SIZE) -> np.
     ok_r = (rws >= 0) & (rws < h)
     out[np.ix_(ok_r, ok_c)] = mask[np.ix_(rws[ok_r], cols[ok_c])] > 0.5
     return out
+
+
+def crop_in_image(image_size: tuple[int, int], crop: CropRect, size: int = MASK_SIZE) -> np.ndarray:
+    """(size, size) bool: which cells of the crop square (as :func:`mask_to_crop`) lie in an
+    image of ``image_size`` (H, W)."""
+    ones = np.ones(image_size, dtype=bool)
+    return mask_to_crop(ones, crop, size)

@@ -18,6 +18,7 @@ from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.observations import (
     BodyFit,
     FitObservations,
+    crop_in_image,
     mask_to_crop,
     mediapipe_world_to_cube,
     pixels_to_cube,
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 BORDER_MARGIN = 2
 """A person mask within this many pixels of the image border is cut by it."""
+
+BORDER_WARNING = "the person is cut by the image border; the hidden part is a guess"
 
 
 def observations(
@@ -47,6 +50,7 @@ def observations(
         mask=mask_to_crop(mask, crop),
         crop=crop,
         image_size=image_size,
+        known=crop_in_image(image_size, crop),
     )
 
 
@@ -56,6 +60,22 @@ def touches_border(mask: np.ndarray, margin: int = BORDER_MARGIN) -> bool:
     return bool(
         m[:margin].any() or m[-margin:].any() or m[:, :margin].any() or m[:, -margin:].any()
     )
+
+
+def fit_person(
+    person: PersonLandmarks,
+    image_size: tuple[int, int],
+    crop: CropRect | None = None,
+    settings: FitSettings | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> BodyFit:
+    """Fit one detected person in ``crop`` (None: the crop of the person's own mask), with a
+    warning when the image border cuts them."""
+    obs = observations(person, image_size, crop)
+    fit = fit_observations(obs, load_anny(cache_dir), settings)
+    if touches_border(person.mask):
+        fit.warnings.append(BORDER_WARNING)
+    return fit
 
 
 def fit_people(
@@ -71,14 +91,7 @@ def fit_people(
     people = detect_people(rgb, max_people=max_people)
     if not people:
         return []
-    model = load_anny(cache_dir)
-    fits = []
-    for person in people:
-        fit = fit_observations(observations(person, rgb.shape[:2], crop), model, settings)
-        if touches_border(person.mask):
-            fit.warnings.append("the person is cut by the image border; the hidden part is a guess")
-        fits.append(fit)
-    return fits
+    return [fit_person(p, rgb.shape[:2], crop, settings, cache_dir) for p in people]
 
 
 def fit_body(
