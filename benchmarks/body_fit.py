@@ -71,7 +71,7 @@ def normalised_person(seed: int) -> tuple[MeshAsset, dict[str, np.ndarray], np.n
     v = person.vertices
     lo, hi = v.min(0), v.max(0)
     scale, centre = 180.0 / (hi[1] - lo[1]), (hi + lo) / 2.0
-    anny_v, _ = anny_posed(person.params["body"]["anny_shape"], person.arrays["anny_pose_deltas"])
+    anny_v, _ = anny_posed(person.params["body"]["anny_shape"], person.arrays["pose_deltas"])
     place = person.arrays["anny_to_subject"]
     body = ((100.0 * anny_v) @ place[:3, :3].T + place[:3, 3] - centre) * scale
     asset = MeshAsset(

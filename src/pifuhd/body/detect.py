@@ -120,6 +120,9 @@ class PersonLandmarks:
             landmark model's segmentation in this person's region of interest; 0 elsewhere).
         score: mean of ``presence``, in [0, 1] (the Tasks API does not report the detector's
             score).
+        image_z: (33,) float64 MediaPipe's depth of the image landmarks in pixels (its
+            normalised z times the image width; smaller is nearer the camera, hip-centred), or
+            None.
     """
 
     image_xy: np.ndarray
@@ -128,6 +131,7 @@ class PersonLandmarks:
     world: np.ndarray
     mask: np.ndarray
     score: float
+    image_z: np.ndarray | None = None
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -154,6 +158,7 @@ def person_from_landmarks(
         visibility=visibility,
         presence=presence,
         world=np.array([[p.x, p.y, p.z] for p in world], dtype=np.float64),
+        image_z=np.array([p.z * width for p in landmarks], dtype=np.float64),
         mask=np.clip(mask, 0.0, 1.0),
         score=float(presence.mean()),
     )

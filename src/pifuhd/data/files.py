@@ -1,4 +1,4 @@
-"""Small atomic file writers for prepared data: PNG maps, compressed arrays, JSON."""
+"""Small atomic file writers for prepared data: PNG maps, arrays (npz, npy), JSON."""
 
 from __future__ import annotations
 
@@ -29,10 +29,17 @@ def write_png(path: Path, array: np.ndarray) -> None:
         image.save(tmp, format="PNG")
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to a compressed ``.npz`` atomically."""
+def save_npz(path: Path, arrays: dict[str, np.ndarray], *, compress: bool = True) -> None:
+    """Write arrays to an ``.npz`` (compressed unless ``compress=False``) atomically."""
+    save = np.savez_compressed if compress else np.savez
     with atomic_write(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        save(handle, **arrays)
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """Write one array as ``.npy`` atomically."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def write_json(path: Path, doc: dict) -> None:

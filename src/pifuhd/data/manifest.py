@@ -68,16 +68,76 @@ def check_data_format(root: Path) -> None:
     """Refuse data whose manifests (``manifest*.json``) carry an older ``format_version``.
 
     Raises:
-        InputError: naming the manifest and the fix (re-run ``pifuhd prepare``).
+        InputError: naming the manifest and the fix: for format 2, the ``pifuhd prepare``
+            command that adds the bodies in place (:func:`prepare_command`); for format 1, a
+            new ``pifuhd prepare`` into another folder (its depth maps are of the old frame).
     """
     for path in sorted(root.glob("manifest*.json")):
         try:
-            version = int(json.loads(path.read_text()).get("format_version", 0))
+            doc = json.loads(path.read_text())
+            version = int(doc.get("format_version", 0))
         except (OSError, ValueError, AttributeError) as exc:
             message = f"{path}: unreadable manifest ({exc}); re-run `pifuhd prepare`"
             raise InputError(message) from exc
+        if version == 2:
+            raise InputError(
+                f"{path}: data format 2, this pifuhd reads {DATA_FORMAT_VERSION} (per-view bodies "
+                f"of synthetic subjects); add them in place, without rendering again: "
+                f"`{prepare_command(root, doc)}` (add --bodies true to skip the fits, 2-3 s a "
+                "view)"
+            )
         if version < DATA_FORMAT_VERSION:
             raise InputError(
                 f"{path}: data format {version}, this pifuhd reads {DATA_FORMAT_VERSION} (views "
-                f"centred in depth on the subject); re-run `pifuhd prepare SCANS --out {root}`"
+                f"centred in depth on the subject); re-run `pifuhd prepare SCANS --out NEW_FOLDER`"
             )
+
+
+_CLI_SETTINGS = (
+    "views",
+    "size",
+    "presets",
+    "surface_samples",
+    "uniform_samples",
+    "color_samples",
+    "prt_dirs",
+    "seed",
+    "up",
+    "units",
+)
+"""``PrepareConfig`` fields that ``pifuhd prepare`` takes as ``--field-name`` options."""
+
+
+def prepare_command(root: Path, manifest: dict) -> str:
+    """The ``pifuhd prepare`` command that reproduces a manifest's settings and shard into
+    ``root``: the scans folder (from the subjects' sources, else ``SCANS``) and every setting
+    that differs from the default."""
+    settings = manifest.get("settings", {})
+    default = asdict(PrepareConfig())
+    words = ["pifuhd", "prepare", scans_folder(manifest.get("subjects", [])), "--out", str(root)]
+    for key in _CLI_SETTINGS:
+        value = settings.get(key, default[key])
+        if key == "presets":
+            value = tuple(value)
+        if value != default[key]:
+            text = ",".join(value) if key == "presets" else str(value)
+            words += [f"--{key.replace('_', '-')}", text]
+    k, n = manifest.get("shard", (1, 1))
+    if n > 1:
+        words += ["--shard", f"{k}/{n}"]
+    return " ".join(words)
+
+
+def scans_folder(subjects: Sequence[dict]) -> str:
+    """The folder ``pifuhd prepare`` found these subjects in (``find_subjects``: a mesh
+    ``SCANS/<name>.ext`` or ``SCANS/<name>/mesh``), or ``SCANS`` when they disagree."""
+    roots = set()
+    for subject in subjects:
+        source = Path(subject.get("source", ""))
+        if source.parent.name == subject.get("name"):
+            roots.add(str(source.parent.parent))
+        elif source.stem == subject.get("name"):
+            roots.add(str(source.parent))
+        else:
+            return "SCANS"
+    return roots.pop() if len(roots) == 1 else "SCANS"

@@ -10,10 +10,14 @@ Layout written under ``DATA/`` (documented in ``docs/data_format.md``)::
     subjects/<name>/mesh.ply            the normalised mesh with vertex albedo (ground truth)
     subjects/<name>/<map>/<view>.png    rgb, rgb_512, normal_front, normal_back, mask,
                                         depth_front, depth_back, rgb_<preset>
+    subjects/<name>/body/<view>.npz     synthetic subjects: the true and the fitted body in the
+    subjects/<name>/body/faces.npy      view's cube (``pifuhd.data.bodies``), Anny's triangles
 
 Every file is written atomically; a killed run resumes where it stopped (finished subjects and
-finished views are skipped). Random draws come from ``(seed, crc32(name)[, view])``, so results
-do not depend on the order, the number of workers or the shard.
+finished views are skipped). A finished subject without the bodies ``config.bodies`` asks for
+(data format 2, or ``--bodies true`` then ``fit``) gets only its body files added. Random
+draws come from ``(seed, crc32(name)[, view])``, so results do not depend on the order, the
+number of workers or the shard.
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ from pifuhd.data.asset import (
     sample_texture,
     view_matrix,
 )
+from pifuhd.data.bodies import TrueBody, true_body, write_view_bodies
 from pifuhd.data.files import downsample2, save_npz, to_uint8, write_json, write_png
 from pifuhd.data.manifest import write_manifest
-from pifuhd.data.scan import ScanError, find_subjects, load_scan
+from pifuhd.data.scan import ScanError, ScanInfo, find_subjects, load_scan
 from pifuhd.data.settings import (  # noqa: F401  (re-exported: prepare's public names)
+    BODY_LEVELS,
     DATA_FORMAT_VERSION,
     LIGHT_PRESETS,
     PrepareConfig,
@@ -149,17 +155,31 @@ def _warnings(folder: Path) -> list[str]:
         return []
 
 
-def subject_complete(folder: Path, config: PrepareConfig) -> bool:
-    """True if ``folder/subject.json`` exists and was written with the same settings."""
+def finished_subject(folder: Path, config: PrepareConfig) -> dict | None:
+    """``folder/subject.json`` if it exists and its renders were made with these settings
+    (``PrepareConfig.digest``), else None."""
     try:
         doc = json.loads((folder / "subject.json").read_text())
     except (OSError, ValueError):
-        return False
-    return doc.get("settings_digest") == config.digest()
+        return None
+    return doc if doc.get("settings_digest") == config.digest() else None
+
+
+def bodies_cover(written: str, wanted: str) -> bool:
+    """True if bodies written at level ``written`` include level ``wanted`` (``BODY_LEVELS``)."""
+    return BODY_LEVELS.index(written) >= BODY_LEVELS.index(wanted)
+
+
+def subject_complete(folder: Path, config: PrepareConfig) -> bool:
+    """True if the subject is finished with these settings, bodies included. Subjects of data
+    format 2 (no "bodies" in ``subject.json``) have none."""
+    doc = finished_subject(folder, config)
+    return doc is not None and bodies_cover(doc.get("bodies", "none"), config.bodies)
 
 
 def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) -> str:
     """Load, sample and render one subject into ``folder``; 'done' or 'skipped' (complete).
+    A finished subject missing only bodies gets them added (:func:`add_bodies`): 'done'.
 
     Raises:
         ScanError: the mesh cannot be used (the caller reports it and goes on).
@@ -167,8 +187,12 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     from pifuhd.data.render import SubjectRenderer
     from pifuhd.data.sample import depth_origin
 
-    if subject_complete(folder, config):
-        return "skipped"
+    doc = finished_subject(folder, config)
+    if doc is not None:
+        if bodies_cover(doc.get("bodies", "none"), config.bodies):
+            return "skipped"
+        add_bodies(path, folder, config, doc)
+        return "done"
     asset, info = load_scan(path, up=config.up, units=config.units, name=name)
     folder.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -184,15 +208,23 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     renderer = SubjectRenderer(asset, prt_dirs=config.prt_dirs, seed=config.seed)
     timings["prt_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    views = [
-        render_view_files(renderer, name, k, yaw, folder, config, origin)
-        for k, yaw in enumerate(view_yaws(config.views))
-    ]
-    timings["render_s"] = time.perf_counter() - t0
+    body = subject_body(path, info, config)
+    timings["bodies_s"] = time.perf_counter() - t0
+    timings["render_s"] = 0.0
+    views = []
+    for k, yaw in enumerate(view_yaws(config.views)):
+        t0 = time.perf_counter()
+        views.append(render_view_files(renderer, name, k, yaw, folder, config, origin))
+        t1 = time.perf_counter()
+        if body is not None:
+            write_view_bodies(folder, views[-1], body, config.bodies)
+        timings["render_s"] += t1 - t0
+        timings["bodies_s"] += time.perf_counter() - t1
     write_json(folder / "views.json", {"views": views})
     doc = {
         "name": name,
         "settings_digest": config.digest(),
+        "bodies": config.bodies,
         "scan": asdict(info),
         "vertices": len(asset.vertices),
         "faces": len(asset.faces),
@@ -201,6 +233,31 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     }
     write_json(folder / "subject.json", doc)  # last: marks the subject complete
     return "done"
+
+
+def subject_body(path: Path, info: ScanInfo, config: PrepareConfig) -> TrueBody | None:
+    """The subject's true body when ``config`` asks for bodies and it is a synthetic person."""
+    if config.bodies == "none":
+        return None
+    return true_body(path, np.asarray(info.to_subject, dtype=np.float64))
+
+
+def add_bodies(path: Path, folder: Path, config: PrepareConfig, doc: dict) -> None:
+    """Add the body files of ``config.bodies`` to a finished subject without rendering it
+    again (the renders and samples are kept byte for byte), then update ``subject.json``.
+
+    ``doc``: its ``subject.json``. The scan is loaded again for its normalisation (format 2
+    did not record it); finished body files are skipped, so a killed run resumes.
+    """
+    t0 = time.perf_counter()
+    _, info = load_scan(path, up=config.up, units=config.units, name=doc.get("name"))
+    body = subject_body(path, info, config)
+    if body is not None:
+        for view in json.loads((folder / "views.json").read_text())["views"]:
+            write_view_bodies(folder, view, body, config.bodies)
+    timings = {**doc.get("timings", {}), "bodies_s": time.perf_counter() - t0}
+    doc = {**doc, "bodies": config.bodies, "scan": asdict(info), "timings": timings}
+    write_json(folder / "subject.json", doc)
 
 
 def write_subject_mesh(asset: MeshAsset, path: Path) -> None:

@@ -48,6 +48,10 @@ class ScanInfo:
     albedo: str
     """'texture', 'vertex_colors' or 'none'."""
     warnings: tuple[str, ...] = ()
+    to_subject: tuple[tuple[float, ...], ...] = ()
+    """(4, 4) row-major: homogeneous scan-file coordinates -> subject frame (cm), the
+    normalisation applied to the vertices (turn to y up, centre the box, scale to 180 cm).
+    Empty in ``subject.json`` files of data format 2 and older."""
 
 
 def find_subjects(root: Path) -> list[tuple[str, Path]]:
@@ -168,7 +172,9 @@ def load_scan(
     height_cm = height_units * UNITS[unit_name]
     scale = SUBJECT_HEIGHT / height_cm
     center = (vertices.max(axis=0) + vertices.min(axis=0)) / 2.0
-    vertices = (vertices - center) * (SUBJECT_HEIGHT / height_units)
+    factor = SUBJECT_HEIGHT / height_units
+    vertices = (vertices - center) * factor
+    to_subject = normalisation_matrix(_UP_ROTATIONS[(axis, sign)], center, factor)
 
     uv, texture, colors, albedo_kind = _albedo(mesh)
     if albedo_kind == "none":
@@ -191,8 +197,22 @@ def load_scan(
         scale=scale,
         albedo=albedo_kind,
         warnings=tuple(warnings),
+        to_subject=tuple(tuple(float(v) for v in row) for row in to_subject),
     )
     return asset, info
+
+
+def normalisation_matrix(rotation: np.ndarray, center: np.ndarray, factor: float) -> np.ndarray:
+    """(4, 4) float64 ``p -> factor * (rotation @ p - center)``: scan file -> subject frame.
+
+    Args:
+        rotation: (3, 3) turn to y up; center: (3,) bounding-box centre after the turn (file
+            units); factor: subject cm per file unit.
+    """
+    m = np.eye(4)
+    m[:3, :3] = factor * rotation
+    m[:3, 3] = -factor * np.asarray(center, dtype=np.float64)
+    return m
 
 
 def _load_trimesh(path: Path) -> trimesh.Trimesh:
