@@ -223,7 +223,7 @@ def fit_photo(
         raise InputError(f"{image}: no person found; use a photo with a person in view")
     chosen = people if all_people else people[:1]
     try:
-        fits = [fit_person(person, loaded.rgb.shape[:2], crop, settings) for person in chosen]
+        fits = [fit_person(person, loaded.rgb, crop, settings) for person in chosen]
     except InputError as exc:  # e.g. an empty MediaPipe mask: name the photo
         raise InputError(f"{image}: {exc}") from exc
     for fit in fits:

@@ -14,6 +14,7 @@ import numpy as np
 
 from pifuhd.body.anny import load_anny
 from pifuhd.body.detect import PersonLandmarks, detect_people
+from pifuhd.body.facing import facing_corrected
 from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.observations import (
     BodyFit,
@@ -33,6 +34,8 @@ BORDER_MARGIN = 2
 """A person mask within this many pixels of the image border is cut by it."""
 
 BORDER_WARNING = "the person is cut by the image border; the hidden part is a guess"
+
+FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's facing"
 
 
 def observations(
@@ -64,15 +67,20 @@ def touches_border(mask: np.ndarray, margin: int = BORDER_MARGIN) -> bool:
 
 def fit_person(
     person: PersonLandmarks,
-    image_size: tuple[int, int],
+    rgb: np.ndarray,
     crop: CropRect | None = None,
     settings: FitSettings | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> BodyFit:
-    """Fit one detected person in ``crop`` (None: the crop of the person's own mask), with a
-    warning when the image border cuts them."""
-    obs = observations(person, image_size, crop)
+    """Fit one person detected in an (H, W, 3) [0, 1] image, in ``crop`` (None: the crop of
+    the person's own mask); left and right are swapped first where the face test says MediaPipe
+    read the person's facing wrongly (``pifuhd.body.facing``). Warns when the image border cuts
+    the person."""
+    person, swapped = facing_corrected(rgb, person)
+    obs = observations(person, rgb.shape[:2], crop)
     fit = fit_observations(obs, load_anny(cache_dir), settings)
+    if swapped:
+        fit.warnings.append(FACING_NOTE)
     if touches_border(person.mask):
         fit.warnings.append(BORDER_WARNING)
     return fit
@@ -91,7 +99,7 @@ def fit_people(
     people = detect_people(rgb, max_people=max_people)
     if not people:
         return []
-    return [fit_person(p, rgb.shape[:2], crop, settings, cache_dir) for p in people]
+    return [fit_person(p, rgb, crop, settings, cache_dir) for p in people]
 
 
 def fit_body(

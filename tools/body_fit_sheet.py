@@ -1,0 +1,108 @@
+"""A picture of body fits on held-out synthetic people (``docs/body_fit.png``).
+
+One row per person and view: the photo (the render over mid-grey), the fitted body drawn over
+it, then the fitted body (blue) and the true Anny body (orange) from the side and from the
+front, each rendered orthographically in the view's cube with the root depth aligned.
+
+    python3 tools/body_fit_sheet.py --seeds 1000,1003,1007 --yaws 0,90 -o docs/body_fit.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from body_fit import normalised_person
+
+from pifuhd.body.photo import fit_people
+from pifuhd.body.skinned import JOINT_NAMES
+from pifuhd.data.asset import MeshAsset, view_matrix
+from pifuhd.data.lighting import light_preset
+from pifuhd.data.render import SubjectRenderer
+from pifuhd.fit_outputs import overlay_image
+from pifuhd.io.crops import CropRect, cube_to_pixel_matrix
+
+TILE = 256
+FIT_RGB = np.array([0.35, 0.55, 0.95])
+TRUE_RGB = np.array([0.95, 0.6, 0.25])
+
+
+def shaded(vertices: np.ndarray, faces: np.ndarray, yaw: float) -> tuple[np.ndarray, np.ndarray]:
+    """(TILE, TILE) shade and mask of a cube-frame mesh seen from ``yaw`` degrees about y."""
+    renderer = SubjectRenderer(MeshAsset(vertices=vertices * 100.0, faces=faces), prt_dirs=1)
+    maps = renderer.render(yaw, TILE, np.zeros((9, 3)))
+    light = np.array([0.3, 0.4, 1.0]) / np.linalg.norm([0.3, 0.4, 1.0])
+    return np.clip(maps.normal_front @ light, 0.0, 1.0) * 0.7 + 0.25, maps.mask
+
+
+def pair_view(fit_v: np.ndarray, true_v: np.ndarray, faces: np.ndarray, yaw: float) -> np.ndarray:
+    """The two bodies from one direction, the fitted one drawn where it is nearer or alone."""
+    s_fit, m_fit = shaded(fit_v, faces, yaw)
+    s_true, m_true = shaded(true_v, faces, yaw)
+    out = np.ones((TILE, TILE, 3))
+    out[m_true] = s_true[m_true, None] * TRUE_RGB
+    both = m_fit & m_true
+    out[m_fit & ~m_true] = s_fit[m_fit & ~m_true, None] * FIT_RGB
+    out[both] = 0.5 * (s_fit[both, None] * FIT_RGB + s_true[both, None] * TRUE_RGB)
+    return out
+
+
+def row(seed: int, yaw: float) -> tuple[list[np.ndarray], str]:
+    asset, joints, body_cm = normalised_person(seed)
+    maps = SubjectRenderer(asset, prt_dirs=16, seed=0).render(yaw, 1024, light_preset("clear"))
+    alpha = maps.mask[..., None].astype(np.float32)
+    photo = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
+    fit = fit_people(photo, CropRect(0, 0, 1024, 1024), max_people=1)[0]
+    m = view_matrix(yaw)
+    true_v = body_cm @ m[:3, :3].T + m[:3, 3]
+    true_root = m[:3, :3] @ joints["root"] + m[:3, 3]
+    fit_v = fit.vertices + np.array([0.0, 0.0, true_root[2] - fit.joints["root"][2]])
+    px = cube_to_pixel_matrix(CropRect(0, 0, 1024, 1024), 1024)
+    vert_px = fit.vertices @ px[:3, :3].T + px[:3, 3]
+    joints_px = np.array([px[:2, :3] @ fit.joints[n] + px[:2, 3] for n in JOINT_NAMES])
+    over = overlay_image(photo, vert_px, fit.faces, joints_px).astype(np.float32) / 255.0
+    tiles = [
+        np.asarray(Image.fromarray((photo * 255).astype(np.uint8)).resize((TILE, TILE))) / 255.0,
+        np.asarray(Image.fromarray((over * 255).astype(np.uint8)).resize((TILE, TILE))) / 255.0,
+        # the cube frame's side: the body turned 90 degrees about y (the view's x axis becomes
+        # depth), as the subject-frame renderer shows a mesh at yaw 90
+        pair_view(fit_v, true_v, fit.faces, 90.0),
+        pair_view(fit_v, true_v, fit.faces, 0.0),
+    ]
+    return tiles, f"person {seed}, yaw {yaw:.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="1000,1003,1007")
+    parser.add_argument("--yaws", default="0,90")
+    parser.add_argument("-o", "--out", type=Path, default=Path("docs/body_fit.png"))
+    args = parser.parse_args()
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for yaw in (float(y) for y in args.yaws.split(",")):
+            rows.append(row(seed, yaw))
+    header = 24
+    sheet = Image.new("RGB", (4 * TILE, header + len(rows) * (TILE + header)), "white")
+    draw = ImageDraw.Draw(sheet)
+    titles = ["photo", "fit over the photo", "side: fit (blue), truth (orange)", "front"]
+    for k, title in enumerate(titles):
+        draw.text((k * TILE + 6, 6), title, fill="black")
+    for i, (tiles, label) in enumerate(rows):
+        top = header + i * (TILE + header)
+        draw.text((6, top + 4), label, fill="black")
+        for k, tile in enumerate(tiles):
+            image = Image.fromarray(np.clip(tile * 255.0, 0, 255).astype(np.uint8))
+            sheet.paste(image, (k * TILE, top + header))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out, optimize=True)
+
+
+if __name__ == "__main__":
+    main()
