@@ -11,6 +11,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from pifuhd.body.anny import SHAPE_KEYS
+from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
 from pifuhd.body.kinematics import merge_map, rotation_vectors, rotvec_matrix
 from pifuhd.body.poses import GENERIC_BONES, ArmPose, LegPose, Pose, joint_rotations
 
@@ -83,17 +85,11 @@ def test_kinematics_reproduce_anny(anny_model, pose: Pose) -> None:
     deltas = kin.anny_deltas(np.zeros(3), generic.numpy())
     np.testing.assert_allclose(deltas, body.info["pose_deltas"], atol=1e-6)
     # the linear shape model is close to Anny's exact rest mesh for a shape far from the middle
-    points, _, _ = kin.rest(torch.tensor([SHAPE.get(k, 0.5) for k in kin_shape_keys()]))
+    points, _, _ = kin.rest(torch.tensor([SHAPE.get(k, 0.5) for k in SHAPE_KEYS]))
     linear_err_cm = 100.0 * np.linalg.norm(
         points.sum(1).numpy() - exact.reference_vertices(), axis=1
     )
     assert linear_err_cm.max() < 2.0
-
-
-def kin_shape_keys() -> tuple[str, ...]:
-    from pifuhd.body.anny import SHAPE_KEYS
-
-    return SHAPE_KEYS
 
 
 def _perfect_observations(anny_model, shape: dict, root: np.ndarray, pose: np.ndarray):
@@ -103,7 +99,7 @@ def _perfect_observations(anny_model, shape: dict, root: np.ndarray, pose: np.nd
     from pifuhd.io.crops import CropRect
 
     body = fit_body_model(anny_model)
-    s = torch.tensor([shape.get(k, 0.5) for k in kin_shape_keys()], dtype=torch.float32)
+    s = torch.tensor([shape.get(k, 0.5) for k in SHAPE_KEYS], dtype=torch.float32)
     with torch.no_grad():
         state = body.evaluate(s, torch.tensor(root, dtype=torch.float32), torch.tensor(pose))
     lm = state.landmarks.numpy().astype(np.float64)
@@ -131,17 +127,15 @@ def test_fit_recovers_a_known_pose_from_exact_landmarks(anny_model) -> None:
     pose += rng.normal(scale=0.03, size=pose.shape).astype(np.float32)
     root = np.array([0.0, np.radians(30.0), 0.0])
     obs, body, truth = _perfect_observations(anny_model, SHAPE, root, pose)
-    fit = fit_observations(obs, anny_model)
-    from pifuhd.body.fit import FitSettings  # noqa: F401  (the defaults are what is tested)
-
+    fit = fit_observations(obs, anny_model)  # the default settings are what is tested
     with torch.no_grad():
-        s = torch.tensor([fit.shape[k] for k in kin_shape_keys()], dtype=torch.float32)
+        s = torch.tensor([fit.shape[k] for k in SHAPE_KEYS], dtype=torch.float32)
         lm = body.evaluate(
             s,
             torch.tensor(fit.root).float(),
             torch.tensor(np.stack([fit.pose[g] for g in GENERIC_BONES])).float(),
         ).landmarks.numpy()
-    mapped = sorted(__import__("pifuhd.body.fit_terms", fromlist=["x"]).LANDMARK_KEYPOINTS)
+    mapped = sorted(LANDMARK_KEYPOINTS)
     ours = fit.scale * lm[mapped]
     ours[:, :2] += fit.translation[:2]
     ref = truth[mapped]
