@@ -35,7 +35,7 @@ from pifuhd.body.anny import AnnyMissingError
 from pifuhd.body.detect import MediaPipeMissingError, detect_people
 from pifuhd.body.fit import FitSettings
 from pifuhd.body.observations import FINE_SIZE, BodyFit
-from pifuhd.body.photo import fit_person
+from pifuhd.body.photo import fit_person, share_in_crop
 from pifuhd.errors import InputError, PifuhdError
 from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image, write_png
@@ -221,6 +221,8 @@ def fit_photo(
     detect_s = time.perf_counter() - start
     if not people:
         raise InputError(f"{image}: no person found; use a photo with a person in view")
+    if crop is not None:  # the person the crop was made for first
+        people = sorted(people, key=lambda p: -share_in_crop(p, crop))
     chosen = people if all_people else people[:1]
     try:
         fits = [fit_person(person, loaded.rgb, crop, settings) for person in chosen]

@@ -76,6 +76,12 @@ class FitSettings:
     weight is the visibility, at least this)."""
 
 
+STAGE1_SIGMA_FACTOR = 5.0
+
+LOG_SCALE_RANGE = (float(np.log(0.1)), float(np.log(10.0)))
+"""Cube units per metre: a person between about 20 cm and 20 m tall in the crop (the crop
+rules make it about 1); outside, a fit has diverged."""
+
 _BODIES: dict[int, FitBody] = {}
 
 
@@ -102,7 +108,11 @@ def _initial_rotation(body: FitBody, obs: FitObservations, vis: np.ndarray) -> n
     model_kp = body.reference_landmarks()[ids]
     world = obs.world[ids]
     rot, _ = Rotation.align_vectors(world - world.mean(0), model_kp - model_kp.mean(0))
-    return rot.as_rotvec()
+    if rot.apply([0.0, 1.0, 0.0])[1] >= 0.5:
+        return rot.as_rotvec()
+    # tipped over (a half-visible person's world landmarks): keep only the turn about y
+    forward = rot.apply([0.0, 0.0, 1.0])
+    return np.array([0.0, np.arctan2(forward[0], forward[2]), 0.0])
 
 
 def _initial_camera(
@@ -173,8 +183,10 @@ def _losses(
         keep[list(TORSO_LANDMARKS)] = 1.0
         ww = ww * keep
     dist = torch.linalg.norm(projected - target, dim=1)
+    # stage 1 starts from a rough camera: a wide scale keeps far landmarks pulling
+    sigma = settings.sigma * (STAGE1_SIGMA_FACTOR if stage == 1 else 1.0)
     terms = {
-        "landmarks": (ww * geman_mcclure(dist, settings.sigma)).sum() / ww.sum().clamp(min=1e-6),
+        "landmarks": (ww * geman_mcclure(dist, sigma)).sum() / ww.sum().clamp(min=1e-6),
         "direction": settings.w_direction
         * direction_term(state.landmarks, world, (w > 0).float(), stage),
     }
@@ -244,6 +256,7 @@ def fit_observations(obs: FitObservations, model, settings: FitSettings | None =
             optimiser.step()
             with torch.no_grad():
                 p.shape.clamp_(0.0, 1.0)
+                p.log_scale.clamp_(*LOG_SCALE_RANGE)
         with torch.no_grad():
             terms = _losses(body, p, obs, w, settings, stage, silhouette)
         residuals[f"stage{stage}"] = {k: round(float(v), 6) for k, v in terms.items()}

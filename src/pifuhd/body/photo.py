@@ -16,6 +16,7 @@ from pifuhd.body.anny import load_anny
 from pifuhd.body.detect import PersonLandmarks, detect_people
 from pifuhd.body.facing import facing_corrected
 from pifuhd.body.fit import FitSettings, fit_observations
+from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
 from pifuhd.body.observations import (
     BodyFit,
     FitObservations,
@@ -35,6 +36,12 @@ BORDER_MARGIN = 2
 
 BORDER_WARNING = "the person is cut by the image border; the hidden part is a guess"
 
+OUTSIDE_CROP_NOTE = "most of this person lies outside the given crop; fitted in their own crop"
+
+UNRELIABLE_CM = 8.0
+"""Mean 2D landmark error (cube units x 100, about cm) above which a fit is flagged: good fits
+of synthetic renders end at 1-3, fits that went wrong at 7.6 and more."""
+
 FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's facing"
 
 
@@ -42,10 +49,11 @@ def observations(
     person: PersonLandmarks, image_size: tuple[int, int], crop: CropRect | None = None
 ) -> FitObservations:
     """One detected person as the fitter's observations in ``crop`` (default: the crop
-    ``pifuhd reconstruct`` would choose from this person's mask)."""
+    ``pifuhd reconstruct`` would choose from this person's mask, grown to hold their visible
+    landmarks where the mask holds only part of them)."""
     mask = person.mask > 0.5
     if crop is None:
-        crop = rect_from_mask(mask, source="mediapipe")
+        crop = rect_from_mask(mask | landmark_box(person, mask.shape), source="mediapipe")
     return FitObservations(
         keypoints=pixels_to_cube(person.image_xy, crop),
         visibility=np.asarray(person.visibility, np.float64),
@@ -55,6 +63,33 @@ def observations(
         image_size=image_size,
         known=crop_in_image(image_size, crop),
     )
+
+
+def landmark_box(
+    person: PersonLandmarks, shape: tuple[int, int], visible: float = 0.5
+) -> np.ndarray:
+    """(H, W) bool: the box around the person's visible fitted landmarks, within the image."""
+    box = np.zeros(shape, dtype=bool)
+    ids = [i for i in sorted(LANDMARK_KEYPOINTS) if person.visibility[i] > visible]
+    if len(ids) < 2:
+        return box
+    xy = person.image_xy[ids]
+    x0, y0 = np.floor(xy.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(xy.max(axis=0)).astype(int)
+    box[max(0, y0) : max(0, y1 + 1), max(0, x0) : max(0, x1 + 1)] = True
+    return box
+
+
+def share_in_crop(person: PersonLandmarks, crop: CropRect) -> float:
+    """Share of a person's fitted landmarks (``LANDMARK_KEYPOINTS``) inside a crop square."""
+    xy = person.image_xy[sorted(LANDMARK_KEYPOINTS)]
+    inside = (
+        (xy[:, 0] >= crop.x)
+        & (xy[:, 0] <= crop.x + crop.w)
+        & (xy[:, 1] >= crop.y)
+        & (xy[:, 1] <= crop.y + crop.h)
+    )
+    return float(inside.mean())
 
 
 def touches_border(mask: np.ndarray, margin: int = BORDER_MARGIN) -> bool:
@@ -77,10 +112,18 @@ def fit_person(
     read the person's facing wrongly (``pifuhd.body.facing``). Warns when the image border cuts
     the person."""
     person, swapped = facing_corrected(rgb, person)
+    notes = [FACING_NOTE] if swapped else []
+    if crop is not None and share_in_crop(person, crop) < 0.5:
+        crop = None
+        notes.append(OUTSIDE_CROP_NOTE)
     obs = observations(person, rgb.shape[:2], crop)
     fit = fit_observations(obs, load_anny(cache_dir), settings)
-    if swapped:
-        fit.warnings.append(FACING_NOTE)
+    fit.warnings.extend(notes)
+    error = fit.residuals["stage3"]["landmark_error_cube_x100"]
+    if error > UNRELIABLE_CM:
+        fit.warnings.append(
+            f"the body does not match the landmarks (mean 2D error {error:.1f} cm): unreliable"
+        )
     if touches_border(person.mask):
         fit.warnings.append(BORDER_WARNING)
     return fit
@@ -99,6 +142,8 @@ def fit_people(
     people = detect_people(rgb, max_people=max_people)
     if not people:
         return []
+    if crop is not None:  # the person the crop was made for first
+        people = sorted(people, key=lambda p: -share_in_crop(p, crop))
     return [fit_person(p, rgb, crop, settings, cache_dir) for p in people]
 
 
