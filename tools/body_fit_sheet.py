@@ -1,8 +1,9 @@
 """A picture of body fits on held-out synthetic people (``docs/body_fit.png``).
 
 One row per person and view: the photo (the render over mid-grey), the fitted body drawn over
-it, then the fitted body (blue) and the true Anny body (orange) from the side and from the
-front, each rendered orthographically in the view's cube with the root depth aligned.
+it, then the fitted body (blue) and the true Anny body (orange; grey where the two coincide)
+turned 90 degrees from the camera (what the photo cannot show: depth) and as the camera sees
+them, each rendered orthographically in the view's cube with the root depth aligned.
 
     python3 tools/body_fit_sheet.py --seeds 1000,1003,1007 --yaws 0,90 -o docs/body_fit.png
 """
@@ -70,8 +71,7 @@ def row(seed: int, yaw: float) -> tuple[list[np.ndarray], str]:
     tiles = [
         np.asarray(Image.fromarray((photo * 255).astype(np.uint8)).resize((TILE, TILE))) / 255.0,
         np.asarray(Image.fromarray((over * 255).astype(np.uint8)).resize((TILE, TILE))) / 255.0,
-        # the cube frame's side: the body turned 90 degrees about y (the view's x axis becomes
-        # depth), as the subject-frame renderer shows a mesh at yaw 90
+        # turned 90 degrees about y: the camera's depth axis becomes the picture's x
         pair_view(fit_v, true_v, fit.faces, 90.0),
         pair_view(fit_v, true_v, fit.faces, 0.0),
     ]
@@ -91,7 +91,7 @@ def main() -> None:
     header = 24
     sheet = Image.new("RGB", (4 * TILE, header + len(rows) * (TILE + header)), "white")
     draw = ImageDraw.Draw(sheet)
-    titles = ["photo", "fit over the photo", "side: fit (blue), truth (orange)", "front"]
+    titles = ["photo", "fit over the photo", "turned 90: fit blue, truth orange", "as photographed"]
     for k, title in enumerate(titles):
         draw.text((k * TILE + 6, 6), title, fill="black")
     for i, (tiles, label) in enumerate(rows):
