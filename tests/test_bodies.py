@@ -6,7 +6,6 @@ Needs ``anny`` (a cold ANNY_CACHE_DIR costs about 80 s); the fit test also needs
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Iterator
 from dataclasses import replace
@@ -58,19 +57,14 @@ N_ANNY_VERTICES, N_ANNY_FACES, N_ANNY_BONES = 13718, 27420, 104
 
 
 @pytest.fixture(scope="module")
-def scans(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def scans(tmp_path_factory: pytest.TempPathFactory, anny_cache: None) -> Iterator[Path]:
     """One synthetic Anny person (a small texture atlas) and one plain mesh."""
     from pifuhd.synth.people import make_person, write_person
 
-    cold = not os.environ.get("ANNY_CACHE_DIR")
-    if cold:
-        os.environ["ANNY_CACHE_DIR"] = str(tmp_path_factory.mktemp("anny_cache"))
     folder = tmp_path_factory.mktemp("scans")
     write_person(make_person(0, atlas_size=256), folder / "person_00000")
     trimesh.creation.box(extents=[0.4, 1.7, 0.3]).export(folder / "box.ply")
     yield folder
-    if cold:
-        del os.environ["ANNY_CACHE_DIR"]
 
 
 def _subject_from_person(scans: Path) -> tuple[np.ndarray, np.ndarray]:

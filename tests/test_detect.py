@@ -117,13 +117,13 @@ def render_person(seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarr
 
 
 @pytest.fixture(scope="module")
-def shorts() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def shorts(anny_cache: None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Seed 1: shorts, t-shirt and boots, one arm raised sideways (knees in view)."""
     return render_person(1)
 
 
 @pytest.fixture(scope="module")
-def jeans() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def jeans(anny_cache: None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Seed 3: jeans, crop top and sneakers, arms down."""
     return render_person(3)
 
