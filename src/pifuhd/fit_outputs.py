@@ -37,6 +37,7 @@ from pifuhd.body.fit import FitSettings
 from pifuhd.body.observations import FINE_SIZE, BodyFit
 from pifuhd.body.photo import fit_person, share_in_crop
 from pifuhd.errors import InputError, PifuhdError
+from pifuhd.io.atomic import publish
 from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, resolve_crop
 from pifuhd.io.images import LoadedImage, load_image, write_png
 from pifuhd.io.mesh import save_mesh
@@ -254,11 +255,7 @@ def write_photo_fits(
         for index, fit in enumerate(fits):
             name = f"{image.stem}_person{index}_body" if all_people else f"{image.stem}_body"
             names += write_body_files(staging, name, fit, loaded, frame, {**extra, "person": index})
-        finals = []
-        for name in names:
-            os.replace(staging / name, out_dir / name)
-            finals.append(out_dir / name)
-        return finals
+        return publish(staging, names, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from pifuhd.errors import PifuhdError
 from pifuhd.inference import Frame, Reconstruction, Reconstructor
+from pifuhd.io.atomic import publish
 from pifuhd.io.images import write_png
 from pifuhd.io.mesh import save_mesh
 from pifuhd.io.texture import textured_obj_files, uv_atlas
@@ -78,11 +79,7 @@ def write_outputs(
         names.append(f"{stem}.json")
         info = {**result.info(), **(extra or {})}
         (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        finals = []
-        for name in names:
-            os.replace(staging / name, out_dir / name)
-            finals.append(out_dir / name)
-        return finals
+        return publish(staging, names, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

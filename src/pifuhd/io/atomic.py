@@ -28,3 +28,13 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish(staging: Path, names: list[str], out_dir: Path) -> list[Path]:
+    """Move the finished files ``names`` from a staging folder on the same file system into
+    ``out_dir`` (each an atomic rename), returning their final paths."""
+    finals = []
+    for name in names:
+        os.replace(staging / name, out_dir / name)
+        finals.append(out_dir / name)
+    return finals
