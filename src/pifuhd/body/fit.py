@@ -36,6 +36,7 @@ from scipy.spatial.transform import Rotation
 from pifuhd.body.anny import JOINT_BONES, SHAPE_KEYS
 from pifuhd.body.fit_terms import (
     LANDMARK_KEYPOINTS,
+    LIMB_SEGMENTS,
     TORSO_LANDMARKS,
     FitBody,
     coverage_term,
@@ -147,7 +148,7 @@ def _swing_limbs(body: FitBody, p: _Params, obs: FitObservations, vis: np.ndarra
     """Turn each upper and lower limb so that its direction matches MediaPipe's world
     landmarks (parents first): a starting pose on the right side of the body in depth."""
     with torch.no_grad():
-        for bone, (a, b) in body.limb_segments():
+        for bone, (a, b) in LIMB_SEGMENTS:
             if vis[a] <= 0 or vis[b] <= 0:
                 continue
             state = body.evaluate(p.shape, p.root, p.pose)

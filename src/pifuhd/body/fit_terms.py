@@ -136,10 +136,6 @@ class FitBody:
             )
         return state.landmarks.numpy().astype(np.float64)
 
-    @staticmethod
-    def limb_segments():
-        return LIMB_SEGMENTS
-
     def landmark_error(self, p, obs, w: torch.Tensor) -> float:
         """Weighted mean 2D distance (cube units) between projected and observed landmarks."""
         with torch.no_grad():
