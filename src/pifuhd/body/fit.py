@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 class FitSettings:
     """Weights and iteration counts of the three stages."""
 
-    iterations: tuple[int, int, int] = (20, 50, 30)
+    iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03
     sigma: float = 0.04
@@ -172,8 +172,9 @@ def _losses(
     settings: FitSettings,
     stage: int,
     silhouette: dict | None,
+    rest: tuple | None = None,
 ) -> dict[str, torch.Tensor]:
-    state = body.evaluate(p.shape, p.root, p.pose)
+    state = body.evaluate(p.shape, p.root, p.pose, rest)
     scale = torch.exp(p.log_scale)
     projected = scale * state.landmarks[:, :2] + p.offset
     target = torch.tensor(obs.keypoints, dtype=torch.float32)
@@ -250,9 +251,13 @@ def fit_observations(obs: FitObservations, model, settings: FitSettings | None =
     for stage, steps in zip((1, 2, 3), settings.iterations, strict=True):
         t0 = time.perf_counter()
         optimiser = torch.optim.Adam(groups[stage], lr=settings.learning_rate)
+        rest = None
+        if stage < 3:  # the shape is fixed: its geometry once
+            with torch.no_grad():
+                rest = body.rest(p.shape)
         for _ in range(steps):
             optimiser.zero_grad()
-            terms = _losses(body, p, obs, w, settings, stage, silhouette)
+            terms = _losses(body, p, obs, w, settings, stage, silhouette, rest)
             sum(terms.values()).backward()
             optimiser.step()
             with torch.no_grad():

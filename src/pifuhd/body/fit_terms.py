@@ -113,14 +113,34 @@ class FitBody:
         surface = rng.choice(weights.shape[1], SILHOUETTE_POINTS, replace=False)
         self.index = torch.tensor(np.concatenate([support, surface]), dtype=torch.int64)
         self.n_support = len(support)
+        kin = self.kin
+        self._points0 = kin.points0[self.index]
+        self._d_points = kin.d_points[:, self.index].contiguous()
+        self._mass = kin.mass[self.index]
         self.regressor = torch.tensor(rows[:, support], dtype=torch.float32)
         self.mapped = torch.tensor([i in LANDMARK_KEYPOINTS for i in range(33)])
         centre = self.kin.exact({k: SHAPE_CENTRE for k in SHAPE_KEYS})
         self._reference = centre
         self.hinges = _hinges(self.kin, centre.all_heads)
 
-    def evaluate(self, shape: torch.Tensor, root: torch.Tensor, pose: torch.Tensor) -> BodyState:
-        points, mass, heads = self.kin.rest(shape, self.index)
+    def rest(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The linearised geometry of the fitted vertices (``BodyKinematics.rest`` on this
+        body's landmark support and surface samples, gathered once)."""
+        ds = shape - SHAPE_CENTRE
+        points = self._points0 + torch.einsum("p,pvbc->vbc", ds, self._d_points)
+        heads = self.kin.heads0 + torch.einsum("p,pbc->bc", ds, self.kin.d_heads)
+        return points, self._mass, heads
+
+    def evaluate(
+        self,
+        shape: torch.Tensor,
+        root: torch.Tensor,
+        pose: torch.Tensor,
+        rest: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> BodyState:
+        """Pose the body; ``rest``: :meth:`rest` computed beforehand (a stage with a fixed
+        shape computes it once)."""
+        points, mass, heads = self.rest(shape) if rest is None else rest
         rots = self.kin.bone_rotations(root, pose)
         world_r, world_t = self.kin.forward_kinematics(rots, heads)
         posed = self.kin.pose_points(points, mass, world_r, world_t)
