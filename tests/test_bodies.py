@@ -22,23 +22,15 @@ from pifuhd.data import render
 from pifuhd.data.asset import CUBE_HALF_CM, FINE_SIZE, pixel_centers, view_matrix
 from pifuhd.data.bodies import anny_posed, apply, person_folder
 from pifuhd.data.dataset import list_subjects
-from pifuhd.data.prepare import PrepareConfig, prepare
+from pifuhd.data.prepare import prepare
 from pifuhd.data.sample import depth_origin
 from pifuhd.errors import InputError
 from pifuhd.io.crops import CropRect, cube_to_pixel_matrix
+from tests.test_prepare import TINY as PREPARE_TINY
 
 pytest.importorskip("anny")
 
-TINY = PrepareConfig(
-    views=4,
-    size=64,
-    surface_samples=3000,
-    uniform_samples=3000,
-    color_samples=500,
-    prt_dirs=8,
-    seed=3,
-    bodies="true",
-)
+TINY = replace(PREPARE_TINY, bodies="true")
 TINY_V2_DIGEST = "19e926f4c49cab1f"
 """``TINY.digest()`` as data format 2 wrote it (before ``bodies`` existed)."""
 JOINT_TOL_CM = 1e-3

@@ -30,6 +30,7 @@ from pifuhd.body.detect import (
     person_region,
     require_mediapipe,
 )
+from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
 from pifuhd.body.mediapipe_runtime import (
     MISSING_MESSAGE,
     SHOW_LOGS_ENV,
@@ -143,14 +144,10 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_landmark_names_are_mediapipes() -> None:
     pose = require_mediapipe().solutions.pose
     assert tuple(landmark.name.lower() for landmark in pose.PoseLandmark) == LANDMARK_NAMES
-    assert LANDMARK_NAMES[11:17] == (
-        "left_shoulder",
-        "right_shoulder",
-        "left_elbow",
-        "right_elbow",
-        "left_wrist",
-        "right_wrist",
-    )
+    # the fitter's map from these indices to Anny's keypoints names the same body points
+    # (MediaPipe's "foot index", the toe tip, is Anny's big toe)
+    for index, keypoint in LANDMARK_KEYPOINTS.items():
+        assert LANDMARK_NAMES[index] == keypoint.replace("big_toe", "foot_index")
 
 
 def test_task_bundle_holds_the_wheels_models_with_their_input_ranges() -> None:

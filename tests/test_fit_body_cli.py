@@ -17,8 +17,8 @@ from PIL import Image
 from scipy import ndimage
 
 from pifuhd.cli import main
-from pifuhd.fit_outputs import has_explicit_crop, mesh_in_frame
-from pifuhd.io.crops import CropRect, cube_to_pixel_matrix
+from pifuhd.fit_outputs import mesh_in_frame
+from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, given_crop
 from pifuhd.io.images import load_image
 from pifuhd.io.person_mask import foreground_mask
 
@@ -213,11 +213,12 @@ def test_explicit_crop_sources_are_those_reconstruct_prefers(tmp_path: Path) -> 
     image = tmp_path / "photo.png"
     Image.new("RGB", (8, 8)).save(image)
     loaded = load_image(image)
-    assert not has_explicit_crop(image, loaded)
-    assert has_explicit_crop(image, loaded, rect="0 0 8 8")
+    assert given_crop(image, loaded) is None
+    assert given_crop(image, loaded, rect="1 2 6 6") == (CropRect(1, 2, 6, 6), "rect")
     (tmp_path / "photo_rect.txt").write_text("0 0 8 8\n")
-    assert has_explicit_crop(image, loaded)
+    assert given_crop(image, loaded) == (CropRect(0, 0, 8, 8), "rect-file")
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[2:6, 2:6] = 255
     Image.fromarray(rgba).save(tmp_path / "cutout.png")
-    assert has_explicit_crop(tmp_path / "cutout.png", load_image(tmp_path / "cutout.png"))
+    cutout = given_crop(tmp_path / "cutout.png", load_image(tmp_path / "cutout.png"))
+    assert cutout is not None and cutout[1] == "alpha"

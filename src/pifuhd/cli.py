@@ -103,20 +103,26 @@ def print_batch(reports: Sequence[Any]) -> int:
     return 1 if failed else 0
 
 
+def input_images(args: argparse.Namespace) -> list[Path]:
+    """The photos named by ``args.inputs`` (files and folders); --keypoints and --mask name
+    one photo's file, so they allow one photo only."""
+    from pifuhd.io.images import list_images
+
+    images = [image for item in args.inputs for image in list_images(item)]
+    if (args.keypoints or args.mask) and len(images) > 1:
+        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
+    return images
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from pifuhd.inference import Reconstructor
-    from pifuhd.io.images import list_images
     from pifuhd.outputs import reconstruct_files
 
     if args.checkpoint is None:
         from pifuhd.weights import default_checkpoint
 
         args.checkpoint = default_checkpoint()
-    images: list[Path] = []
-    for item in args.inputs:
-        images.extend(list_images(item))
-    if (args.keypoints or args.mask) and len(images) > 1:
-        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
+    images = input_images(args)
     reconstructor = Reconstructor(
         args.checkpoint,
         device=args.device,
@@ -160,11 +166,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def cmd_fit_body(args: argparse.Namespace) -> int:
     from pifuhd.fit_outputs import fit_body_files
-    from pifuhd.io.images import list_images
 
-    images = [image for item in args.inputs for image in list_images(item)]
-    if (args.keypoints or args.mask) and len(images) > 1:
-        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
+    images = input_images(args)
     reports = fit_body_files(
         images,
         args.out,

@@ -7,7 +7,7 @@ drawn over the photo, its joints as dots).
 
 Frames (``docs/conventions.md``): "cube" is the crop's normalised cube, "pixel" the input
 image's pixels through ``cube_to_pixel_matrix(crop, 1024)``, exactly as ``reconstruct`` writes
-its mesh. The crop follows ``reconstruct``'s precedence (``resolve_crop``: rect, keypoints,
+its mesh. The crop follows ``reconstruct``'s precedence (``given_crop``: rect, keypoints,
 mask, side files, alpha); when none applies, each person gets the crop of their own MediaPipe
 mask, the rule of ``reconstruct``'s MediaPipe path (crop method "mediapipe-person"). All of a
 photo's files are written into a temporary folder beside the outputs and renamed into place
@@ -38,17 +38,14 @@ from pifuhd.body.observations import FINE_SIZE, BodyFit
 from pifuhd.body.photo import fit_person, share_in_crop
 from pifuhd.errors import InputError, PifuhdError
 from pifuhd.io.atomic import publish
-from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, resolve_crop
+from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, given_crop
 from pifuhd.io.images import LoadedImage, load_image, write_png
 from pifuhd.io.mesh import save_mesh
-from pifuhd.io.person_mask import _has_transparency
 
 log = logging.getLogger(__name__)
 
 Frame = Literal["cube", "pixel"]
 
-SIDE_FILES = ("_rect.txt", "_keypoints.json", "_mask.png")
-"""Side files next to a photo that choose its crop (``resolve_crop``)."""
 
 BODY_RGB = (90, 200, 255)
 """Colour of the body in the overlay (lit by a light at the viewer)."""
@@ -69,24 +66,6 @@ class FitReport:
     outputs: list[Path]
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def has_explicit_crop(
-    image_path: Path | None,
-    image: LoadedImage,
-    rect: str | None = None,
-    keypoints: str | os.PathLike[str] | None = None,
-    mask: str | os.PathLike[str] | None = None,
-) -> bool:
-    """Whether ``resolve_crop`` would take the crop from an explicit source (an argument,
-    a side file or the alpha channel) rather than from person detection."""
-    if rect is not None or keypoints is not None or mask is not None:
-        return True
-    if image_path is not None:
-        stem = Path(image_path).stem
-        if any(Path(image_path).with_name(stem + suffix).is_file() for suffix in SIDE_FILES):
-            return True
-    return image.alpha is not None and _has_transparency(image.alpha)
 
 
 def frame_matrix(crop: CropRect, frame: Frame) -> np.ndarray:
@@ -214,9 +193,8 @@ def fit_photo(
         InputError: nobody is found (or a crop source is unusable).
     """
     loaded = load_image(image)
-    crop, method = None, "mediapipe-person"
-    if has_explicit_crop(image, loaded, rect, keypoints, mask):
-        crop, method = resolve_crop(image, loaded, rect=rect, keypoints=keypoints, mask=mask)
+    given = given_crop(image, loaded, rect=rect, keypoints=keypoints, mask=mask)
+    crop, method = given if given is not None else (None, "mediapipe-person")
     start = time.perf_counter()
     people = detect_people(loaded.rgb, max_people=max_people)
     detect_s = time.perf_counter() - start

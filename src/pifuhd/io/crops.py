@@ -295,23 +295,22 @@ def _rect_from_mask_file(path: Path, image: LoadedImage) -> CropRect:
     return rect_from_mask(mask, source=str(path))
 
 
-def resolve_crop(
+def given_crop(
     image_path: Path | None,
     image: LoadedImage,
     rect: str | None = None,
     keypoints: str | os.PathLike[str] | None = None,
     mask: str | os.PathLike[str] | None = None,
     keypoints_mode: str = "fullbody",
-) -> tuple[CropRect, str]:
-    """Decide the crop for one photo.
+) -> tuple[CropRect, str] | None:
+    """The crop a user gave for one photo, or None when it must come from the image itself.
 
     Priority: explicit `rect` > explicit `keypoints` > explicit `mask` > side files next to
     `image_path` (``<stem>_rect.txt``, ``<stem>_keypoints.json``, ``<stem>_mask.png``, in that
-    order) > the image's alpha channel (if it has real transparency) > MediaPipe > background
-    colour estimate.
+    order) > the image's alpha channel (if it has real transparency).
 
     Returns:
-        The crop and its method label, one of `CROP_METHODS`.
+        The crop and its method label (one of `CROP_METHODS`), or None.
     """
     keypoints_method = f"keypoints-{keypoints_mode}"
     if rect is not None:
@@ -333,6 +332,26 @@ def resolve_crop(
             return _rect_from_mask_file(mask_file, image), "mask"
     if image.alpha is not None and _has_transparency(image.alpha):
         return rect_from_mask(image.alpha > 0.5, source=image.source), "alpha"
+    return None
+
+
+def resolve_crop(
+    image_path: Path | None,
+    image: LoadedImage,
+    rect: str | None = None,
+    keypoints: str | os.PathLike[str] | None = None,
+    mask: str | os.PathLike[str] | None = None,
+    keypoints_mode: str = "fullbody",
+) -> tuple[CropRect, str]:
+    """Decide the crop for one photo: the one the user gave (`given_crop`), else MediaPipe's
+    person mask, else the background colour estimate.
+
+    Returns:
+        The crop and its method label, one of `CROP_METHODS`.
+    """
+    given = given_crop(image_path, image, rect, keypoints, mask, keypoints_mode)
+    if given is not None:
+        return given
     found = mediapipe_mask(image.rgb)
     if found is not None:
         return rect_from_mask(found, source=image.source), "mediapipe"
