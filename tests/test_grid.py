@@ -93,10 +93,12 @@ def test_evaluate_dense_matches_direct_numpy() -> None:
     axis = grid_axis(resolution)
     x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
     direct = blob_field(np.stack([x, y, z], axis=-1).reshape(-1, 3)).reshape(x.shape)
-    counts: list[int] = []
-    volume = evaluate_dense(blob_field, resolution, chunk=5000, progress=counts.append)
+    calls: list[tuple[int, int]] = []
+    volume = evaluate_dense(blob_field, resolution, chunk=5000, progress=lambda *c: calls.append(c))
     np.testing.assert_array_equal(volume, direct)
-    assert sum(counts) == resolution**3 and max(counts) <= 5000
+    done = [d for d, _ in calls]
+    assert calls[0] == (0, resolution**3) and calls[-1] == (resolution**3, resolution**3)
+    assert max(np.diff(done)) <= 5000
 
 
 def test_query_function_with_wrong_shape_is_rejected() -> None:
@@ -153,12 +155,12 @@ def test_coarse_to_fine_never_queries_a_point_twice() -> None:
         seen.append(points.copy())
         return blob_field(points)
 
-    counts: list[int] = []
+    calls: list[tuple[int, int]] = []
     _, evaluated = evaluate_coarse_to_fine(
-        recording, 100, base_resolution=16, chunk=20000, progress=counts.append
+        recording, 100, base_resolution=16, chunk=20000, progress=lambda *c: calls.append(c)
     )
     queried = np.concatenate(seen)
-    assert queried.shape[0] == evaluated == sum(counts)
+    assert queried.shape[0] == evaluated == calls[-1][0] == calls[-1][1]
     assert np.unique(queried, axis=0).shape[0] == evaluated
     assert np.isin(queried, grid_axis(100)).all()
 

@@ -21,8 +21,8 @@ from pifuhd.eval import evaluate, heldout
 from pifuhd.eval.color_metrics import DEFAULT_K
 from pifuhd.eval.metrics import GeometryMetrics
 from pifuhd.inference import Reconstructor, srgb_to_uint8
-from pifuhd.io.crops import resolve_crop
 from pifuhd.io.images import load_image
+from pifuhd.io.people import find_people
 from pifuhd.io.texture import bake_vertex_colors
 from pifuhd.models.color import ColorConfig, ColorNet
 from tests.conftest import PERSON, tiny_config
@@ -42,8 +42,9 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("texture")
     net = random_model(tiny_config(), seed=0)
     image = load_image(PERSON)
-    crop, _ = resolve_crop(PERSON, image)
-    give_surface(net, Reconstructor(net, device="cpu").encode(image, crop), grid=32)
+    person = find_people(PERSON, image)[0]
+    features = Reconstructor(net, device="cpu").encode(image, person.crop, person.mask)
+    give_surface(net, features, grid=32)
     plain = save_native(net, root / "plain")
     textured = save_native(net, root / "textured")
     torch.manual_seed(1)
@@ -68,9 +69,9 @@ def direct_colors(checkpoint: Path, vertices: np.ndarray) -> np.ndarray:
     """(V, 3) uint8 colours of the checkpoint's colour net at cube ``vertices`` for PERSON."""
     rec = Reconstructor(checkpoint, device="cpu", texture=True)
     image = load_image(PERSON)
-    crop, _ = resolve_crop(PERSON, image)
+    person = find_people(PERSON, image)[0]
     with torch.inference_mode():
-        coarse, fine = rec.network_images(image, crop)
+        coarse, fine = rec.network_images(image, person.crop, person.mask)
         features = rec.model.encode(coarse, fine)
         colors = rec.vertex_colors(features, rec.color.encode(coarse), vertices)
     return srgb_to_uint8(colors)

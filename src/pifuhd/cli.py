@@ -17,7 +17,12 @@ from typing import Any
 from tqdm import tqdm
 
 from pifuhd import __version__
-from pifuhd.cli_parsers import add_fit_body_parser, add_prepare_parser, add_reconstruct_parser
+from pifuhd.cli_parsers import (
+    add_fit_body_parser,
+    add_prepare_parser,
+    add_reconstruct_parser,
+    finish_help,
+)
 from pifuhd.errors import PifuhdError
 from pifuhd.eval.cli_args import add_evaluate_parser
 from pifuhd.train.cli_args import add_train_parser
@@ -87,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto")
     demo.set_defaults(func=cmd_demo)
     add_train_parser(sub)
+    finish_help(parser)
     return parser
 
 
@@ -114,8 +120,47 @@ def input_images(args: argparse.Namespace) -> list[Path]:
     return images
 
 
+class GridBar:
+    """The grid stage's progress line, e.g. ``grid: 1.2M / 1.3M points, level 3 [00:04]``:
+    points evaluated out of the points scheduled so far. A coarse-to-fine evaluation schedules
+    its levels one after another, so the total grows (once per level) and there is no ETA.
+    Called as the reconstruction's ``progress(stage, done, scheduled)``."""
+
+    FORMAT = "{desc}: {n_fmt} / {total_fmt} points{postfix} [{elapsed}]"
+
+    def __init__(self, file: Any = None) -> None:
+        self.file = file
+        """Where the line goes (``None``: stderr)."""
+        self.bar: tqdm | None = None
+        self.level = 0
+
+    def __call__(self, stage: str, done: int, scheduled: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=scheduled,
+                desc=stage,
+                unit="pt",
+                unit_scale=True,
+                bar_format=self.FORMAT,
+                leave=False,
+                file=self.file,
+            )
+            self.level = 0
+        if scheduled != self.bar.total or self.level == 0:
+            self.bar.total = scheduled
+            self.level += 1
+            self.bar.set_postfix_str(f"level {self.level}", refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        """End the current line (before the next photo)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from pifuhd.inference import Reconstructor
+    from pifuhd.inference import Reconstructor, default_settings
     from pifuhd.outputs import reconstruct_files
 
     if args.checkpoint is None:
@@ -123,8 +168,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
         args.checkpoint = default_checkpoint()
     images = input_images(args)
+    settings = default_settings(args.checkpoint).with_overrides(
+        background=args.background,
+        carve=args.carve,
+        carve_margin=args.carve_margin,
+        fragment_share=args.fragment_share,
+        fragment_gap=args.fragment_gap,
+    )
     reconstructor = Reconstructor(
         args.checkpoint,
+        settings=settings,
         device=args.device,
         resolution=args.resolution,
         coarse_to_fine=not args.dense,
@@ -133,16 +186,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         precision=args.precision,
         original_octree=args.original_octree,
     )
-    bar: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if "grid" not in bar:
-            bar["grid"] = tqdm(total=total, unit="pt", unit_scale=True, desc="grid", leave=False)
-        bar["grid"].update(done - bar["grid"].n)
+    grid_bar = GridBar()
 
     def on_start(image: Path) -> None:
-        if "grid" in bar:
-            bar.pop("grid").close()
+        grid_bar.close()
         print(f"reconstructing {image}", file=sys.stderr)
 
     reports = reconstruct_files(
@@ -156,11 +203,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         mask=args.mask,
         keypoints_mode=args.keypoints_mode,
         on_start=on_start,
-        progress=progress,
+        progress=grid_bar,
         uv_size=args.uv,
+        all_people=args.all_people,
     )
-    if "grid" in bar:
-        bar.pop("grid").close()
+    grid_bar.close()
     return print_batch(reports)
 
 

@@ -11,9 +11,19 @@ from typing import Any
 
 def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:
     """``pifuhd reconstruct``: photos -> meshes."""
-    rec = sub.add_parser("reconstruct", help="photos -> meshes")
+    rec = sub.add_parser(
+        "reconstruct",
+        help="photos -> meshes",
+        description="Reconstruct each photo's person as a closed mesh. Without --checkpoint the "
+        "bundled default model is used (its card: src/pifuhd/weights/default/MODEL_CARD.md).",
+    )
     rec.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
-    rec.add_argument("-c", "--checkpoint", type=Path, help="pifuhd.pt or a checkpoint folder")
+    rec.add_argument(
+        "-c",
+        "--checkpoint",
+        type=Path,
+        help="pifuhd.pt or a checkpoint folder (default: the bundled model)",
+    )
     rec.add_argument("-o", "--out", type=Path, default=Path("results"), help="output folder")
     rec.add_argument("-r", "--resolution", type=int, default=512, help="grid samples per axis")
     rec.add_argument("--format", choices=["obj", "ply", "glb"], default="obj")
@@ -66,6 +76,38 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
         default="auto",
         help="auto: bf16 where the hardware has it (BENCHMARKS.md: error bound), else fp32",
     )
+    rec.add_argument(
+        "--all-people",
+        action="store_true",
+        help="one mesh per person found (<stem>_person<K>.*, K = 0 the largest); otherwise "
+        "the largest person, with a warning naming the count",
+    )
+    guards = rec.add_argument_group(
+        "pipeline guards (default: what the checkpoint's config.json records; "
+        "pifuhd.inference_settings)"
+    )
+    guards.add_argument(
+        "--background",
+        choices=["keep", "fill"],
+        help="fill: replace the photo outside the person mask by a flat colour (this "
+        "project's models); keep: feed the photo as it is (the official model)",
+    )
+    guards.add_argument(
+        "--carve",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="points outside the dilated person mask, or near the cube's faces, are outside",
+    )
+    guards.add_argument(
+        "--carve-margin", type=float, help="mask dilation, as a share of the crop side"
+    )
+    guards.add_argument(
+        "--fragment-share",
+        type=float,
+        help="drop mesh pieces with fewer faces than this share of the largest piece and "
+        "farther than --fragment-gap from it (0 keeps every piece)",
+    )
+    guards.add_argument("--fragment-gap", type=float, help="in cube units (2 = the crop side)")
     rec.set_defaults(func=func)
 
 
@@ -126,3 +168,52 @@ def add_prepare_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> N
     prep.add_argument("--workers", type=int, default=1, help="subjects in parallel")
     prep.add_argument("--shard", help="K/N: this machine's share of the subjects (job arrays)")
     prep.set_defaults(func=func)
+
+
+EXAMPLES = {
+    "reconstruct": "pifuhd reconstruct photo.jpg -o results -r 256\n"
+    "  pifuhd reconstruct photos/ -o results --all-people --frame pixel --format glb",
+    "fit-body": "pifuhd fit-body photos/ -o bodies --frame pixel --all-people",
+    "convert": "pifuhd convert pifuhd.pt checkpoints/official",
+    "info": "pifuhd info checkpoints/official --json",
+    "init": "pifuhd init /tmp/tiny --preset small --seed 0 --surface-image examples/person.png",
+    "prepare": "pifuhd prepare scans200 --out data200 --views 12 --presets wild,intermediate,clear",
+    "synth": "pifuhd synth 200 --out scans200 --seed 1000",
+    "evaluate": "pifuhd evaluate --data data200 -r 256\n"
+    "  pifuhd evaluate --pred results --gt scans",
+    "demo": "pifuhd demo -o demo -r 256",
+    "train": "pifuhd train fine --data data200 --out runs/fine --preset small --steps 2000\n"
+    "  pifuhd train fine --out runs/fine --resume",
+}
+"""One or two example command lines per subcommand, shown at the end of its --help."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults after each option's help, and the examples epilog kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = action.default is None or action.default is False
+        if quiet or "default" in text or action.default is argparse.SUPPRESS:
+            return text  # nothing worth saying, or the help already says it
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text  # a required positional
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def finish_help(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand the defaults-showing formatter and its ``EXAMPLES`` epilog."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, sub in action.choices.items():
+            sub.formatter_class = HelpFormatter
+            if name in EXAMPLES and not sub.epilog:
+                sub.epilog = "example:\n  " + EXAMPLES[name]
+            for option in sub._actions:
+                shown = (
+                    option.default not in (None, argparse.SUPPRESS) and option.default is not False
+                )
+                if option.help is None and option.option_strings and shown:
+                    option.help = "(default: %(default)s)"
+            finish_help(sub)

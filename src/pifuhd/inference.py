@@ -5,46 +5,63 @@
 >>> result = rec("photo.jpg")                                  # doctest: +SKIP
 >>> result.mesh.export("photo.obj")                            # doctest: +SKIP
 
-Stages: load the photo -> choose the square person crop -> resize it to the coarse (512^2)
-and fine (1024^2) sizes -> predict normal maps and encode both levels -> evaluate the fine
-occupancy on a grid of the crop's normalised cube (coarse to fine) -> marching cubes at 0.5
--> with ``texture``, the colour net (``pifuhd.models.color``) queried at the mesh vertices
-(per-vertex sRGB albedo). Frames are described in docs/conventions.md.
+Stages: load the photo -> find the people (``pifuhd.io.people``: each one's square crop and
+person mask) -> per person, the crop with its background filled or kept and the pixels beyond
+the photo coloured as background (``pifuhd.io.composite``), resized to the coarse (512^2) and
+fine (1024^2) sizes -> predict normal maps and encode both levels -> evaluate the fine
+occupancy on a grid of the crop's normalised cube (coarse to fine), points outside the dilated
+person mask or near the cube's faces carved away (``pifuhd.geometry.carving``) -> marching
+cubes at 0.5 -> floating fragments dropped (``pifuhd.geometry.fragments``) -> with
+``texture``, the colour net (``pifuhd.models.color``) queried at the mesh vertices (per-vertex
+sRGB albedo). The guards' settings come from the checkpoint (``pifuhd.inference_settings``).
+Frames are described in docs/conventions.md.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-import trimesh
 from PIL import Image
 
 from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
+from pifuhd.checkpoint.native import is_native, read_inference_dict
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
+from pifuhd.geometry.carving import allowed_region, carved_query, carved_query_torch
+from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
-from pifuhd.geometry.marching import is_watertight, surface_mesh, triangulate
+from pifuhd.geometry.marching import surface_mesh, triangulate
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
-from pifuhd.io.crops import (
-    CropRect,
-    crop_image,
-    cube_to_pixel_matrix,
-    resolve_crop,
+from pifuhd.inference_settings import (
+    NATIVE_SETTINGS,
+    OFFICIAL_SETTINGS,
+    InferenceSettings,
+    settings_from_dict,
 )
+from pifuhd.io.composite import network_photo
+from pifuhd.io.crops import CropRect, crop_image, cube_to_pixel_matrix
 from pifuhd.io.images import LoadedImage, load_image
+from pifuhd.io.people import PersonInput, find_people
 from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.reconstruction import (
+    Frame,
+    Reconstruction,
+    StageCallback,
+    pick_device,
+    srgb_to_uint8,
+    to_network_image,
+)
 from pifuhd.runtime import (
     Precision,
     default_chunk,
@@ -56,60 +73,8 @@ from pifuhd.runtime import (
     timed_stage,
 )
 
-Frame = Literal["cube", "pixel"]
+log = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
-StageCallback = Callable[[str, int, int], None]
-"""Progress callback: (stage name, units done so far, total units)."""
-
-
-@dataclass
-class Reconstruction:
-    """The result of one photo."""
-
-    mesh: trimesh.Trimesh
-    """Closed triangle mesh with vertex normals, in ``frame`` coordinates; with a colour net
-    also per-vertex colours (``mesh.visual.vertex_colors``, uint8 sRGB albedo + alpha 255)."""
-    normals: list[np.ndarray]
-    """Predicted [front, back] normal maps at the coarse size, (H, W, 3) float32 in [-1, 1]."""
-    crop: CropRect
-    """The square crop of the input image, in pixels."""
-    crop_method: str
-    """How the crop was chosen (rect, keypoints-fullbody, mask, alpha, foreground, ...)."""
-    frame: Frame
-    resolution: int
-    points_evaluated: int
-    timings: dict[str, float] = field(default_factory=dict)
-    """Wall seconds per stage."""
-
-    def info(self) -> dict[str, Any]:
-        """JSON-serialisable summary (crop, resolution, timings, mesh size)."""
-        return {
-            "crop": {"x": self.crop.x, "y": self.crop.y, "w": self.crop.w, "h": self.crop.h},
-            "crop_method": self.crop_method,
-            "frame": self.frame,
-            "resolution": self.resolution,
-            "points_evaluated": self.points_evaluated,
-            "vertices": len(self.mesh.vertices),
-            "faces": len(self.mesh.faces),
-            "watertight": is_watertight(self.mesh.faces, len(self.mesh.vertices)),
-            "vertex_colors": self.mesh.visual.kind == "vertex",
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-        }
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return torch.device(name)
-
-
-def to_network_image(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(S, S, 3) float32 in [0, 1] -> (1, 3, S, S) in [-1, 1] on ``device``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
-    return (tensor.unsqueeze(0).to(device) - 0.5) / 0.5
 
 
 class Reconstructor:
@@ -157,6 +122,7 @@ class Reconstructor:
         precision: Precision = "auto",
         fast: bool = True,
         on_device: bool | None = None,
+        settings: InferenceSettings | None = None,
     ) -> None:
         self.device = pick_device(device)
         self.on_device = self.device.type != "cpu" if on_device is None else on_device
@@ -179,6 +145,7 @@ class Reconstructor:
             for net in once_per_photo:
                 if net is not None:  # weights read once per photo: do not keep them resident
                     release_after_each_layer(net)
+        self.settings = settings or default_settings(checkpoint)
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
         if self.color is not None:
@@ -208,30 +175,68 @@ class Reconstructor:
         progress: StageCallback | None = None,
         keypoints_mode: str = "fullbody",
     ) -> Reconstruction:
-        """Reconstruct one photo (path, array or PIL image); see ``resolve_crop`` for how
-        rect / keypoints (``keypoints_mode`` "fullbody" or "upperbody") / mask / side
-        files / alpha choose the crop."""
+        """Reconstruct the (largest) person of one photo (path, array or PIL image); see
+        ``pifuhd.io.people.find_people`` for how rect / keypoints (``keypoints_mode``
+        "fullbody" or "upperbody") / mask / side files / alpha / MediaPipe choose the crop and
+        the person mask. Several people: the largest, with a warning naming the count."""
+        return self.people(image, rect, keypoints, mask, frame, progress, keypoints_mode)[0]
+
+    def people(
+        self,
+        image: ImageLike,
+        rect: str | None = None,
+        keypoints: str | os.PathLike | None = None,
+        mask: str | os.PathLike | None = None,
+        frame: Frame = "cube",
+        progress: StageCallback | None = None,
+        keypoints_mode: str = "fullbody",
+        all_people: bool = False,
+    ) -> list[Reconstruction]:
+        """One reconstruction per person found (``all_people``), else of the largest only."""
         timings: dict[str, float] = {}
         with timed_stage(timings, "load"):
             loaded = load_image(image)
             path = Path(image) if isinstance(image, str | os.PathLike) else None
-            crop, method = resolve_crop(
-                path,
-                loaded,
-                rect=rect,
-                keypoints=keypoints,
-                mask=mask,
-                keypoints_mode=keypoints_mode,
+            found = find_people(path, loaded, rect, keypoints, mask, keypoints_mode)
+        notes, count = [], len(found)
+        if count > 1 and not all_people:
+            notes.append(
+                f"{len(found)} people found; reconstructed the largest (--all-people: each)"
             )
+            log.warning("%s: %s", loaded.source, notes[-1])
+            found = found[:1]
+        results = []
+        for person in found:
+            result = self.reconstruct_person(loaded, person, frame, progress)
+            result.timings["load"] = timings["load"]
+            result.people_found = count
+            result.warnings.extend(notes)
+            results.append(result)
+        return results
+
+    def reconstruct_person(
+        self,
+        loaded: LoadedImage,
+        person: PersonInput,
+        frame: Frame = "cube",
+        progress: StageCallback | None = None,
+    ) -> Reconstruction:
+        """Reconstruct one person of a loaded photo (crop and mask: ``person``)."""
+        timings: dict[str, float] = {}
+        crop, settings = person.crop, self.settings
         with timed_stage(timings, "encode"):
-            coarse, fine = self.network_images(loaded, crop)
+            coarse, fine = self.network_images(loaded, crop, person.mask)
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
+        allowed = None
+        if settings.carve:
+            size = (loaded.height, loaded.width)
+            allowed = allowed_region(person.mask, crop, size, settings.carve_margin)
         with timed_stage(timings, "grid"):
             if self.on_device:
-                padded, evaluated = self.occupancy_padded(features, progress)
+                padded, evaluated = self.occupancy_padded(features, progress, allowed)
             else:
-                volume, evaluated = self.occupancy_volume(features, progress)
+                volume, evaluated = self.occupancy_volume(features, progress, allowed)
         with timed_stage(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
             offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
@@ -248,6 +253,7 @@ class Reconstructor:
                     f"{loaded.source}: the model found no surface in the crop {crop.as_tuple()}; "
                     "check the crop (--rect) and the checkpoint"
                 )
+            mesh, dropped = drop_fragments(mesh, settings.fragment_share, settings.fragment_gap)
         if color_features is not None:
             with timed_stage(timings, "color"):
                 colors = self.vertex_colors(features, color_features, mesh.vertices)
@@ -261,32 +267,41 @@ class Reconstructor:
             mesh=mesh,
             normals=normals,
             crop=crop,
-            crop_method=method,
+            crop_method=person.method,
             frame=frame,
             resolution=self.resolution,
             points_evaluated=evaluated,
             timings=timings,
+            mask_method=person.mask_method,
+            fragments_dropped=dropped,
+            settings=settings,
         )
 
     def network_images(
-        self, image: LoadedImage, crop: CropRect
+        self, image: LoadedImage, crop: CropRect, mask: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The crop resized to both levels' sizes: (1, 3, S, S) and (1, 3, 2S, 2S) in [-1, 1]."""
-        config = self.model.config
-        coarse = to_network_image(
-            crop_image(image.rgb, crop, config.coarse.image_size), self.device
-        )
-        fine = to_network_image(crop_image(image.rgb, crop, config.fine.image_size), self.device)
-        return coarse, fine
+        """The crop resized to both levels' sizes: (1, 3, S, S) and (1, 3, 2S, 2S) in [-1, 1];
+        the background (outside ``mask``, (H, W) bool) and the pixels beyond the photo as
+        ``settings`` say (``pifuhd.io.composite.network_photo``)."""
+        settings, config = self.settings, self.model.config
+        rgb, beyond = network_photo(image.rgb, mask, settings.background, settings.fill)
+        shifted = rgb - beyond  # crop_image pads with 0 and its resize is linear: pad = beyond
+        images = [
+            crop_image(shifted, crop, size) + beyond
+            for size in (config.coarse.image_size, config.fine.image_size)
+        ]
+        return tuple(to_network_image(x, self.device) for x in images)  # type: ignore[return-value]
 
     @property
     def encode_precision(self) -> str:
         """The encoders' precision: ``precision`` on the fast path, fp32 on the plain one."""
         return self.precision if self.fast else "fp32"
 
-    def encode(self, image: LoadedImage, crop: CropRect) -> PIFuHDFeatures:
-        """Crop, resize to both levels' sizes and run the encoders."""
-        return encode(self.model, *self.network_images(image, crop), self.encode_precision)
+    def encode(
+        self, image: LoadedImage, crop: CropRect, mask: np.ndarray | None = None
+    ) -> PIFuHDFeatures:
+        """Crop, resize to both levels' sizes (``network_images``) and run the encoders."""
+        return encode(self.model, *self.network_images(image, crop, mask), self.encode_precision)
 
     @torch.inference_mode()
     def color_features(self, coarse: torch.Tensor) -> torch.Tensor:
@@ -313,13 +328,20 @@ class Reconstructor:
         return out
 
     def occupancy_volume(
-        self, features: PIFuHDFeatures, progress: StageCallback | None = None
+        self,
+        features: PIFuHDFeatures,
+        progress: StageCallback | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int]:
-        """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated."""
+        """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated;
+        with ``allowed`` ((M, M) bool over the crop square), carved
+        (``pifuhd.geometry.carving``)."""
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query(self.model, features, precision, fast=self.fast)
-        tick = grid_ticker(progress, total)
+        if allowed is not None:
+            query = carved_query(query, allowed, self.settings.border)
+        tick = grid_ticker(progress)
         if self.original_octree:
             return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
         if self.coarse_to_fine:
@@ -329,14 +351,19 @@ class Reconstructor:
         return evaluate_dense(query, self.resolution, chunk=self.chunk, progress=tick), total
 
     def occupancy_padded(
-        self, features: PIFuHDFeatures, progress: StageCallback | None = None
+        self,
+        features: PIFuHDFeatures,
+        progress: StageCallback | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[torch.Tensor, int]:
         """``occupancy_volume`` on the device: the (R + 2)^3 float32 volume inside a zero
         border, as a tensor there, and the points evaluated."""
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
-        tick = grid_ticker(progress, total)
+        if allowed is not None:
+            query = carved_query_torch(query, allowed, self.settings.border)
+        tick = grid_ticker(progress)
         device, chunk = self.device, self.chunk
         if self.original_octree:
             return evaluate_original_octree_torch(
@@ -347,6 +374,16 @@ class Reconstructor:
                 query, self.resolution, device, dilation=self.dilation, chunk=chunk, progress=tick
             )
         return evaluate_dense_torch(query, self.resolution, device, chunk, tick), total
+
+
+def default_settings(checkpoint: str | os.PathLike | PIFuHD) -> InferenceSettings:
+    """The pipeline settings a checkpoint records (``pifuhd.inference_settings``): a native
+    folder's ``"inference"`` object, :data:`OFFICIAL_SETTINGS` for an official file."""
+    if isinstance(checkpoint, PIFuHD):
+        return NATIVE_SETTINGS
+    if is_native(checkpoint):
+        return settings_from_dict(read_inference_dict(checkpoint), str(checkpoint))
+    return OFFICIAL_SETTINGS
 
 
 def reconstruct(
@@ -361,8 +398,3 @@ def reconstruct(
     Extra keyword arguments (rect, keypoints, mask, frame) go to ``Reconstructor.__call__``.
     """
     return Reconstructor(checkpoint, device=device, resolution=resolution)(image, **kwargs)
-
-
-def srgb_to_uint8(colors: np.ndarray) -> np.ndarray:
-    """(..., 3) sRGB in [0, 1] -> uint8, round(c * 255) after clipping."""
-    return np.rint(np.clip(colors, 0.0, 1.0) * 255.0).astype(np.uint8)

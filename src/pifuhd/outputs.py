@@ -97,15 +97,18 @@ def reconstruct_files(
     on_start: Callable[[Path], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     uv_size: int = 0,
+    all_people: bool = False,
 ) -> list[ItemReport]:
     """Reconstruct each image; a failure on one (a ``PifuhdError``) is reported and the
-    others go on. Unexpected exceptions (bugs) propagate."""
+    others go on. Unexpected exceptions (bugs) propagate. With ``all_people`` every person
+    found gets ``<stem>_person<K>.*`` (K = 0 the largest); otherwise the largest gets
+    ``<stem>.*`` (with a warning in its JSON when there were more)."""
     reports = []
     for image in images:
         if on_start is not None:
             on_start(image)
         try:
-            result = reconstructor(
+            results = reconstructor.people(
                 image,
                 rect=rect,
                 keypoints=keypoints,
@@ -113,9 +116,17 @@ def reconstruct_files(
                 frame=frame,
                 progress=progress,
                 keypoints_mode=keypoints_mode,
+                all_people=all_people,
             )
-            extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
-            outputs = write_outputs(result, out_dir, image.stem, fmt, extra, uv_size)
+            outputs = []
+            for index, result in enumerate(results):
+                extra = {
+                    "image": str(image),
+                    "checkpoint": reconstructor.checkpoint_info.get("path"),
+                    "person": index,
+                }
+                stem = f"{image.stem}_person{index}" if all_people else image.stem
+                outputs += write_outputs(result, out_dir, stem, fmt, extra, uv_size)
             reports.append(ItemReport(image=image, ok=True, outputs=outputs))
         except PifuhdError as exc:
             log.debug("failed on %s", image, exc_info=True)

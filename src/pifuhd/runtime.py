@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from pifuhd.geometry.progress import ProgressFn
 from pifuhd.geometry.projection import default_calib
 from pifuhd.models.fast_query import FastQuery, supports_fast_query
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
@@ -134,17 +135,15 @@ def occupancy_query(
     return plain_query
 
 
-def grid_ticker(
-    progress: Callable[[str, int, int], None] | None, total: int
-) -> Callable[[int], None]:
-    """A grid evaluator's progress callback (points just evaluated) that reports the running
-    count out of ``total`` to ``progress`` as stage "grid"."""
-    done = [0]
+def grid_ticker(progress: Callable[[str, int, int], None] | None) -> ProgressFn:
+    """A grid evaluator's ``progress(done, scheduled)`` callback that reports
+    ``progress("grid", done, scheduled)``: the points evaluated so far out of the points
+    scheduled so far. The total grows as a coarse-to-fine or octree evaluation starts its
+    levels (:mod:`pifuhd.geometry.progress`); it is R^3 only for a dense grid."""
 
-    def tick(n: int) -> None:
-        done[0] += n
+    def tick(done: int, scheduled: int) -> None:
         if progress is not None:
-            progress("grid", done[0], total)
+            progress("grid", done, scheduled)
 
     return tick
 

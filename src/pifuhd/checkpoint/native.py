@@ -72,6 +72,20 @@ def read_native_config(folder: str | os.PathLike) -> tuple[PIFuHDConfig, dict[st
     return config, dict(doc.get("metadata") or {})
 
 
+def read_inference_dict(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``"inference"`` object of a native checkpoint's config (pipeline settings,
+    ``pifuhd.inference_settings``), or None when it records none."""
+    path = Path(folder) / CONFIG_NAME
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot read ({exc}); the checkpoint is corrupt") from None
+    data = doc.get("inference") if isinstance(doc, dict) else None
+    if data is not None and not isinstance(data, dict):
+        raise CheckpointError(f'{path}: "inference" must be an object, got {type(data).__name__}')
+    return data
+
+
 def load_native(
     folder: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> tuple[PIFuHD, dict[str, Any]]:

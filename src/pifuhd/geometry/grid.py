@@ -17,11 +17,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pifuhd.geometry.progress import GridProgress, ProgressFn
+
 QueryFn = Callable[[np.ndarray], np.ndarray]
 """Occupancy query: points (N, 3) float32 in the normalised cube -> (N,) float32 in [0, 1]."""
-
-ProgressFn = Callable[[int], None]
-"""Progress callback, called with the number of points just evaluated (e.g. ``tqdm.update``)."""
 
 DEFAULT_CHUNK = 262144
 
@@ -79,21 +78,22 @@ def _evaluate_indices(
     iz: np.ndarray,
     resolution: int,
     chunk: int,
-    progress: ProgressFn | None,
+    progress: GridProgress,
 ) -> np.ndarray:
-    """Evaluate ``fn`` at the grid points with indices (ix, iy, iz), ``chunk`` points at a time.
+    """Evaluate ``fn`` at the grid points with indices (ix, iy, iz), ``chunk`` points at a time,
+    as one level of ``progress`` (scheduled first, then advanced per chunk).
 
     Returns:
         (N,) float32 values, in the order of the indices.
     """
     n = ix.shape[0]
+    progress.schedule(n)
     out = np.empty(n, dtype=np.float32)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         points = grid_points(ix[start:stop], iy[start:stop], iz[start:stop], resolution)
         out[start:stop] = _query(fn, points)
-        if progress is not None:
-            progress(stop - start)
+        progress.advance(stop - start)
     return out
 
 
@@ -118,7 +118,8 @@ def evaluate_dense(
         fn: occupancy query, (N, 3) float32 cube-frame points -> (N,) float32.
         resolution: R, samples per axis.
         chunk: the most points passed to ``fn`` in one call.
-        progress: optional callback, called with the number of points just evaluated.
+        progress: optional ``progress(done, scheduled)`` callback
+            (:mod:`pifuhd.geometry.progress`): all R^3 points are scheduled up front.
 
     Returns:
         (R, R, R) float32 volume, ``vol[i, j, k] = fn(x_i, y_j, z_k)``.
@@ -128,12 +129,13 @@ def evaluate_dense(
     volume = np.empty(shape, dtype=np.float32)
     flat = volume.reshape(-1)
     total = flat.shape[0]
+    counts = GridProgress(progress)
+    counts.schedule(total)
     for start in range(0, total, chunk):
         stop = min(start + chunk, total)
         ix, iy, iz = np.unravel_index(np.arange(start, stop), shape)
         flat[start:stop] = _query(fn, grid_points(ix, iy, iz, resolution))
-        if progress is not None:
-            progress(stop - start)
+        counts.advance(stop - start)
     return volume
 
 
@@ -321,7 +323,9 @@ def evaluate_coarse_to_fine(
         threshold: the level whose crossings are refined (inside is ``> threshold``).
         dilation: cells added around active cells at every level (>= 0).
         chunk: the most points passed to ``fn`` in one call.
-        progress: optional callback, called with the number of points just evaluated.
+        progress: optional ``progress(done, scheduled)`` callback
+            (:mod:`pifuhd.geometry.progress`): each level's points are scheduled before it is
+            evaluated, so the total grows level by level.
 
     Returns:
         volume: (R, R, R) float32, exact near the surface, interpolated elsewhere.
@@ -334,9 +338,10 @@ def evaluate_coarse_to_fine(
     if step == 1:
         return evaluate_dense(fn, resolution, chunk, progress), resolution**3
 
+    counts = GridProgress(progress)
     coarse = lattice_indices(resolution, step)
     gx, gy, gz = (a.reshape(-1) for a in np.meshgrid(coarse, coarse, coarse, indexing="ij"))
-    values = _evaluate_indices(fn, gx, gy, gz, resolution, chunk, progress)
+    values = _evaluate_indices(fn, gx, gy, gz, resolution, chunk, counts)
     values = values.reshape((coarse.shape[0],) * 3)
     exact = np.ones(values.shape, dtype=bool)
     evaluated = values.size
@@ -355,7 +360,7 @@ def evaluate_coarse_to_fine(
 
         a, b, c = np.nonzero(active & ~exact)
         values[a, b, c] = _evaluate_indices(
-            fn, fine[a], fine[b], fine[c], resolution, chunk, progress
+            fn, fine[a], fine[b], fine[c], resolution, chunk, counts
         )
         exact |= active
         evaluated += a.shape[0]

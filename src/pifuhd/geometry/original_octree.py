@@ -32,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from pifuhd.geometry.grid import DEFAULT_CHUNK, ProgressFn, QueryFn
+from pifuhd.geometry.grid import DEFAULT_CHUNK, QueryFn
+from pifuhd.geometry.progress import GridProgress, ProgressFn
 
 INIT_RESOLUTION = 64
 """Samples per axis of the original's first lattice."""
@@ -127,13 +128,15 @@ def _evaluate_lattice(
     step: int,
     resolution: int,
     chunk: int,
-    progress: ProgressFn | None,
+    progress: GridProgress,
 ) -> int:
     """Evaluate ``fn`` where the (m, m, m) lattice view ``wanted`` is set, write the results to
     the lattice view ``values`` and clear ``wanted`` there. The points are listed a block of
     x-planes at a time (the index lists stay small) and sent in calls of exactly ``chunk``
     points but the last (a block's remainder waits for the next block's points: few call
-    sizes, so the matrix libraries keep few kernels). Returns the number of points evaluated."""
+    sizes, so the matrix libraries keep few kernels). They are one level of ``progress``,
+    scheduled before the first call. Returns the number of points evaluated."""
+    progress.schedule(int(np.count_nonzero(wanted)))
     m = wanted.shape[0]
     planes = max(1, SLAB_SAMPLES // max(1, wanted.shape[1] * wanted.shape[2]))
     count = 0
@@ -168,13 +171,12 @@ def _query_part(
     values: np.ndarray,
     step: int,
     resolution: int,
-    progress: ProgressFn | None,
+    progress: GridProgress,
 ) -> None:
     """Evaluate ``fn`` at the lattice indices (i, j, k) and write ``values`` there."""
     pts = original_points(*(a * step for a in lattice), resolution)
     values[lattice] = fn(pts)
-    if progress is not None:
-        progress(lattice[0].shape[0])
+    progress.advance(lattice[0].shape[0])
 
 
 def evaluate_original_octree(
@@ -194,7 +196,9 @@ def evaluate_original_octree(
             ``max(1, R // init_resolution)`` (the original evaluates nothing when R < 64).
         threshold: cells whose corners span less than this are filled, not refined.
         chunk: the most points passed to ``fn`` in one call.
-        progress: optional callback, called with the number of points just evaluated.
+        progress: optional ``progress(done, scheduled)`` callback
+            (:mod:`pifuhd.geometry.progress`): each level's points are scheduled before it is
+            evaluated, so the total grows level by level.
 
     Returns:
         volume: (R, R, R) float32, flipped along y: ``volume[i, j, k]`` is the original's sample
@@ -212,10 +216,11 @@ def evaluate_original_octree(
     todo[:-1, :-1, :-1] = True
     step = max(1, resolution // init_resolution)
     evaluated = 0
+    counts = GridProgress(progress)
     while True:
         lattice = (slice(0, resolution, step),) * 3
         values = volume[lattice]  # views: writing them writes the volume
-        evaluated += _evaluate_lattice(fn, todo[lattice], values, step, resolution, chunk, progress)
+        evaluated += _evaluate_lattice(fn, todo[lattice], values, step, resolution, chunk, counts)
         if step == 1:
             break
         n = values.shape[0] - 1

@@ -18,12 +18,12 @@ from pifuhd.geometry.grid import (
     DEFAULT_CHUNK,
     DILATION,
     LEVEL,
-    ProgressFn,
     _check_args,
     coarse_step,
     grid_axis,
     lattice_indices,
 )
+from pifuhd.geometry.progress import GridProgress, ProgressFn
 from pifuhd.geometry.torch_octree import TorchQueryFn
 
 
@@ -43,16 +43,16 @@ def _evaluate_indices(
     index: torch.Tensor,
     axis: torch.Tensor,
     chunk: int,
-    progress: ProgressFn | None,
+    progress: GridProgress,
 ) -> torch.Tensor:
     """(N,) float32 values of ``fn`` at grid indices ``index`` (N, 3) int64 (``axis``: the
-    grid's (R,) float32 coordinates), ``chunk`` points per call."""
+    grid's (R,) float32 coordinates), ``chunk`` points per call; one level of ``progress``."""
+    progress.schedule(index.shape[0])
     out = torch.empty(index.shape[0], dtype=torch.float32, device=index.device)
     for start in range(0, index.shape[0], chunk):
         part = index[start : start + chunk]
         out[start : start + part.shape[0]] = _query(fn, axis[part])
-        if progress is not None:
-            progress(part.shape[0])
+        progress.advance(part.shape[0])
     return out
 
 
@@ -70,19 +70,21 @@ def evaluate_dense_torch(
     chunk: int = DEFAULT_CHUNK,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """``grid.evaluate_dense`` on ``device``; returns the (R + 2)^3 zero-bordered volume."""
+    """``grid.evaluate_dense`` on ``device`` (``progress(done, scheduled)``: all R^3 points
+    scheduled up front); returns the (R + 2)^3 zero-bordered volume."""
     _check_args(resolution, chunk)
     device = torch.device(device)
     axis = torch.from_numpy(grid_axis(resolution)).to(device)
     volume = torch.empty(resolution**3, dtype=torch.float32, device=device)
+    counts = GridProgress(progress)
+    counts.schedule(volume.numel())
     for start in range(0, volume.numel(), chunk):
         flat = torch.arange(start, min(start + chunk, volume.numel()), device=device)
         index = torch.stack(
             [flat // resolution**2, flat // resolution % resolution, flat % resolution], dim=1
         )
         volume[start : start + flat.numel()] = _query(fn, axis[index])
-        if progress is not None:
-            progress(flat.numel())
+        counts.advance(flat.numel())
     return _padded(volume.reshape((resolution,) * 3))
 
 
@@ -165,7 +167,8 @@ def evaluate_coarse_to_fine_torch(
     chunk: int = DEFAULT_CHUNK,
     progress: ProgressFn | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """``grid.evaluate_coarse_to_fine`` on ``device`` (same arguments and points).
+    """``grid.evaluate_coarse_to_fine`` on ``device`` (same arguments and points; the same
+    ``progress(done, scheduled)`` calls, each level scheduled before it is evaluated).
 
     Returns:
         padded: (R + 2)^3 float32 on ``device``, the volume inside a zero border.
@@ -178,12 +181,13 @@ def evaluate_coarse_to_fine_torch(
     step = coarse_step(resolution, base_resolution)
     if step == 1:
         return evaluate_dense_torch(fn, resolution, device, chunk, progress), resolution**3
+    counts = GridProgress(progress)
     axis = torch.from_numpy(grid_axis(resolution)).to(device)
     coarse = lattice_indices(resolution, step)
     lattice = torch.from_numpy(coarse).to(device)
     n = lattice.numel()
     index = torch.cartesian_prod(lattice, lattice, lattice)  # C order, as np.meshgrid "ij"
-    values = _evaluate_indices(fn, index, axis, chunk, progress).reshape(n, n, n)
+    values = _evaluate_indices(fn, index, axis, chunk, counts).reshape(n, n, n)
     exact = torch.ones(values.shape, dtype=torch.bool, device=device)
     evaluated = values.numel()
     while step > 1:
@@ -202,7 +206,7 @@ def evaluate_coarse_to_fine_torch(
         exact[kept[:, None, None], kept[None, :, None], kept[None, None, :]] = was_exact
         todo = torch.nonzero(active & ~exact)
         fine_t = torch.from_numpy(fine).to(device)
-        values[tuple(todo.T)] = _evaluate_indices(fn, fine_t[todo], axis, chunk, progress)
+        values[tuple(todo.T)] = _evaluate_indices(fn, fine_t[todo], axis, chunk, counts)
         exact |= active
         evaluated += todo.shape[0]
         coarse = fine

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import torch
 
-from pifuhd.geometry.grid import DEFAULT_CHUNK, ProgressFn
+from pifuhd.geometry.grid import DEFAULT_CHUNK
 from pifuhd.geometry.original_octree import _PASSES, INIT_RESOLUTION, THRESHOLD, uniform_cells
+from pifuhd.geometry.progress import GridProgress, ProgressFn
 
 TorchQueryFn = Callable[[torch.Tensor], torch.Tensor]
 """Occupancy query on a device: points (N, 3) float32 in the cube -> (N,) float32."""
@@ -88,7 +89,8 @@ def evaluate_original_octree_torch(
     Args:
         fn: occupancy query on ``device``, (N, 3) float32 -> (N,) float32.
         resolution, init_resolution, threshold, chunk, progress: as
-            :func:`original_octree.evaluate_original_octree`.
+            :func:`original_octree.evaluate_original_octree` (the same ``progress(done,
+            scheduled)`` calls: each level scheduled before it is evaluated).
 
     Returns:
         padded: (R + 2, R + 2, R + 2) float32 on ``device``: zeros around the volume that
@@ -103,16 +105,17 @@ def evaluate_original_octree_torch(
     todo[:-1, :-1, :-1] = True
     step = max(1, resolution // init_resolution)
     evaluated = 0
+    counts = GridProgress(progress)
     while True:
         lattice = (slice(0, resolution, step),) * 3
         values, wanted = volume[lattice], todo[lattice]  # views
         index = torch.nonzero(wanted)  # C order, as the NumPy version lists them
         wanted[tuple(index.T)] = False
+        counts.schedule(index.shape[0])
         for start in range(0, index.shape[0], chunk):
             part = index[start : start + chunk]
             values[tuple(part.T)] = fn(original_points_torch(part * step, resolution))
-            if progress is not None:
-                progress(part.shape[0])
+            counts.advance(part.shape[0])
         evaluated += index.shape[0]
         if step == 1:
             break
