@@ -17,7 +17,9 @@ Steps, each heavy one in its own process (so peak memory is per process):
    release stores its full option set). Reused while seed, K, quantile, image and crop match.
 2. The original (``benchmarks/_reference_driver.py`` run by ``--ref-python``) with
    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` and the rect file of the crop.
-3. Ours (``pifuhd.inference.Reconstructor``, coarse to fine, then ``write_outputs`` as the CLI).
+3. Ours (``pifuhd.inference.Reconstructor``, coarse to fine, then ``write_outputs`` as the CLI),
+   fed the original's inputs (the photo as it is, the crop padded with black, resized by
+   ``--resize``) with the guards the original lacks (carving, fragment dropping) off.
 
 Both use ``--threads`` torch threads. Both crops are the same ``x y w h`` (``--rect``, by default
 what ``pifuhd.io.crops.resolve_crop`` picks for the image). Frames: the original writes vertices
@@ -29,10 +31,10 @@ samples -1 + 2j/R: the same lattice, one voxel apart at the ends. The symmetric 
 distance is the mean of the two directed mean nearest-vertex distances, in voxels of 2/R;
 ``interior`` keeps vertices at least 3 voxels inside the cube, away from where the two differ
 by construction (the original never evaluates the last sample of each axis and does not pad
-the volume before marching cubes). Inside, the meshes differ because the network inputs do:
-ours resizes the crop in float32 with PIL's antialiased bilinear filter, the original with
-``cv2.resize`` (bilinear, no antialiasing) on uint8; fed the original's inputs, our model gives
-the original's interior vertices to the OBJ file's 4 decimals.
+the volume before marching cubes). Inside, the meshes differ only where the network inputs do:
+the original resizes the uint8 crop with ``cv2.resize`` (bilinear, no antialiasing), which
+``--resize bilinear`` (the default) reproduces bit for bit (``crop_image(..., resize=
+"bilinear")``); ``--resize antialias`` gives ours PIL's antialiased bilinear on float32 instead.
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ from _mesh_distance import compare_meshes  # same folder: run as python3 benchma
 from _process_memory import run_sampled
 from _timing import gpu_memory, time_module
 
+from pifuhd.io.resize import RESIZE_MODES
+
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "_reference_driver.py"
 STUB = "stub"  # torchvision stand-in folder inside the reference venv (reference_env.sh)
 CHECKPOINT = "pifuhd_random.pt"
+CHECKPOINT_RESIZE = "bilinear"  # the surface is given on the original's inputs, any --resize
 # Options the original's Reconstructor and HGPIFuMRNet read from the checkpoint's ``opt``
 # besides the architecture; values as in the release (results go to <results>/<name>/recon).
 RUNTIME_OPTIONS = {
@@ -103,6 +108,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rect", help="crop 'x y w h'; default: our automatic crop of the image")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
+        "--resize",
+        default="bilinear",
+        choices=RESIZE_MODES,
+        help="ours: how the crop is resized to the networks' inputs (crop_image's modes; "
+        "'bilinear' is the original's)",
+    )
+    p.add_argument(
         "--device",
         default="cpu",
         help="ours: 'cpu', 'cuda' or 'cuda:N' (grid and marching cubes then stay on the GPU); "
@@ -142,6 +154,7 @@ def checkpoint_settings(args: argparse.Namespace) -> dict[str, Any]:
         "lattice": 64,
         "image_sha256": hashlib.sha256(args.image.read_bytes()).hexdigest(),
         "rect": args.rect,
+        "inputs": f"original, {CHECKPOINT_RESIZE}",
     }
 
 
@@ -152,14 +165,15 @@ def make_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     from pifuhd.checkpoint.official import save_official
     from pifuhd.checkpoint.synthetic import give_surface, random_model
     from pifuhd.config import preset
-    from pifuhd.inference import Reconstructor
     from pifuhd.io.crops import parse_rect
     from pifuhd.io.images import load_image
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model = random_model(preset("official"), seed=args.seed)
-    rec = Reconstructor(model, device="cpu", resolution=64, precision="fp32")
+    rec = resized_reconstructor(CHECKPOINT_RESIZE)(
+        model, device="cpu", resolution=64, precision="fp32"
+    )
     with torch.inference_mode():
         features = rec.encode(load_image(args.image), parse_rect(args.rect))
     q = give_surface(model, features, quantile=args.quantile, gain=args.K, grid=64)
@@ -187,19 +201,19 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from pifuhd.inference import Reconstructor
     from pifuhd.outputs import write_outputs
 
     torch.set_num_threads(args.threads)
     stages: dict[str, float] = {}
     start = time.perf_counter()
-    rec = Reconstructor(
+    rec = resized_reconstructor(args.resize)(
         args.out / CHECKPOINT,
         device=args.device,
         resolution=args.resolution,
         precision=args.precision,
         original_octree=args.original_octree,
         on_device=True if args.on_device else None,
+        settings=original_settings(args.resize),
     )
     stages["checkpoint"] = time.perf_counter() - start
     if args.warmup:
@@ -224,7 +238,8 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "implementation": "ours (pifuhd, "
         + ("the original's octree" if args.original_octree else "coarse to fine")
-        + f", precision {rec.precision})",
+        + f", precision {rec.precision}, resize {args.resize})",
+        "resize": args.resize,
         "stages_s": {k: round(v, 4) for k, v in stages.items()},
         "points_evaluated": result.points_evaluated,
         "colouring_points": 0,
@@ -240,6 +255,34 @@ def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         "warmup": args.warmup,
         **gpu_memory(rec.device),
     }
+
+
+def resized_reconstructor(resize: str) -> type:
+    """``Reconstructor`` fed the original's network images: the crop padded with black, the
+    photo as it is (no person mask), resized by ``crop_image(..., resize=resize)``."""
+    from pifuhd.inference import Reconstructor, to_network_image
+    from pifuhd.io.crops import CropRect, crop_image
+    from pifuhd.io.images import LoadedImage
+
+    class OriginalInputs(Reconstructor):
+        def network_images(
+            self, image: LoadedImage, crop: CropRect, mask: Any = None
+        ) -> tuple[Any, Any]:
+            config = self.model.config
+            coarse, fine = (
+                to_network_image(crop_image(image.rgb, crop, size, resize), self.device)
+                for size in (config.coarse.image_size, config.fine.image_size)
+            )
+            return coarse, fine
+
+    return OriginalInputs
+
+
+def original_settings(resize: str) -> Any:
+    """Our pipeline's guards off, as the original has none: no carving, no fragment dropping."""
+    from pifuhd.inference_settings import InferenceSettings
+
+    return InferenceSettings(background="keep", carve=False, fragment_share=0.0, resize=resize)
 
 
 def run_process(cmd: list[str], env: dict[str, str], label: str) -> dict[str, Any]:
@@ -274,6 +317,7 @@ def worker_cmd(args: argparse.Namespace, worker: str) -> list[str]:
     cmd += ["--original-octree"] if args.original_octree else []
     cmd += ["--device", args.device] + (["--warmup"] if args.warmup else [])
     cmd += ["--on-device"] if args.on_device else []
+    cmd += ["--resize", args.resize]
     return [*cmd, "--threads", str(args.threads)]
 
 
@@ -368,6 +412,7 @@ def main() -> None:
         "image": str(args.image),
         "rect": args.rect,
         "resolution": args.resolution,
+        "resize": args.resize,
         "checkpoint": checkpoint,
         "runs": runs,
     }

@@ -40,7 +40,7 @@ def test_reconstruct_returns_closed_mesh_and_normals(model: PIFuHD) -> None:
     assert len(result.normals) == 2 and result.normals[0].shape == (64, 64, 3)
     assert np.all(np.abs(result.normals[0]) <= 1.0)
     assert result.crop_method == PERSON_CROP_METHOD
-    assert set(result.timings) == {"load", "encode", "grid", "mesh"}
+    assert set(result.timings) == {"load", "encode", "carve", "grid", "mesh"}
     info = result.info()
     assert info["watertight"] is True and info["resolution"] == RESOLUTION
 

@@ -14,11 +14,16 @@ import trimesh
 from pifuhd.checkpoint import save_native
 from pifuhd.checkpoint.synthetic import give_surface, random_model
 from pifuhd.errors import CheckpointError, InputError
+from pifuhd.geometry.body_depth import body_depth_range
 from pifuhd.geometry.carving import (
+    SOFT,
     allowed_points,
     allowed_points_torch,
     allowed_region,
     carved_query,
+    depth_cap,
+    depth_cap_torch,
+    depth_range,
 )
 from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.inference import Reconstructor, default_settings
@@ -53,8 +58,9 @@ def test_carving_skips_points_outside_and_near_the_border() -> None:
         dtype=np.float32,
     )
     expected = np.array([True, False, False, False, True])
-    np.testing.assert_array_equal(allowed_points(points, allowed, border=0.02), expected)
-    on_torch = allowed_points_torch(torch.from_numpy(points), torch.from_numpy(allowed), 0.02)
+    bounds = depth_range(allowed)
+    np.testing.assert_array_equal(allowed_points(points, bounds, border=0.02), expected)
+    on_torch = allowed_points_torch(torch.from_numpy(points), torch.from_numpy(bounds), 0.02)
     np.testing.assert_array_equal(on_torch.numpy(), expected)
     asked = []
 
@@ -62,7 +68,7 @@ def test_carving_skips_points_outside_and_near_the_border() -> None:
         asked.append(len(p))
         return np.full(len(p), 0.9, dtype=np.float32)
 
-    values = carved_query(query, allowed, 0.02)(points)
+    values = carved_query(query, bounds, 0.02)(points)
     np.testing.assert_allclose(values, np.where(expected, 0.9, 0.0))
     assert asked == [2]  # the network saw only the allowed points
 
@@ -97,7 +103,9 @@ def test_carving_keeps_the_mesh_inside_the_dilated_mask(full_model: PIFuHD) -> N
     result = rec(PERSON)
     image = load_image(PERSON)
     person = find_people(PERSON, image)[0]
-    allowed = allowed_region(person.mask, person.crop, (image.height, image.width), 0.01)
+    allowed = depth_range(
+        allowed_region(person.mask, person.crop, (image.height, image.width), 0.01)
+    )
     verts = result.mesh.vertices
     voxel = 2.0 / 48
     # every vertex lies on a grid edge with at least one allowed end: within a voxel of one
@@ -204,3 +212,27 @@ def test_settings_recorded_per_checkpoint(tmp_path: Path) -> None:
     assert OFFICIAL_SETTINGS.background == "keep" and OFFICIAL_SETTINGS.resize == "bilinear"
     with pytest.raises(InputError, match="carve_margin"):
         NATIVE_SETTINGS.with_overrides(carve_margin=2.0)
+
+
+def test_body_depth_range_bounds_a_box_body() -> None:
+    box = trimesh.creation.box(extents=(0.4, 1.0, 0.2))  # z in [-0.1, 0.1]
+    rng = body_depth_range(np.asarray(box.vertices), np.asarray(box.faces), 64, 0.05, 0.5)
+    centre = rng[:, 32, 32]
+    np.testing.assert_allclose(centre, (-0.15, 0.15), atol=0.01)  # the box +- the margin
+    beside = rng[:, 32, 32 + 16]  # x = 0.5: 0.3 beyond the box's side
+    width = beside[1] - beside[0]
+    np.testing.assert_allclose(width, 0.2 + 2 * 0.05 + 2 * 0.5 * 0.3, atol=0.05)
+    nothing = body_depth_range(np.asarray(box.vertices) + 5.0, np.asarray(box.faces), 64, 0.05, 0.5)
+    assert np.isneginf(nothing[0]).all() and np.isposinf(nothing[1]).all()
+
+
+def test_depth_cap_crosses_one_half_at_the_bound() -> None:
+    bounds = np.stack([np.full((4, 4), -0.2), np.full((4, 4), 0.3)]).astype(np.float32)
+    z = np.array([0.0, 0.3, -0.2, 0.3 + SOFT, 0.5, -0.2 - 2 * SOFT], dtype=np.float32)
+    points = np.stack([np.zeros_like(z), np.zeros_like(z), z], axis=1)
+    np.testing.assert_allclose(depth_cap(points, bounds), [1.0, 0.5, 0.5, 0.0, 0.0, 0.0], atol=1e-6)
+    on_torch = depth_cap_torch(torch.from_numpy(points), torch.from_numpy(bounds))
+    np.testing.assert_allclose(on_torch.numpy(), depth_cap(points, bounds), atol=1e-6)
+    allowed = depth_range(np.ones((4, 4), dtype=bool), bounds)
+    keep = allowed_points(points, allowed, border=0.0)
+    np.testing.assert_array_equal(keep, [True, True, True, True, False, False])

@@ -172,8 +172,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         background=args.background,
         carve=args.carve,
         carve_margin=args.carve_margin,
+        body_depth=args.body_depth,
+        body_margin=args.body_margin,
+        body_slope=args.body_slope,
         fragment_share=args.fragment_share,
         fragment_gap=args.fragment_gap,
+        resize=args.resize,
     )
     reconstructor = Reconstructor(
         args.checkpoint,

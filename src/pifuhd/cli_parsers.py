@@ -102,12 +102,30 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
         "--carve-margin", type=float, help="mask dilation, as a share of the crop side"
     )
     guards.add_argument(
+        "--body-depth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --carve: also bound the depth around the body fitted to the photo",
+    )
+    guards.add_argument(
+        "--body-margin", type=float, help="how far (cube units) the surface may lie off the body"
+    )
+    guards.add_argument(
+        "--body-slope", type=float, help="extra margin per unit of sideways distance from it"
+    )
+    guards.add_argument(
         "--fragment-share",
         type=float,
         help="drop mesh pieces with fewer faces than this share of the largest piece and "
         "farther than --fragment-gap from it (0 keeps every piece)",
     )
     guards.add_argument("--fragment-gap", type=float, help="in cube units (2 = the crop side)")
+    guards.add_argument(
+        "--resize",
+        choices=["antialias", "bilinear"],
+        help="how the crop shrinks to the networks' sizes (bilinear: without antialiasing, "
+        "bit for bit as the original release)",
+    )
     rec.set_defaults(func=func)
 
 

@@ -33,7 +33,7 @@ from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.native import is_native, read_inference_dict
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
-from pifuhd.geometry.carving import allowed_region, carved_query, carved_query_torch
+from pifuhd.geometry.carving import carved_query, carved_query_torch
 from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import surface_mesh, triangulate
@@ -42,6 +42,7 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
+from pifuhd.guards import person_bounds
 from pifuhd.inference_settings import (
     NATIVE_SETTINGS,
     OFFICIAL_SETTINGS,
@@ -228,15 +229,13 @@ class Reconstructor:
             coarse, fine = self.network_images(loaded, crop, person.mask)
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
-        allowed = None
-        if settings.carve:
-            size = (loaded.height, loaded.width)
-            allowed = allowed_region(person.mask, crop, size, settings.carve_margin)
+        with timed_stage(timings, "carve"):
+            guard = person_bounds(loaded, person, settings)
         with timed_stage(timings, "grid"):
             if self.on_device:
-                padded, evaluated = self.occupancy_padded(features, progress, allowed)
+                padded, evaluated = self.occupancy_padded(features, progress, guard.bounds)
             else:
-                volume, evaluated = self.occupancy_volume(features, progress, allowed)
+                volume, evaluated = self.occupancy_volume(features, progress, guard.bounds)
         with timed_stage(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
             offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
@@ -275,6 +274,8 @@ class Reconstructor:
             mask_method=person.mask_method,
             fragments_dropped=dropped,
             settings=settings,
+            warnings=list(guard.notes),
+            body=None if guard.body_vertices is None else (guard.body_vertices, guard.body_faces),
         )
 
     def network_images(
@@ -285,9 +286,8 @@ class Reconstructor:
         ``settings`` say (``pifuhd.io.composite.network_photo``)."""
         settings, config = self.settings, self.model.config
         rgb, beyond = network_photo(image.rgb, mask, settings.background, settings.fill)
-        shifted = rgb - beyond  # crop_image pads with 0 and its resize is linear: pad = beyond
         images = [
-            crop_image(shifted, crop, size) + beyond
+            crop_image(rgb, crop, size, settings.resize, pad=beyond)
             for size in (config.coarse.image_size, config.fine.image_size)
         ]
         return tuple(to_network_image(x, self.device) for x in images)  # type: ignore[return-value]
@@ -331,16 +331,16 @@ class Reconstructor:
         self,
         features: PIFuHDFeatures,
         progress: StageCallback | None = None,
-        allowed: np.ndarray | None = None,
+        bounds: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int]:
         """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated;
-        with ``allowed`` ((M, M) bool over the crop square), carved
+        with ``bounds`` ((2, M, M) z range per cell of the crop square), carved
         (``pifuhd.geometry.carving``)."""
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query(self.model, features, precision, fast=self.fast)
-        if allowed is not None:
-            query = carved_query(query, allowed, self.settings.border)
+        if bounds is not None:
+            query = carved_query(query, bounds, self.settings.border)
         tick = grid_ticker(progress)
         if self.original_octree:
             return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
@@ -354,15 +354,15 @@ class Reconstructor:
         self,
         features: PIFuHDFeatures,
         progress: StageCallback | None = None,
-        allowed: np.ndarray | None = None,
+        bounds: np.ndarray | None = None,
     ) -> tuple[torch.Tensor, int]:
         """``occupancy_volume`` on the device: the (R + 2)^3 float32 volume inside a zero
         border, as a tensor there, and the points evaluated."""
         total = self.resolution**3
         precision = self.precision if self.fast else "fp32"
         query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
-        if allowed is not None:
-            query = carved_query_torch(query, allowed, self.settings.border)
+        if bounds is not None:
+            query = carved_query_torch(query, bounds, self.settings.border)
         tick = grid_ticker(progress)
         device, chunk = self.device, self.chunk
         if self.original_octree:

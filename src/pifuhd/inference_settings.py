@@ -14,6 +14,10 @@ has no config, so it gets :data:`OFFICIAL_SETTINGS`; a native folder without the
   ``carve_margin`` of the crop side, is outside (the pixel-aligned field has no reason to put
   surface there; PIFu's visual-hull argument), and so is every point within ``border`` (cube
   units) of the cube's faces, so no surface touches the border.
+- ``body_depth`` (with ``carve``): the body fitted to the photo (``pifuhd.body``) bounds the
+  depth too: a point farther than ``body_margin`` (cube units) plus ``body_slope`` times its
+  sideways distance from the body's silhouette in front of or behind the body is outside
+  (``pifuhd.geometry.body_depth``); it needs MediaPipe's landmarks of the person.
 - ``fragment_share`` / ``fragment_gap``: a connected piece of the mesh with fewer than
   ``fragment_share`` of the largest piece's faces and farther than ``fragment_gap`` (cube units)
   from it is dropped (``pifuhd.geometry.fragments``).
@@ -41,6 +45,9 @@ class InferenceSettings:
     carve: bool = True
     carve_margin: float = 0.01
     border: float = 0.02
+    body_depth: bool = False
+    body_margin: float = 0.06
+    body_slope: float = 0.5
     fragment_share: float = 0.2
     fragment_gap: float = 0.03
     resize: str = "antialias"
@@ -54,7 +61,9 @@ class InferenceSettings:
         if len(fill) != 3 or not all(0.0 <= c <= 1.0 for c in fill):
             raise ValueError(f"fill must be three values in [0, 1], got {self.fill!r}")
         object.__setattr__(self, "fill", fill)
-        for name in ("carve_margin", "border", "fragment_share", "fragment_gap"):
+        if not 0.0 <= self.body_slope < 10.0:
+            raise ValueError(f"body_slope must be in [0, 10), got {self.body_slope!r}")
+        for name in ("carve_margin", "border", "fragment_share", "fragment_gap", "body_margin"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
 
@@ -74,7 +83,8 @@ class InferenceSettings:
 
 
 NATIVE_SETTINGS = InferenceSettings()
-"""Native checkpoints without an ``"inference"`` object (this project's models)."""
+"""Native checkpoints without an ``"inference"`` object (this project's models; the bundled
+one records its own, with ``body_depth``)."""
 
 OFFICIAL_SETTINGS = InferenceSettings(background="keep", resize="bilinear")
 """The official ``pifuhd.pt``: the photo kept, resized as the original release resizes."""

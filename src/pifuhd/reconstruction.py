@@ -49,6 +49,10 @@ class Reconstruction:
     people_found: int = 1
     """People found in the photo (one reconstruction each with ``all_people``)."""
     warnings: list[str] = field(default_factory=list)
+    """Notes for the user (several people, no body fit, the body fit's own warnings)."""
+    body: tuple[np.ndarray, np.ndarray] | None = None
+    """The body fitted to the photo ((V, 3) cube vertices, (F, 3) faces) when its depth bounded
+    the carving (``pifuhd.guards``), else None."""
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable summary (crop, resolution, timings, mesh size)."""
@@ -60,6 +64,7 @@ class Reconstruction:
             "people_found": self.people_found,
             "settings": self.settings.to_dict(),
             "warnings": list(self.warnings),
+            "body_fit": self.body is not None,
             "frame": self.frame,
             "resolution": self.resolution,
             "points_evaluated": self.points_evaluated,

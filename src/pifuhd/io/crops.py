@@ -20,12 +20,12 @@ import math
 import numbers
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from pifuhd.errors import InputError
 from pifuhd.io.images import LoadedImage
@@ -35,6 +35,7 @@ from pifuhd.io.person_mask import (
     mediapipe_mask,
     read_mask,
 )
+from pifuhd.io.resize import RESIZE_MODES, resize_antialias, resize_bilinear_uint8, to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -364,41 +365,55 @@ def resolve_crop(
     return rect_from_mask(found, source=image.source), "foreground"
 
 
-def crop_image(rgb: np.ndarray, rect: CropRect, size: int) -> np.ndarray:
-    """Cut `rect` out of an image, padding with zeros (black) outside it, and resize.
+def crop_image(
+    rgb: np.ndarray,
+    rect: CropRect,
+    size: int,
+    resize: str = "antialias",
+    pad: float | Sequence[float] = 0.0,
+) -> np.ndarray:
+    """Cut `rect` out of an image, filling its pixels beyond the image with `pad`, and resize.
 
-    Pixels of `rect` outside the image are 0. The (rect.h, rect.w) crop is then resized to
-    (size, size) on float32 data with PIL bilinear resampling (half-pixel centres: output pixel u
-    samples the continuous x coordinate ``rect.x + (u + 0.5) * rect.w / size``; when shrinking,
-    the filter widens by ``rect.w / size``, i.e. it antialiases). A non-square rect is stretched.
+    The (rect.h, rect.w) crop is resized to (size, size) with half-pixel centres (output pixel
+    u samples the continuous x coordinate ``rect.x + (u + 0.5) * rect.w / size``); a non-square
+    rect is stretched. `resize` picks the filter (see `pifuhd.io.resize`):
+
+    - ``"antialias"``: float32, PIL bilinear; its filter widens by ``rect.w / size`` when
+      shrinking, so every input pixel contributes.
+    - ``"bilinear"``: the original PIFuHD's input, which pads the uint8 crop with black and
+      resizes it straight to each level's size with ``cv2.resize`` INTER_LINEAR (2 x 2
+      neighbours, no antialiasing): rgb and `pad` as uint8 ``rint(255 x)`` (exact for 8-bit
+      photos), that arithmetic (`resize_bilinear_uint8`), then ``uint8 / 255`` in float32.
 
     Args:
-        rgb: (H, W, C) or (H, W) float32 image.
+        rgb: (H, W, C) or (H, W) float32 image in [0, 1].
         rect: crop box in pixels; may extend past the image.
         size: output side in pixels.
+        resize: one of `RESIZE_MODES`.
+        pad: colour of the rect's pixels beyond the image, one value or one per channel.
 
     Returns:
         (size, size, C) or (size, size) float32.
     """
     if size <= 0:
         raise ValueError(f"size must be positive, got {size}")
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
     if rgb.ndim == 2:
-        return crop_image(rgb[..., None], rect, size)[..., 0]
+        return crop_image(rgb[..., None], rect, size, resize, np.ravel(pad)[:1])[..., 0]
     height, width, channels = rgb.shape
     x0, x1 = max(rect.x, 0), min(rect.x + rect.w, width)
     y0, y1 = max(rect.y, 0), min(rect.y + rect.h, height)
+    inside = (slice(y0 - rect.y, y1 - rect.y), slice(x0 - rect.x, x1 - rect.x))
+    canvas = np.empty((rect.h, rect.w, channels), dtype=np.float32)
+    canvas[:] = np.asarray(pad, dtype=np.float32)
+    if resize == "bilinear":
+        canvas = to_uint8(canvas)
+        canvas[inside] = to_uint8(rgb[y0:y1, x0:x1])
+        resized = resize_bilinear_uint8(canvas, size, size)
+        return resized.astype(np.float32) / np.float32(255.0)
+    canvas[inside] = rgb[y0:y1, x0:x1]
     out = np.empty((size, size, channels), dtype=np.float32)
     for c in range(channels):
-        canvas = np.zeros((rect.h, rect.w), dtype=np.float32)
-        if x1 > x0 and y1 > y0:
-            canvas[y0 - rect.y : y1 - rect.y, x0 - rect.x : x1 - rect.x] = rgb[y0:y1, x0:x1, c]
-        out[..., c] = _resize_float(canvas, size)
+        out[..., c] = resize_antialias(np.ascontiguousarray(canvas[..., c]), size)
     return out
-
-
-def _resize_float(channel: np.ndarray, size: int) -> np.ndarray:
-    """(h, w) float32 -> (size, size) float32 by PIL bilinear resampling in mode "F"."""
-    if channel.shape == (size, size):
-        return channel
-    resized = Image.fromarray(channel).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.float32)

@@ -36,12 +36,14 @@ class PersonInput:
         mask: (H, W) bool person mask over the photo, or None when none is known.
         mask_method: where the mask came from ("mask", "alpha", "mediapipe", "foreground") or
             None.
+        landmarks: MediaPipe's landmarks of this person (for a body fit), or None.
     """
 
     crop: CropRect
     method: str
     mask: np.ndarray | None
     mask_method: str | None
+    landmarks: PersonLandmarks | None = None
 
 
 def overlap_share(crop: CropRect, height: int, width: int) -> float:
@@ -108,20 +110,24 @@ def find_people(
         crop, method = given
         check_crop_in_photo(crop, image, method)
         person_mask = _given_mask(image_path, image, mask, method)
-        if person_mask is not None:
-            return [PersonInput(crop, method, person_mask, method)]
         found = _detected(image, max_people) or []
-        masks = [p.mask > 0.5 for p in found]
-        best = max(masks, key=lambda m: _mask_in_crop(m, crop), default=None)
-        if best is not None and _mask_in_crop(best, crop) > 0.5 * best.sum():
-            return [PersonInput(crop, method, best, "mediapipe")]
+        best = max(found, key=lambda p: _mask_in_crop(p.mask > 0.5, crop), default=None)
+        if (
+            best is not None
+            and _mask_in_crop(best.mask > 0.5, crop) <= 0.5 * (best.mask > 0.5).sum()
+        ):
+            best = None  # nobody MediaPipe found is mostly in this crop
+        if person_mask is not None:
+            return [PersonInput(crop, method, person_mask, method, best)]
+        if best is not None:
+            return [PersonInput(crop, method, best.mask > 0.5, "mediapipe", best)]
         return [PersonInput(crop, method, None, None)]
     found = _detected(image, max_people)
     if found:
-        masks = [p.mask > 0.5 for p in found]
+        people = [(p.mask > 0.5, p) for p in found]
         return [
-            PersonInput(rect_from_mask(m, source=image.source), "mediapipe", m, "mediapipe")
-            for m in masks
+            PersonInput(rect_from_mask(m, source=image.source), "mediapipe", m, "mediapipe", p)
+            for m, p in people
             if m.any()
         ]
     plain = foreground_mask(image.rgb)

@@ -1,0 +1,76 @@
+"""Where a person's surface may lie: the carving bounds of one person in one photo.
+
+Puts together the person mask's silhouette (``pifuhd.geometry.carving``) and, when the settings
+ask for it, the depth range around the body fitted to the photo (``pifuhd.geometry.body_depth``,
+``pifuhd.body.photo.fit_person``), as the (2, M, M) (low, high) z bounds the grid's carved
+query reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pifuhd.body.anny import AnnyMissingError
+from pifuhd.geometry.body_depth import body_depth_range
+from pifuhd.geometry.carving import ALLOWED_SIZE, allowed_region, depth_range
+from pifuhd.inference_settings import InferenceSettings
+from pifuhd.io.images import LoadedImage
+from pifuhd.io.people import PersonInput
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bounds:
+    """Carving bounds of one person.
+
+    Attributes:
+        bounds: (2, M, M) float32 (low, high) cube z per cell of the crop square, or None (no
+            carving).
+        body_vertices: (V, 3) cube vertices of the fitted body, or None (no body fit).
+        body_faces: (F, 3) its faces, or None.
+        seconds: wall seconds of the body fit (0 without one).
+        notes: what the user should know (why no body was used, the fit's own warnings).
+    """
+
+    bounds: np.ndarray | None
+    body_vertices: np.ndarray | None = None
+    body_faces: np.ndarray | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def person_bounds(image: LoadedImage, person: PersonInput, settings: InferenceSettings) -> Bounds:
+    """The carving bounds of ``person`` in ``image`` under ``settings`` (module docstring)."""
+    if not settings.carve:
+        return Bounds(None)
+    size = (image.height, image.width)
+    allowed = allowed_region(person.mask, person.crop, size, settings.carve_margin)
+    if not settings.body_depth:
+        return Bounds(depth_range(allowed))
+    if person.landmarks is None:
+        note = "no body fit (no MediaPipe landmarks of the person): depth not bounded"
+        log.info(note)
+        return Bounds(depth_range(allowed), notes=[note])
+    from pifuhd.body.photo import fit_person
+
+    start = time.perf_counter()
+    try:
+        fit = fit_person(person.landmarks, image.rgb, person.crop)
+    except AnnyMissingError as exc:
+        note = f"no body fit ({exc}): depth not bounded"
+        log.warning(note)
+        return Bounds(depth_range(allowed), notes=[note])
+    seconds = time.perf_counter() - start
+    notes = [f"body fit: {w}" for w in fit.warnings]
+    if fit.crop != person.crop:  # the fit fell back to the person's own crop: another cube
+        notes.append("the body fit is not in the crop's frame: depth not bounded")
+        return Bounds(depth_range(allowed), seconds=seconds, notes=notes)
+    body = body_depth_range(
+        fit.vertices, fit.faces, ALLOWED_SIZE, settings.body_margin, settings.body_slope
+    )
+    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes)
