@@ -145,3 +145,22 @@ def test_fit_recovers_a_known_pose_from_exact_landmarks(anny_model) -> None:
     assert fit.residuals["stage3"]["landmark_error_cube_x100"] < 1.0
     assert set(fit.joints) >= {"wrist.L", "ankle.R", "root"}
     assert fit.vertices.shape == (anny_model.template_vertices.shape[0], 3)
+
+
+def test_kinematics_cache_round_trip(anny_model, tmp_path, monkeypatch) -> None:
+    """The linear shape model is computed once, cached beside Anny's cache, and read back the
+    same; a file for another model is ignored."""
+    from pifuhd.body import kinematics
+
+    path = tmp_path / "kin.npz"
+    monkeypatch.setattr(kinematics, "kinematics_cache_path", lambda: path)
+    built = kinematics.BodyKinematics(anny_model)
+    assert path.is_file()
+    cached = kinematics.BodyKinematics(anny_model)
+    for name in kinematics.CACHED_ARRAYS:
+        np.testing.assert_array_equal(getattr(cached, name).numpy(), getattr(built, name).numpy())
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["key"] = arrays["key"] + 1.0  # as if written for another Anny
+    np.savez(path, **arrays)
+    assert kinematics.read_cached(path, anny_model) is None

@@ -251,3 +251,32 @@ def test_evaluate_held_out_views_of_prepared_data(tmp_path: Path, checkpoint: Pa
     assert all(float(r.split(",")[1]) < 4.0 for r in base[1:])
     summary = (out / "summary.md").read_text()
     assert "inflated silhouette" in summary and "| model (" in summary
+
+
+def test_evaluate_scores_the_fitted_body_alone(
+    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --body-depth the body the pipeline fitted is scored as its own row (the fit itself
+    replaced here by a fixed box: this checks the row, not the fitter)."""
+    from pifuhd import inference
+    from pifuhd.data.prepare import PrepareConfig, prepare
+    from pifuhd.guards import Bounds
+    from tests.test_prepare import capsule_person
+
+    (tmp_path / "scans").mkdir()
+    capsule_person(1.7).export(tmp_path / "scans" / "anna.ply")
+    config = PrepareConfig(
+        views=4, size=128, surface_samples=100, uniform_samples=100, color_samples=10, prt_dirs=4
+    )
+    prepare(tmp_path / "scans", tmp_path / "data", config)
+    box = trimesh.creation.box(extents=(0.3, 1.6, 0.2))
+    fixed = Bounds(None, np.asarray(box.vertices), np.asarray(box.faces))
+    monkeypatch.setattr(inference, "person_bounds", lambda image, person, settings: fixed)
+    out = tmp_path / "report"
+    args = ["evaluate", "--data", str(tmp_path / "data"), "-c", str(checkpoint), "--subjects"]
+    args += ["anna", "--yaws", "0", "-r", "32", "--samples", "500", "-o", str(out)]
+    assert main([*args, "--device", "cpu", "--body-depth"]) == 0
+    rows = (out / "body" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["anna@0"]
+    assert 0.0 < float(rows[1].split(",")[1]) < 30.0  # a box roughly where the capsule stands
+    assert "fitted body alone" in (out / "summary.md").read_text()

@@ -17,13 +17,18 @@ model; the final mesh is rebuilt exactly by Anny at the fitted values (:func:`ex
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from pifuhd.body.anny import ANNY_TO_SUBJECT, POSE_BONES, SHAPE_KEYS, rest_model
+from pifuhd.body.anny import ANNY_TO_SUBJECT, POSE_BONES, SHAPE_KEYS, anny_version, rest_model
 from pifuhd.body.poses import GENERIC_BONES
+
+log = logging.getLogger(__name__)
 
 SHAPE_CENTRE = 0.5
 SHAPE_STEP = 0.1
@@ -124,6 +129,79 @@ def merge_map(parents: list[int], keep: list[int]) -> tuple[np.ndarray, list[int
     return merge, kept_parents
 
 
+KINEMATICS_FORMAT = 1
+"""Version of the cached linear shape model's file (bump when its arrays change)."""
+
+CACHED_ARRAYS = ("points0", "heads0", "d_points", "d_heads", "mass")
+
+
+def linear_shape_model(model, anny_ids: list[int], merge: np.ndarray) -> dict[str, np.ndarray]:
+    """float32 ``points0``, ``heads0``, ``d_points``, ``d_heads``, ``mass`` of
+    :class:`BodyKinematics` (central differences of :func:`exact_rest`)."""
+    centre = {k: SHAPE_CENTRE for k in SHAPE_KEYS}
+    base = exact_rest(model, centre, anny_ids, merge)
+    d_points, d_heads = [], []
+    for key in SHAPE_KEYS:
+        hi = exact_rest(model, {**centre, key: SHAPE_CENTRE + SHAPE_STEP}, anny_ids, merge)
+        lo = exact_rest(model, {**centre, key: SHAPE_CENTRE - SHAPE_STEP}, anny_ids, merge)
+        d_points.append((hi.points - lo.points) / (2 * SHAPE_STEP))
+        d_heads.append((hi.heads - lo.heads) / (2 * SHAPE_STEP))
+    arrays = {
+        "points0": base.points,
+        "heads0": base.heads,
+        "d_points": np.stack(d_points),
+        "d_heads": np.stack(d_heads),
+        "mass": base.mass,
+    }
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+def kinematics_cache_path() -> Path | None:
+    """Where the linear shape model is cached: beside Anny's cache, named by this format and
+    the Anny version (None when Anny is not installed)."""
+    try:
+        import anny.paths
+    except ImportError:
+        return None
+    name = f"pifuhd_kinematics_v{KINEMATICS_FORMAT}_anny{anny_version()}.npz"
+    return Path(anny.paths.get_anny_cache_path()) / name
+
+
+def _model_key(model) -> np.ndarray:
+    """What the cache must match: vertex and bone counts and a checksum of the template."""
+    template = model.template_vertices.double().numpy()
+    return np.array([len(template), len(model.bone_labels), template.sum(), np.abs(template).sum()])
+
+
+def read_cached(path: Path | None, model) -> dict[str, np.ndarray] | None:
+    """The cached arrays when ``path`` holds them for this model, else None (data only: no
+    pickles are read)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not np.allclose(data["key"], _model_key(model), rtol=0, atol=1e-6):
+                return None
+            return {k: np.ascontiguousarray(data[k]) for k in CACHED_ARRAYS}
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("ignoring the unreadable body cache %s (%s); rebuilding it", path, exc)
+        return None
+
+
+def write_cached(path: Path | None, model, arrays: dict[str, np.ndarray]) -> None:
+    """Write the arrays to ``path`` (atomically); a folder that cannot be written is logged
+    and the arrays are simply not cached."""
+    if path is None:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, key=_model_key(model), **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot cache the body model's shape derivatives in %s (%s)", path, exc)
+        tmp.unlink(missing_ok=True)
+
+
 def rotvec_matrix(rotvec: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) rotations from (..., 3) axis-angle vectors (Rodrigues; smooth at zero)."""
     theta2 = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]
@@ -141,7 +219,8 @@ def rotvec_matrix(rotvec: torch.Tensor) -> torch.Tensor:
 class BodyKinematics:
     """The Anny body reduced to its rotating bones, with a linear shape model (module docstring).
 
-    Built once per process from the Anny model (13 rest evaluations, about 1 s).
+    Built once per process from the Anny model: 13 rest evaluations (about 4 s here), kept in
+    a file beside Anny's own cache (:func:`kinematics_cache_path`) and read from there after.
 
     Attributes:
         bones: rotating Anny bone names (B); anny_ids: their Anny indices; parents: (B,)
@@ -163,24 +242,21 @@ class BodyKinematics:
         for g, bones in enumerate(generic.values()):
             for b in bones:
                 groups[g, names.index(b)] = 1.0 / len(bones)
-        centre = {k: SHAPE_CENTRE for k in SHAPE_KEYS}
-        base = exact_rest(model, centre, anny_ids, merge)
-        d_points, d_heads = [], []
-        for key in SHAPE_KEYS:
-            hi = exact_rest(model, {**centre, key: SHAPE_CENTRE + SHAPE_STEP}, anny_ids, merge)
-            lo = exact_rest(model, {**centre, key: SHAPE_CENTRE - SHAPE_STEP}, anny_ids, merge)
-            d_points.append((hi.points - lo.points) / (2 * SHAPE_STEP))
-            d_heads.append((hi.heads - lo.heads) / (2 * SHAPE_STEP))
+        path = kinematics_cache_path()
+        arrays = read_cached(path, model)
+        if arrays is None:
+            arrays = linear_shape_model(model, anny_ids, merge)
+            write_cached(path, model, arrays)
         self.model = model
         self.labels = labels
         self.bones, self.anny_ids, self.parents, self.merge = names, anny_ids, parents, merge
         f32 = torch.float32
         self.groups = torch.tensor(groups, dtype=f32)
-        self.points0 = torch.tensor(base.points, dtype=f32)
-        self.heads0 = torch.tensor(base.heads, dtype=f32)
-        self.d_points = torch.tensor(np.stack(d_points), dtype=f32)
-        self.d_heads = torch.tensor(np.stack(d_heads), dtype=f32)
-        self.mass = torch.tensor(base.mass, dtype=f32)
+        self.points0 = torch.from_numpy(arrays["points0"])
+        self.heads0 = torch.from_numpy(arrays["heads0"])
+        self.d_points = torch.from_numpy(arrays["d_points"])
+        self.d_heads = torch.from_numpy(arrays["d_heads"])
+        self.mass = torch.from_numpy(arrays["mass"])
         self.faces = model.faces.numpy().astype(np.int64)
 
     def exact(self, shape: dict[str, float]) -> RestShape:

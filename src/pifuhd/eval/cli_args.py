@@ -65,6 +65,19 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--k", type=int, default=DEFAULT_K, help=f"PIPATD neighbours (default {DEFAULT_K})"
     )
+    ev.add_argument(
+        "--carve",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --data: the reconstruction's silhouette carving (default: the checkpoint's)",
+    )
+    ev.add_argument(
+        "--body-depth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --data: bound the depth by the fitted body, and score that body alone too "
+        "(default: the checkpoint's)",
+    )
     ev.set_defaults(func=cmd_evaluate)
     return ev
 
@@ -111,7 +124,12 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
     subjects = heldout_subjects(
         args.data, args.subjects, args.val_fraction, args.split_seed, args.max_subjects
     )
+    from pifuhd.inference import default_settings
+
     checkpoint = args.checkpoint or default_checkpoint()
+    settings = default_settings(checkpoint).with_overrides(
+        carve=args.carve, body_depth=args.body_depth
+    )
     yaws = tuple(float(y) for y in args.yaws.split(","))
     bar = tqdm(total=len(subjects) * len(yaws), desc="views", unit="view")
     scores = evaluate_heldout(
@@ -126,6 +144,7 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
         texture=args.texture,
         k=args.k,
         light=args.light,
+        settings=settings,
     )
     bar.close()
     print(write_heldout_reports(scores, str(checkpoint), args.out), end="")

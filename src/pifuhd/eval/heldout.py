@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from pifuhd.errors import InputError
 from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
 from pifuhd.eval.evaluate import SubjectScore, load_mesh_arrays, load_mesh_colors
 from pifuhd.eval.metrics import geometry_metrics
+from pifuhd.inference_settings import InferenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,12 @@ EVAL_YAWS = (0.0, 90.0, 180.0, 270.0)
 
 @dataclass(frozen=True)
 class HeldOutScores:
+    """Per view: the model's scores, the inflated silhouette's, and the fitted body's (empty
+    when the pipeline fitted no body: ``body_depth`` off)."""
+
     model: list[SubjectScore]
     baseline: list[SubjectScore]
+    body: list[SubjectScore] = field(default_factory=list)
 
 
 def view_records(folder: Path, yaws: tuple[float, ...]) -> list[dict]:
@@ -67,8 +72,12 @@ def evaluate_heldout(
     texture: bool = False,
     k: int = DEFAULT_K,
     light: str = "rgb",
+    settings: InferenceSettings | None = None,
 ) -> HeldOutScores:
     """Scores (model and baseline) for every (subject, yaw); names are ``subject@yaw``.
+
+    settings: the pipeline's guards (default: what the checkpoint records); with
+    ``body_depth`` the body fitted to each photo is also scored on its own.
 
     texture: also PATD / PIPATD (k nearest) of the model's vertex colours (the checkpoint
     needs a colour net). light: the render folder used as the photo, ``rgb`` or
@@ -79,8 +88,10 @@ def evaluate_heldout(
     from pifuhd.inference import Reconstructor
 
     folder_name = light if light.startswith("rgb") else f"rgb_{light}"
-    reconstructor = Reconstructor(checkpoint, device=device, resolution=resolution, texture=texture)
-    model_scores, baseline_scores = [], []
+    reconstructor = Reconstructor(
+        checkpoint, device=device, resolution=resolution, texture=texture, settings=settings
+    )
+    model_scores, baseline_scores, body_scores = [], [], []
     for name in subjects:
         folder = Path(data) / "subjects" / name
         truth_path = folder / "mesh.ply"
@@ -105,13 +116,17 @@ def evaluate_heldout(
                 colors = np.asarray(recon.mesh.visual.vertex_colors)[:, :3] / 255.0
                 color = color_metrics(pred, colors, *truth_colors, k=k)
             model_scores.append(SubjectScore(label, metrics, 1.0, color))
+            if recon.body is not None:
+                body_v = to_subject_frame(recon.body[0], view["calib"])
+                body_m = geometry_metrics((body_v, recon.body[1]), truth, samples=samples)
+                body_scores.append(SubjectScore(label, body_m, 1.0))
             base = inflate_silhouette(mask, resolution)
             base_v = to_subject_frame(np.asarray(base.vertices), view["calib"])
             base_m = geometry_metrics((base_v, np.asarray(base.faces)), truth, samples=samples)
             baseline_scores.append(SubjectScore(label, base_m, 1.0))
             if progress:
                 progress(label)
-    return HeldOutScores(model_scores, baseline_scores)
+    return HeldOutScores(model_scores, baseline_scores, body_scores)
 
 
 def _png(path: Path) -> np.ndarray:
@@ -154,9 +169,13 @@ def write_heldout_reports(scores: HeldOutScores, label: str, out: Path | None) -
     columns = score_columns(scores.model)
     text = summary_markdown(scores.model, f"model ({label})", columns)
     text += summary_markdown(scores.baseline, "inflated silhouette", columns).split("\n", 2)[2]
+    if scores.body:
+        text += summary_markdown(scores.body, "fitted body alone", columns).split("\n", 2)[2]
     if out is not None:
         write_reports(scores.model, out)
         write_reports(scores.baseline, Path(out) / "baseline")
+        if scores.body:
+            write_reports(scores.body, Path(out) / "body")
         with atomic_write(Path(out) / "summary.md") as tmp:
             tmp.write_text(text)
     return text
