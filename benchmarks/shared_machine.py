@@ -31,12 +31,12 @@ POLICIES = {"default": "", "passive": "PASSIVE"}
 def run_group(image: Path, resolution: int, policy: str, count: int) -> list[float]:
     """Start ``count`` reconstructions at once; their wall seconds."""
     env = {**os.environ, "OMP_WAIT_POLICY": POLICIES[policy]}
+    command = [sys.executable, "-m", "pifuhd", "reconstruct", str(image), "-r", str(resolution)]
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "pifuhd", "reconstruct", str(image), "-r", str(resolution)]
-                + ["-o", str(Path(tmp) / f"out{i}")],
+                [*command, "-o", str(Path(tmp) / f"out{i}")],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

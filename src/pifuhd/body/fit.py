@@ -24,6 +24,7 @@ The returned mesh is Anny's exact mesh at the fitted values.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from pifuhd.body.fit_terms import (
     pose_prior,
 )
 from pifuhd.body.kinematics import rotvec_matrix
+from pifuhd.body.lift import lifted_world, load_lift
 from pifuhd.body.observations import BodyFit, FitObservations
 from pifuhd.body.poses import GENERIC_BONES
 
@@ -55,12 +57,15 @@ log = logging.getLogger(__name__)
 class FitSettings:
     """Weights and iteration counts of the three stages."""
 
+    lift: bool = True
+    """Use the learned landmark depths (``pifuhd.body.lift``) instead of MediaPipe's for the 3D
+    terms, when its weights are installed."""
     iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03
     sigma: float = 0.04
     """Geman-McClure scale of the 2D term, cube units (about 4 cm)."""
-    w_direction: float = 0.5
+    w_direction: float = 1.5
     w_pose: float = 1.0
     w_shape: float = 0.2
     w_upright: float = 0.3
@@ -231,6 +236,9 @@ def fit_observations(obs: FitObservations, model, settings: FitSettings | None =
     body = fit_body_model(model)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    if settings.lift and load_lift() is not None:
+        world = lifted_world(obs.keypoints, obs.world, obs.visibility)
+        obs = dataclasses.replace(obs, world=world)
     w = _weights(obs, settings)
     vis = w.numpy()
     p = _Params(_initial_rotation(body, obs, vis), 1.0, np.zeros(2))

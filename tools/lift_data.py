@@ -1,0 +1,101 @@
+"""Training data for the landmark depth net (``pifuhd.body.lift``): MediaPipe on renders of
+synthetic people whose true landmarks are known.
+
+Per person (``make_person(seed)``, normalised as ``pifuhd prepare`` normalises scans): four
+yaws (a random start plus quarter turns, jittered by 15 degrees), each under a random light
+preset over a random flat background, 1024^2; MediaPipe's observations in the render's cube
+and the true positions of the landmarks the fitter maps (Anny's COCO regressor on the true
+body). One ``seed_NNNN.npz`` per person (resumable; written atomically). Use seeds the held-out
+benchmarks do not (they use 1000 and up).
+
+    python3 tools/lift_data.py 0 435 --out /work/scratch/lift
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from body_fit import normalised_person
+
+from pifuhd.body.anny import load_anny
+from pifuhd.body.detect import detect_people
+from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
+from pifuhd.body.photo import observations
+from pifuhd.data.asset import view_matrix
+from pifuhd.data.lighting import light_preset
+from pifuhd.data.render import SubjectRenderer
+from pifuhd.io.crops import CropRect
+
+PRESETS = ("wild", "intermediate", "clear")
+
+
+def regressor_rows() -> np.ndarray:
+    """(33, V) Anny COCO regressor rows for the mapped MediaPipe landmarks (zeros elsewhere)."""
+    from anny.keypoints import KeypointsRegressor
+
+    regressor = KeypointsRegressor.coco(load_anny())
+    weights = regressor.regression_weights.double().numpy()
+    rows = np.zeros((33, weights.shape[1]))
+    for index, label in LANDMARK_KEYPOINTS.items():
+        rows[index] = weights[regressor.labels.index(label)]
+    return rows
+
+
+def person_views(seed: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed + 77)
+    asset, _, body = normalised_person(seed)
+    renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
+    record: dict[str, list] = {k: [] for k in ("kp", "vis", "world", "true", "yaw", "preset")}
+    yaws = (rng.uniform(0, 90) + np.arange(4) * 90 + rng.normal(0, 15, 4)) % 360
+    for yaw in yaws:
+        preset = int(rng.integers(len(PRESETS)))
+        maps = renderer.render_lights(float(yaw), 1024, [light_preset(PRESETS[preset])])[0]
+        alpha = maps.mask[..., None].astype(np.float32)
+        background = rng.uniform(0.25, 0.75, 3).astype(np.float32)
+        rgb = (maps.rgb * alpha + background * (1 - alpha)).astype(np.float32)
+        people = detect_people(rgb, max_people=1)
+        if not people:
+            continue
+        obs = observations(people[0], (1024, 1024), CropRect(0, 0, 1024, 1024))
+        m = view_matrix(float(yaw))
+        record["kp"].append(obs.keypoints)
+        record["vis"].append(obs.visibility)
+        record["world"].append(obs.world)
+        record["true"].append(rows @ (body @ m[:3, :3].T + m[:3, 3]))
+        record["yaw"].append(yaw)
+        record["preset"].append(preset)
+    return {k: np.array(v) for k, v in record.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("start", type=int)
+    parser.add_argument("stop", type=int)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = regressor_rows()
+    for seed in range(args.start, args.stop):
+        path = args.out / f"seed_{seed:04d}.npz"
+        if path.exists():
+            continue
+        start = time.perf_counter()
+        arrays = person_views(seed, rows)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        print(seed, len(arrays["yaw"]), f"{time.perf_counter() - start:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
