@@ -351,15 +351,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stage=lambda name: print(f"[demo] {name}", file=sys.stderr),
     )
     m, b = result.metrics, result.baseline
-    print(f"{'':22}{'model':>10}{'baseline':>10}")
-    for key, label in (
-        ("chamfer_cm", "Chamfer (cm)"),
-        ("p2s_cm", "P2S (cm)"),
-        ("fscore_1cm", "F-score @1cm"),
-        ("normal_consistency", "normal consistency"),
-        ("iou", "volume IoU"),
+    print(f"{'(arrow: better way)':24}{'model':>10}{'baseline':>10}  better")
+    for key, label, lower in (
+        ("chamfer_cm", "Chamfer (cm) ↓", True),
+        ("p2s_cm", "P2S (cm) ↓", True),
+        ("fscore_1cm", "F-score @1cm ↑", False),
+        ("normal_consistency", "normal consistency ↑", False),
+        ("iou", "volume IoU ↑", False),
     ):
-        print(f"{label:22}{getattr(m, key):>10.3f}{getattr(b, key):>10.3f}")
+        ours, theirs = getattr(m, key), getattr(b, key)
+        wins = ours < theirs if lower else ours > theirs
+        print(f"{label:24}{ours:>10.3f}{theirs:>10.3f}  {'model' if wins else 'baseline'}")
     print(f"wrote {', '.join(str(f) for f in result.files)}")
     print(f"demo took {time.perf_counter() - start:.1f} s")
     return 0
