@@ -236,3 +236,20 @@ def test_depth_cap_crosses_one_half_at_the_bound() -> None:
     allowed = depth_range(np.ones((4, 4), dtype=bool), bounds)
     keep = allowed_points(points, allowed, border=0.0)
     np.testing.assert_array_equal(keep, [True, True, True, True, False, False])
+
+
+def test_body_prefetch_hands_its_error_to_the_waiting_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pifuhd import guards
+    from pifuhd.body import anny
+
+    def missing(cache_dir: object = None) -> None:
+        raise anny.AnnyMissingError("anny is not installed")
+
+    monkeypatch.setattr(guards, "_PREFETCH", {})
+    monkeypatch.setattr(anny, "load_anny", missing)
+    guards.prefetch_body_model()
+    with pytest.raises(anny.AnnyMissingError, match="not installed"):
+        guards.wait_for_body_model()
+    guards.wait_for_body_model()  # raised once, then nothing is pending

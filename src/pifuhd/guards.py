@@ -9,8 +9,10 @@ query reads.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,39 @@ from pifuhd.io.images import LoadedImage
 from pifuhd.io.people import PersonInput
 
 log = logging.getLogger(__name__)
+
+_PREFETCH: dict[str, Any] = {}
+
+
+def prefetch_body_model() -> None:
+    """Start building the fitter's body model (importing Anny, about 1.4 s, and the fitting
+    body) in a background thread, so that it overlaps the photo's loading, detection and
+    encoding; :func:`person_bounds` waits for it. Once per process."""
+    if "thread" in _PREFETCH:
+        return
+
+    def work() -> None:
+        try:
+            from pifuhd.body.anny import load_anny
+            from pifuhd.body.fit import fit_body_model
+
+            fit_body_model(load_anny())
+        except Exception as exc:  # handed to the waiting thread and raised there
+            _PREFETCH["error"] = exc
+
+    thread = threading.Thread(target=work, name="pifuhd-body-prefetch", daemon=True)
+    _PREFETCH["thread"] = thread
+    thread.start()
+
+
+def wait_for_body_model() -> None:
+    """Wait for :func:`prefetch_body_model`'s thread (if any) and raise what it raised."""
+    thread = _PREFETCH.get("thread")
+    if thread is not None:
+        thread.join()
+    error = _PREFETCH.pop("error", None)
+    if error is not None:
+        raise error
 
 
 @dataclass
@@ -60,6 +95,7 @@ def person_bounds(image: LoadedImage, person: PersonInput, settings: InferenceSe
 
     start = time.perf_counter()
     try:
+        wait_for_body_model()
         fit = fit_person(person.landmarks, image.rgb, person.crop)
     except AnnyMissingError as exc:
         note = f"no body fit ({exc}): depth not bounded"

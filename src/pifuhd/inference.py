@@ -42,7 +42,7 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
-from pifuhd.guards import person_bounds
+from pifuhd.guards import person_bounds, prefetch_body_model
 from pifuhd.inference_settings import (
     NATIVE_SETTINGS,
     OFFICIAL_SETTINGS,
@@ -147,6 +147,8 @@ class Reconstructor:
                 if net is not None:  # weights read once per photo: do not keep them resident
                     release_after_each_layer(net)
         self.settings = settings or default_settings(checkpoint)
+        if self.settings.carve and self.settings.body_depth:
+            prefetch_body_model()
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
         if self.color is not None:
@@ -176,10 +178,9 @@ class Reconstructor:
         progress: StageCallback | None = None,
         keypoints_mode: str = "fullbody",
     ) -> Reconstruction:
-        """Reconstruct the (largest) person of one photo (path, array or PIL image); see
-        ``pifuhd.io.people.find_people`` for how rect / keypoints (``keypoints_mode``
-        "fullbody" or "upperbody") / mask / side files / alpha / MediaPipe choose the crop and
-        the person mask. Several people: the largest, with a warning naming the count."""
+        """Reconstruct the largest person of one photo (path, array or PIL image), with a
+        warning naming the count when there are several; ``pifuhd.io.people.find_people`` says
+        how rect / keypoints / mask / side files / alpha / MediaPipe give crop and mask."""
         return self.people(image, rect, keypoints, mask, frame, progress, keypoints_mode)[0]
 
     def people(
