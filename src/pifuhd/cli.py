@@ -270,15 +270,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     from pifuhd.checkpoint.synthetic import give_surface, random_model
     from pifuhd.config import preset
     from pifuhd.inference import Reconstructor
-    from pifuhd.io.crops import resolve_crop
+    from pifuhd.inference_settings import NATIVE_SETTINGS, OFFICIAL_SETTINGS
     from pifuhd.io.images import load_image
+    from pifuhd.io.people import find_people
 
     model = random_model(preset(args.preset), seed=args.seed)
     meta: dict[str, object] = {"source": "random", "preset": args.preset, "seed": args.seed}
     if args.surface_image is not None:
         image = load_image(args.surface_image)
-        crop, _ = resolve_crop(args.surface_image, image)
-        features = Reconstructor(model, device="cpu", precision="fp32").encode(image, crop)
+        person = find_people(args.surface_image, image)[0]
+        # the network inputs the written checkpoint will get (its format's pipeline settings)
+        settings = OFFICIAL_SETTINGS if args.official_format else NATIVE_SETTINGS
+        rec = Reconstructor(model, device="cpu", precision="fp32", settings=settings)
+        features = rec.encode(image, person.crop, person.mask)
         meta["surface_threshold"] = give_surface(model, features)
         meta["surface_image"] = str(args.surface_image)
     if args.official_format:

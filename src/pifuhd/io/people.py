@@ -63,11 +63,15 @@ def check_crop_in_photo(crop: CropRect, image: LoadedImage, method: str) -> None
 
 
 def _detected(image: LoadedImage, max_people: int) -> list[PersonLandmarks] | None:
-    """MediaPipe's people (largest first), or None when MediaPipe is not installed."""
+    """MediaPipe's people (largest first), or None when MediaPipe is not installed or fails
+    (a warning)."""
     try:
         return detect_people(image.rgb, max_people=max_people)
     except MediaPipeMissingError as exc:
         logger.debug("no MediaPipe person masks: %s", exc)
+        return None
+    except RuntimeError as exc:  # MediaPipe's graph and model errors: fall back, said aloud
+        logger.warning("%s: MediaPipe failed (%s); without its person masks", image.source, exc)
         return None
 
 
