@@ -92,20 +92,9 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
         help="fill: replace the photo outside the person mask by a flat colour (this "
         "project's models); keep: feed the photo as it is (the official model)",
     )
-    guards.add_argument(
-        "--carve",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="points outside the dilated person mask, or near the cube's faces, are outside",
-    )
+    add_carving_switches(guards)
     guards.add_argument(
         "--carve-margin", type=float, help="mask dilation, as a share of the crop side"
-    )
-    guards.add_argument(
-        "--body-depth",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --carve: also bound the depth around the body fitted to the photo",
     )
     guards.add_argument(
         "--body-margin", type=float, help="how far (cube units) the surface may lie off the body"
@@ -127,6 +116,25 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
         "bit for bit as the original release)",
     )
     rec.set_defaults(func=func)
+
+
+def add_carving_switches(parser: Any) -> None:
+    """``--carve/--no-carve`` and ``--body-depth/--no-body-depth`` (None: the checkpoint's
+    setting), shared by ``reconstruct`` and ``evaluate --data``."""
+    parser.add_argument(
+        "--carve",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="points outside the dilated person mask, or near the cube's faces, are outside "
+        "(default: the checkpoint's setting)",
+    )
+    parser.add_argument(
+        "--body-depth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --carve: also bound the depth around the body fitted to the photo "
+        "(default: the checkpoint's setting)",
+    )
 
 
 def add_fit_body_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:

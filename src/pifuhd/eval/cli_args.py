@@ -13,6 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pifuhd.cli_parsers import add_carving_switches
 from pifuhd.errors import PifuhdError
 
 DEFAULT_K = 5
@@ -65,19 +66,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--k", type=int, default=DEFAULT_K, help=f"PIPATD neighbours (default {DEFAULT_K})"
     )
-    ev.add_argument(
-        "--carve",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --data: the reconstruction's silhouette carving (default: the checkpoint's)",
-    )
-    ev.add_argument(
-        "--body-depth",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="with --data: bound the depth by the fitted body, and score that body alone too "
-        "(default: the checkpoint's)",
-    )
+    add_carving_switches(ev.add_argument_group("with --data: the pipeline's guards"))
     ev.set_defaults(func=cmd_evaluate)
     return ev
 
