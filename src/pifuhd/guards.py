@@ -25,6 +25,11 @@ from pifuhd.io.people import PersonInput
 
 log = logging.getLogger(__name__)
 
+GUARD_FIT_STEPS = (20, 50, 30)
+"""The body fit's Adam steps per stage here: half the shape-and-silhouette steps of
+``pifuhd fit-body`` (the mask already bounds x and y). On 24 held-out views: MPJPE 6.02 cm
+against 6.06, body P2S 4.49 against 4.74, silhouette IoU 0.829 against 0.846; 0.5 s less."""
+
 _PREFETCH: dict[str, Any] = {}
 
 
@@ -91,12 +96,14 @@ def person_bounds(image: LoadedImage, person: PersonInput, settings: InferenceSe
         note = "no body fit (no MediaPipe landmarks of the person): depth not bounded"
         log.info(note)
         return Bounds(depth_range(allowed), notes=[note])
+    from pifuhd.body.fit import FitSettings
     from pifuhd.body.photo import fit_person
 
     start = time.perf_counter()
     try:
         wait_for_body_model()
-        fit = fit_person(person.landmarks, image.rgb, person.crop)
+        settings_fit = FitSettings(iterations=GUARD_FIT_STEPS)
+        fit = fit_person(person.landmarks, image.rgb, person.crop, settings_fit)
     except AnnyMissingError as exc:
         note = f"no body fit ({exc}): depth not bounded"
         log.warning(note)
