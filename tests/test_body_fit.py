@@ -130,7 +130,9 @@ def test_fit_recovers_a_known_pose_from_exact_landmarks(anny_model) -> None:
     # the default settings are what is tested, except that the exact world landmarks are used
     # as given: the learned depths replace MediaPipe's guesses (tested in test_lift.py), not
     # the truth
-    fit = fit_observations(obs, anny_model, FitSettings(lift=False))
+    threads = torch.get_num_threads()
+    fit = fit_observations(obs, anny_model, FitSettings(lift=False, threads=1))
+    assert torch.get_num_threads() == threads  # the process's count is restored
     with torch.no_grad():
         s = torch.tensor([fit.shape[k] for k in SHAPE_KEYS], dtype=torch.float32)
         lm = body.evaluate(
