@@ -202,9 +202,7 @@ class Reconstructor:
             found = find_people(path, loaded, rect, keypoints, mask, keypoints_mode)
         notes, count = [], len(found)
         if count > 1 and not all_people:
-            notes.append(
-                f"{len(found)} people found; reconstructed the largest (--all-people: each)"
-            )
+            notes.append(f"{count} people found; reconstructed the largest (--all-people: each)")
             log.warning("%s: %s", loaded.source, notes[-1])
             found = found[:1]
         results = []
@@ -235,11 +233,11 @@ class Reconstructor:
         with timed_stage(timings, "grid"):
             if self.on_device:
                 padded, evaluated = self.occupancy_padded(features, progress, guard.bounds)
-            else:
+            else:  # NumPy grid and scikit-image marching cubes
                 volume, evaluated = self.occupancy_volume(features, progress, guard.bounds)
         with timed_stage(timings, "mesh"):
             # the original octree's y samples sit one voxel higher than the grid's
-            offset = (0.0, float(Y_OFFSET_VOXELS), 0.0) if self.original_octree else (0.0,) * 3
+            offset = (0.0, float(Y_OFFSET_VOXELS * self.original_octree), 0.0)
             if self.on_device:
                 surface = triangulate_torch(padded, level=0.5, index_offset=offset)
                 del padded
