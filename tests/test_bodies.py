@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from pifuhd.body.anny import SHAPE_KEYS
@@ -285,3 +286,53 @@ def test_fit_without_mediapipe_names_the_way_out(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(photo, "fit_people", missing)
     with pytest.raises(InputError, match="no mediapipe; or pass --bodies true"):
         fit_image(np.zeros((8, 8, 3), np.float32))
+
+
+def test_body_features_of_items_and_a_body_guided_training_run(
+    scans: Path, tmp_path: Path, one_thread: None
+) -> None:
+    """Items carry the true body's features at their points (inside the body means inside
+    the clothes), and ``mlp_only`` training of a widened model moves only the MLPs."""
+    from safetensors.torch import load_file
+
+    from pifuhd.checkpoint.native import save_native
+    from pifuhd.checkpoint.widen import with_body_inputs
+    from pifuhd.data.dataset import OccupancyDataset
+    from pifuhd.models.pifuhd import PIFuHD
+    from pifuhd.train.cli_args import main as train_main
+    from tests.conftest import tiny_config
+
+    out = tmp_path / "data"
+    prepare(scans, out, replace(TINY, views=2))
+    with pytest.raises(InputError, match="--bodies true"):  # the box has no body
+        OccupancyDataset(out, ["box"], bodies="true", image_size=64)[0]
+    items = OccupancyDataset(out, ["person_00000"], bodies="true", image_size=64)
+    assert len(items) == 2
+    for i in range(len(items)):
+        item = items[i]
+        body, labels = item["body"].numpy(), item["labels"][0].numpy() > 0.5
+        assert body.shape == (4, labels.size)
+        in_body = body[0] < -0.05  # at least 7 cm inside the body
+        assert in_body.sum() > 20 and labels[in_body].mean() > 0.97
+        assert labels[body[0] > 0.9].mean() < 0.1  # 14 cm or more outside it
+    dropped = OccupancyDataset(out, ["person_00000"], bodies="true", body_dropout=1.0)
+    assert not dropped[0]["body"].any()
+
+    torch.manual_seed(0)
+    init = save_native(with_body_inputs(PIFuHD(tiny_config())), tmp_path / "init")
+    run = tmp_path / "run"
+    sets = {
+        "batch_size": 1, "num_points": 64, "workers": 0, "val_subjects": "box",
+        "val_every": 0, "bodies": "true", "mlp_only": "true", "log_every": 1,
+    }  # fmt: skip
+    args = ["coarse", "--data", str(out), "--init", str(init), "--out", str(run)]
+    args += ["--steps", "2", "--device", "cpu"]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    assert train_main(args) == 0
+    before = load_file(str(init / "model.safetensors"))
+    name = (run / "checkpoints" / "latest").read_text().strip()
+    after = load_file(str(run / "checkpoints" / name / "model.safetensors"))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("netG.mlp.") for k in changed)
+    assert after["netG.mlp.filters.0.weight"][:, -4:].abs().sum() > 0  # the body is read

@@ -109,8 +109,13 @@ class CoarseConfig:
     """Side of the square input image (the original's ``loadSize``)."""
     z_size: float = 200.0
     """Depth normaliser: the MLP sees z * (image_size / 2) / z_size."""
+    body_channels: int = 0
+    """Per-point features of the body fitted to the photo appended to the MLP's input after
+    depth (``pifuhd.geometry.body_field``: 4, truncated signed distance and normal); 0 for
+    the paper's model."""
 
     def __post_init__(self) -> None:
+        _check(self.body_channels in (0, 4), "body_channels must be 0 or 4")
         expected_in = 3 + 3 * (self.front_normal is not None) + 3 * (self.back_normal is not None)
         _check(
             self.encoder.in_channels == expected_in,
@@ -118,8 +123,8 @@ class CoarseConfig:
             f"give {expected_in}",
         )
         _check(
-            self.mlp.dims[0] == self.encoder.out_channels + 1,
-            "coarse MLP input must be encoder features + 1 (depth)",
+            self.mlp.dims[0] == self.encoder.out_channels + 1 + self.body_channels,
+            "coarse MLP input must be encoder features + 1 (depth) + body_channels",
         )
 
 
@@ -251,7 +256,17 @@ def small_config() -> PIFuHDConfig:
     return PIFuHDConfig(coarse=coarse, fine=fine)
 
 
-PRESETS = {"official": official_config, "small": small_config}
+def body_config() -> PIFuHDConfig:
+    """``small`` with the fitted body's 4 features (``pifuhd.geometry.body_field``) in the
+    coarse MLP: (69, 256, 128, 64, 32, 1). The body prior of ICON / PaMIR; the PIFuHD paper
+    names human priors as future work."""
+    base = small_config()
+    mlp = dataclasses.replace(base.coarse.mlp, dims=(69, *base.coarse.mlp.dims[1:]))
+    coarse = dataclasses.replace(base.coarse, mlp=mlp, body_channels=4)
+    return dataclasses.replace(base, coarse=coarse)
+
+
+PRESETS = {"official": official_config, "small": small_config, "body": body_config}
 
 
 def preset(name: str) -> PIFuHDConfig:

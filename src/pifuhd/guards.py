@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from pifuhd.body.anny import AnnyMissingError
 from pifuhd.geometry.body_depth import body_depth_range
+from pifuhd.geometry.body_field import body_field, sample_field
 from pifuhd.geometry.carving import ALLOWED_SIZE, allowed_region, depth_range
 from pifuhd.inference_settings import InferenceSettings
 from pifuhd.io.images import LoadedImage
@@ -84,36 +87,70 @@ class Bounds:
     notes: list[str] = field(default_factory=list)
 
 
-def person_bounds(image: LoadedImage, person: PersonInput, settings: InferenceSettings) -> Bounds:
-    """The carving bounds of ``person`` in ``image`` under ``settings`` (module docstring)."""
-    if not settings.carve:
-        return Bounds(None)
-    size = (image.height, image.width)
-    allowed = allowed_region(person.mask, person.crop, size, settings.carve_margin)
-    if not settings.body_depth:
-        return Bounds(depth_range(allowed))
+def person_bounds(
+    image: LoadedImage, person: PersonInput, settings: InferenceSettings, need_body: bool = False
+) -> Bounds:
+    """The carving bounds of ``person`` in ``image`` under ``settings`` (module docstring).
+
+    The body is fitted when the settings bound depth by it, or when ``need_body`` (a
+    body-guided model reads it); it is returned in ``body_vertices`` / ``body_faces``.
+    """
+    by_body = settings.carve and settings.body_depth
+    allowed = None
+    if settings.carve:
+        size = (image.height, image.width)
+        allowed = allowed_region(person.mask, person.crop, size, settings.carve_margin)
+    plain = None if allowed is None else depth_range(allowed)
+    if not (by_body or need_body):
+        return Bounds(plain)
+    fit, seconds, notes = fit_for_guards(image, person)
+    if fit is None:
+        return Bounds(plain, seconds=seconds, notes=notes)
+    if not by_body:
+        return Bounds(plain, fit.vertices, fit.faces, seconds, notes)
+    body = body_depth_range(
+        fit.vertices, fit.faces, ALLOWED_SIZE, settings.body_margin, settings.body_slope
+    )
+    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes)
+
+
+def fit_for_guards(image: LoadedImage, person: PersonInput) -> tuple[Any, float, list[str]]:
+    """(the fitted body or None, wall seconds, notes): ``fit_person`` with
+    :data:`GUARD_FIT_STEPS`; None with a note when there are no landmarks, Anny is missing, or
+    the fit fell back to another crop (another cube)."""
     if person.landmarks is None:
-        note = "no body fit (no MediaPipe landmarks of the person): depth not bounded"
+        note = "no body fit (no MediaPipe landmarks of the person): no body used"
         log.info(note)
-        return Bounds(depth_range(allowed), notes=[note])
+        return None, 0.0, [note]
     from pifuhd.body.fit import FitSettings
     from pifuhd.body.photo import fit_person
 
     start = time.perf_counter()
     try:
         wait_for_body_model()
-        settings_fit = FitSettings(iterations=GUARD_FIT_STEPS)
-        fit = fit_person(person.landmarks, image.rgb, person.crop, settings_fit)
+        fit = fit_person(
+            person.landmarks, image.rgb, person.crop, FitSettings(iterations=GUARD_FIT_STEPS)
+        )
     except AnnyMissingError as exc:
-        note = f"no body fit ({exc}): depth not bounded"
+        note = f"no body fit ({exc}): no body used"
         log.warning(note)
-        return Bounds(depth_range(allowed), notes=[note])
+        return None, time.perf_counter() - start, [note]
     seconds = time.perf_counter() - start
     notes = [f"body fit: {w}" for w in fit.warnings]
     if fit.crop != person.crop:  # the fit fell back to the person's own crop: another cube
-        notes.append("the body fit is not in the crop's frame: depth not bounded")
-        return Bounds(depth_range(allowed), seconds=seconds, notes=notes)
-    body = body_depth_range(
-        fit.vertices, fit.faces, ALLOWED_SIZE, settings.body_margin, settings.body_slope
-    )
-    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes)
+        notes.append("the body fit is not in the crop's frame: no body used")
+        return None, seconds, notes
+    return fit, seconds, notes
+
+
+def body_features(bounds: Bounds) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A body-guided model's ``PIFuHDFeatures.body``: points (N, 3) in the cube -> (4, N)
+    features of the fitted body (``pifuhd.geometry.body_field``), or None without a fit."""
+    if bounds.body_vertices is None:
+        return None
+    field = body_field(bounds.body_vertices, bounds.body_faces)
+
+    def features(points: torch.Tensor) -> torch.Tensor:
+        return sample_field(field, points.cpu()).to(points.device)
+
+    return features

@@ -42,7 +42,7 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
-from pifuhd.guards import person_bounds, prefetch_body_model
+from pifuhd.guards import body_features, person_bounds, prefetch_body_model
 from pifuhd.inference_settings import (
     NATIVE_SETTINGS,
     OFFICIAL_SETTINGS,
@@ -147,7 +147,8 @@ class Reconstructor:
                 if net is not None:  # weights read once per photo: do not keep them resident
                     release_after_each_layer(net)
         self.settings = settings or default_settings(checkpoint)
-        if self.settings.carve and self.settings.body_depth:
+        self.body_guided = bool(self.model.config.coarse.body_channels)
+        if (self.settings.carve and self.settings.body_depth) or self.body_guided:
             prefetch_body_model()
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
@@ -229,7 +230,9 @@ class Reconstructor:
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
         with timed_stage(timings, "carve"):
-            guard = person_bounds(loaded, person, settings)
+            guard = person_bounds(loaded, person, settings, need_body=self.body_guided)
+            if self.body_guided:
+                features.body = body_features(guard)
         with timed_stage(timings, "grid"):
             if self.on_device:
                 padded, evaluated = self.occupancy_padded(features, progress, guard.bounds)

@@ -261,3 +261,47 @@ def write_view_bodies(folder: Path, view: dict, body: TrueBody, level: str) -> b
         arrays |= fit_view_arrays(fit_image(fit_photo(folder, view["file"])))
     save_npz(path, arrays, compress=False)
     return True
+
+
+BODY_SOURCES = ("none", "true", "fit")
+"""Which body a training item reads (``TrainConfig.bodies``): none, the true body, or the one
+fitted to the view's render (the true one where the fit found nobody)."""
+
+
+def recentred(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V, 3) cube vertices moved along z so the body's surface centroid is at z = 0, where the
+    fitter puts a fitted body (``pifuhd.body.fit``): a true body then sits as a fit would."""
+    from pifuhd.body.fit import area_weighted_centroid
+
+    out = np.asarray(vertices, dtype=np.float64).copy()
+    out[:, 2] -= area_weighted_centroid(out, np.asarray(faces))[2]
+    return out
+
+
+def view_body_mesh(folder: Path, index: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The body of view ``index`` of a prepared subject as a (V, 3) float64 cube mesh with
+    its (F, 3) faces, its surface centroid at z = 0 (:func:`recentred`).
+
+    Args:
+        folder: the subject's folder; source: 'true' or 'fit' (:data:`BODY_SOURCES`).
+    Raises:
+        InputError: the view has no body file at that level (names the prepare command).
+    """
+    path = view_body_path(folder, index)
+    if not view_body_done(path, source):
+        raise InputError(
+            f"{path}: no {source} body; run `pifuhd prepare SCANS --out DATA --bodies {source}` "
+            "(synthetic subjects only) or train with --set bodies=none"
+        )
+    faces = np.load(folder / BODY_FOLDER / FACES_FILE).astype(np.int64)
+    with np.load(path) as arrays:
+        key = "fit_vertices" if source == "fit" and bool(arrays["fit_found"]) else "true_vertices"
+        vertices = np.asarray(arrays[key], dtype=np.float64)
+    return recentred(vertices, faces), faces
+
+
+def view_body_field(folder: Path, index: int, source: str):  # -> BodyField
+    """:func:`pifuhd.geometry.body_field.body_field` of :func:`view_body_mesh`."""
+    from pifuhd.geometry.body_field import body_field
+
+    return body_field(*view_body_mesh(folder, index, source))

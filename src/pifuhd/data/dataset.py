@@ -28,9 +28,11 @@ from pifuhd.data.augment import (
     random_similarity,
     warp_images,
 )
+from pifuhd.data.bodies import BODY_SOURCES, view_body_field
 from pifuhd.data.manifest import check_data_format
 from pifuhd.data.points import PointConfig, choose_points, on_mask
 from pifuhd.errors import InputError
+from pifuhd.geometry.body_field import BODY_CHANNELS, BodyField, similarity_features
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,8 @@ class OccupancyDataset(torch.utils.data.Dataset):
         light: str = "rgb",
         seed: int = 0,
         cache_subjects: int = 64,
+        bodies: str = "none",
+        body_dropout: float = 0.0,
     ) -> None:
         if level not in ("coarse", "fine"):
             raise ValueError(f"level must be 'coarse' or 'fine', not {level!r}")
@@ -144,6 +148,10 @@ class OccupancyDataset(torch.utils.data.Dataset):
         self._cache: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._cache_size = cache_subjects
         self._backgrounds = _background_files(self.augment.background)
+        if bodies not in BODY_SOURCES:
+            raise ValueError(f"bodies must be one of {BODY_SOURCES}, not {bodies!r}")
+        self.bodies = bodies
+        self.body_dropout = body_dropout
 
     def _read_subject(self, name: str) -> _Subject:
         folder = self.root / "subjects" / name
@@ -205,9 +213,23 @@ class OccupancyDataset(torch.utils.data.Dataset):
         chosen = choose_points(samples, region, self.points, rng, person)
         item["points"] = torch.from_numpy(cube[chosen].T.astype(np.float32))
         item["labels"] = torch.from_numpy(samples["inside"][chosen][None].astype(np.float32))
+        if self.bodies != "none":  # drawn last: the other draws match a run without bodies
+            field = None if rng.random() < self.body_dropout else self.body_field(s, v)
+            item["body"] = torch.from_numpy(
+                np.zeros((BODY_CHANNELS, len(chosen)), np.float32)
+                if field is None
+                else similarity_features(field, cube[chosen], similarity)
+            )
         item["subject"] = subject.name
         item["view"] = int(view["index"])
         return item
+
+    def body_field(self, s: int, v: int) -> BodyField:
+        """The body field (``pifuhd.geometry.body_field``) of subject ``s``'s view ``v`` in
+        its (unaugmented) cube, from the view's body file (``pifuhd.data.bodies``)."""
+        subject = self.subjects[s]
+        index = int(subject.views[v]["index"])
+        return view_body_field(subject.folder, index, self.bodies)
 
     def _compose(
         self,

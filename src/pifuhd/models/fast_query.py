@@ -74,6 +74,8 @@ class _Layer:
     """Where this layer's input term sits in its stacked term matrix, or None."""
     depth: torch.Tensor | None = None
     """(out,) float32 weight of the coarse depth feature, or None."""
+    body: torch.Tensor | None = None
+    """(body_channels, out) float32 weight of the body features (a body-guided model), or None."""
     width: int = 0
     """Output channels."""
 
@@ -147,6 +149,8 @@ class FastQuery:
         self.rot, self.trans = calib[:3, :3].T.contiguous(), calib[:3, 3].contiguous()
         coarse = model.netG
         self.depth_scale = (coarse.config.image_size // 2) / coarse.config.z_size
+        self.body_channels = coarse.config.body_channels
+        self.body = features.body if self.body_channels else None
         self._prepare_coarse(coarse.mlp, features.coarse[0].float())
         self._prepare_fine(model.mlp, features.fine[0:1].float())
 
@@ -157,12 +161,15 @@ class FastQuery:
         channels, height, width = fmap.shape
         n = mlp.config.merge_layer + 1
         self.coarse_layers, stacked, self.coarse_bias = _split_layers(
-            mlp, n, channels + 1, self.dtype
+            mlp, n, channels + 1 + self.body_channels, self.dtype
         )
         for layer, j in zip(self.coarse_layers, range(n), strict=True):
             if layer.input_cols is not None:
                 w, _ = _weight(mlp, j)
-                layer.depth = w[:, (0 if j == 0 else mlp.config.dims[j]) + channels].contiguous()
+                at = (0 if j == 0 else mlp.config.dims[j]) + channels
+                layer.depth = w[:, at].contiguous()
+                if self.body_channels:
+                    layer.body = w[:, at + 1 : at + 1 + self.body_channels].T.contiguous()
         flat = fmap.reshape(channels, height * width)
         self.coarse_table = (stacked[:, :channels] @ flat).T.contiguous()  # (HW, K)
         self.coarse_size = (height, width)
@@ -194,23 +201,32 @@ class FastQuery:
         ray, first = ray_segments(uv)
         ray_uv = uv[first].contiguous()
         depth = xyz[:, 2:3] * self.depth_scale
-        fine_inputs = self._coarse(ray_uv, ray, depth)
+        body = None if self.body is None else self.body(points).float().T.contiguous()
+        fine_inputs = self._coarse(ray_uv, ray, depth, body)
         logits = self._fine(fine_inputs, ray_uv, ray)
         inside = ((uv >= -1.0) & (uv <= 1.0)).all(dim=1)
         return torch.sigmoid(logits) * inside
 
-    def _coarse(self, ray_uv: torch.Tensor, ray: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    def _coarse(
+        self,
+        ray_uv: torch.Tensor,
+        ray: torch.Tensor,
+        depth: torch.Tensor,
+        body: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Coarse layers 0..merge: a (N, C_merge + C_fine + 1) buffer in ``self.dtype`` whose
         first C_merge columns are Omega; ``_fine`` fills the rest.
 
-        ray_uv: (R, 2) per ray; ray: (N,) each point's ray; depth: (N, 1) float32 feature.
+        ray_uv: (R, 2) per ray; ray: (N,) each point's ray; depth: (N, 1) float32 feature;
+        body: (N, body_channels) float32 body features or None. Body features are not linear
+        along a ray, so with them rewrite 3 is skipped and their term is added per point.
         After the split (rewrite 3) with few rays, the per-ray terms of the next layers are
         columns of their products too (``columns``: layer 1's output carries them).
         """
         sampled = bilinear_rows(self.coarse_table, self.coarse_size, ray_uv) + self.coarse_bias
         n_points = ray.shape[0]
         h, start, columns = None, 0, False
-        active = self._active_channels(sampled, ray, depth)
+        active = None if body is not None else self._active_channels(sampled, ray, depth)
         if active is not None:
             h, columns = self._first_layers_split(sampled, ray, depth, *active)
             start = 2
@@ -228,8 +244,10 @@ class FastQuery:
                 value = _pad_rows(sampled[:, layer.input_cols].to(self.dtype), slots)
                 tilt = layer.depth.to(self.dtype).expand(slots, -1)
                 torch.mm(h, torch.cat([layer.hidden, value, tilt, tilt]), out=target)
-            else:  # input and depth terms summed in float32, rounded once
+            else:  # input, body and depth terms summed in float32, rounded once
                 pre = sampled[:, layer.input_cols].index_select(0, ray)
+                if body is not None:
+                    pre.addmm_(body, layer.body)
                 self._rounded_sum(pre, depth, layer.depth, h, layer.hidden, out=target)
             F.leaky_relu(target, LEAK, inplace=True)
             h, columns = target, False

@@ -51,19 +51,29 @@ class CoarsePIFu(nn.Module):
         return z * (self.config.image_size // 2) / self.config.z_size
 
     def query(
-        self, features: torch.Tensor, points: torch.Tensor, calib: torch.Tensor
+        self,
+        features: torch.Tensor,
+        points: torch.Tensor,
+        calib: torch.Tensor,
+        body: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Occupancy and Omega at points.
 
         features: (B, C, h, w) one stack's feature map; points: (B, 3, N) in the cube;
-        calib: (B, 3|4, 4). Returns occupancy (B, 1, N) in [0, 1] (0 outside the cube) and
-        Omega (B, C_merge, N), the MLP's intermediate output (not masked).
+        calib: (B, 3|4, 4); body: (B, body_channels, N) the fitted body's features at the
+        points (``pifuhd.geometry.body_field``) or None (zeros: no body). Returns occupancy
+        (B, 1, N) in [0, 1] (0 outside the cube) and Omega (B, C_merge, N), the MLP's
+        intermediate output (not masked).
         """
-        logits, omega, inside = self.query_logits(features, points, calib)
+        logits, omega, inside = self.query_logits(features, points, calib, body)
         return torch.sigmoid(logits) * inside, omega
 
     def query_logits(
-        self, features: torch.Tensor, points: torch.Tensor, calib: torch.Tensor
+        self,
+        features: torch.Tensor,
+        points: torch.Tensor,
+        calib: torch.Tensor,
+        body: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pre-sigmoid occupancy for training: (logits (B, 1, N), Omega (B, C_merge, N),
         inside (B, 1, N) float, 1 where the projected point lies in the cube).
@@ -72,7 +82,19 @@ class CoarsePIFu(nn.Module):
         """
         xyz = orthographic(points, calib)
         local = sample_features(features, xyz[:, :2])
-        logits, omega = self.mlp.forward_logits(
-            torch.cat([local, self.depth_feature(xyz[:, 2:3])], dim=1)
-        )
+        inputs = [local, self.depth_feature(xyz[:, 2:3])]
+        if self.config.body_channels:
+            inputs.append(self.body_input(body, points))
+        logits, omega = self.mlp.forward_logits(torch.cat(inputs, dim=1))
         return logits, omega, inside_cube(xyz, 3)
+
+    def body_input(self, body: torch.Tensor | None, points: torch.Tensor) -> torch.Tensor:
+        """The body features (B, body_channels, N) for points (B, 3, N): ``body`` checked, or
+        zeros when there is no body (the model is trained with some items without one)."""
+        b, _, n = points.shape
+        shape = (b, self.config.body_channels, n)
+        if body is None:
+            return points.new_zeros(shape)
+        if tuple(body.shape) != shape:
+            raise ValueError(f"body features must be {shape}, got {tuple(body.shape)}")
+        return body.to(points.dtype)

@@ -6,6 +6,7 @@ the coarse MLP's intermediate output, so that it can be trained on crops (paper 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,10 @@ class PIFuHDFeatures:
     """(B, C_fine, H'/2, W'/2) for a fine image of H' x W'."""
     normals: list[torch.Tensor]
     """Predicted [front, back] normal maps at the coarse size, (B, 3, H, W) in [-1, 1]."""
+    body: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """For a body-guided model (``coarse.body_channels``): points (N, 3) in the cube -> the
+    fitted body's features (body_channels, N) there (``pifuhd.geometry.body_field``); batch
+    size 1. None: no body (zeros)."""
 
 
 class PIFuHD(nn.Module):
@@ -66,14 +71,18 @@ class PIFuHD(nn.Module):
         points: torch.Tensor,
         calib: torch.Tensor,
         fine_calib: torch.Tensor | None = None,
+        body: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(coarse occupancy, fine occupancy), each (B, 1, N) in [0, 1].
 
         ``calib`` projects to the coarse image; ``fine_calib`` (B, 3|4, 4), when given,
         projects the same points to the fine image instead of ``calib`` (training on crops:
-        the fine image is a crop while the coarse image is whole).
+        the fine image is a crop while the coarse image is whole). ``body`` (B, 4, N): the
+        body features of a body-guided model; None takes ``features.body`` (batch 1) if set.
         """
-        coarse_occ, omega = self.netG.query(features.coarse, points, calib)
+        if body is None and features.body is not None and self.netG.config.body_channels:
+            body = features.body(points[0].T)[None]
+        coarse_occ, omega = self.netG.query(features.coarse, points, calib, body)
         logits, inside = self.fine_logits(
             features.fine, omega, points, calib if fine_calib is None else fine_calib
         )

@@ -48,7 +48,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="override one setting, e.g. --set lr=1e-4 --set batch_size=4 (repeatable)",
     )
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--preset", choices=["small", "official"], help="fresh model size")
+    start.add_argument("--preset", choices=["small", "official", "body"], help="fresh model size")
     start.add_argument(
         "--init", type=Path, help="start from a checkpoint folder, pifuhd.pt, or run folder"
     )

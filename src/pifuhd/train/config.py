@@ -42,7 +42,7 @@ class TrainConfig:
     """Folder written by ``pifuhd prepare`` (``docs/data_format.md``)."""
     out: str = ""
     """Run folder: checkpoints/, metrics.jsonl, val/, train_config.json, TensorBoard events."""
-    preset: Literal["small", "official"] = "small"
+    preset: Literal["small", "official", "body"] = "small"
     """Architecture of a fresh model (ignored with ``init``)."""
     init: str = ""
     """Start from these weights: a native checkpoint folder, a pifuhd.pt, or a run folder."""
@@ -76,6 +76,15 @@ class TrainConfig:
     class_balance: bool = True
     """Occupancy BCE weighted by the outside ratio (the paper); false = plain BCE. Weighting
     puts the 0.5 surface where P(inside) equals the share of inside points (docs/training.md)."""
+    bodies: Literal["none", "true", "fit"] = "none"
+    """Body features of a body-guided model (preset ``body``): the true body of each view, or
+    the one fitted to its render (the true one where the fit found nobody); data format 3."""
+    body_dropout: float = 0.05
+    """Share of items whose body features are zeros ("no body"), as inference gives when the
+    fit fails."""
+    mlp_only: bool = False
+    """Train only the MLPs of the stage's parts (encoders frozen): fine-tuning a trained model
+    for new per-point inputs such as the body features, at about half the cost of a step."""
     omega: Literal["frozen", "joint"] = "frozen"
     """Fine stage: the coarse level is frozen, or trained jointly (fine + coarse loss)."""
     phase_steps: int = 1000
@@ -179,6 +188,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.body_dropout <= 1.0:
+            raise ConfigError(f"body_dropout must be in [0, 1], got {self.body_dropout}")
         if not 0.0 <= self.ray_fraction <= 1.0:
             raise ConfigError(f"ray_fraction must be in [0, 1], got {self.ray_fraction}")
         if not 0.0 <= self.val_fraction < 1.0:

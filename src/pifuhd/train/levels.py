@@ -99,7 +99,8 @@ def coarse_losses(
     points, labels = batch["points"], batch["labels"]
     calib = default_calib(points.shape[0], points.device)
     stacks = net.image_filter(net.encoder_input(batch["image"], normals))
-    outputs = [net.query_logits(f, points, calib) for f in stacks]
+    body = batch.get("body")
+    outputs = [net.query_logits(f, points, calib, body) for f in stacks]
     loss = stacked_occupancy_loss([o[0] for o in outputs], labels, [o[2] for o in outputs], balance)
     return {"loss": loss, "coarse": loss.detach()}
 
@@ -125,7 +126,8 @@ def fine_losses(
         coarse_stacks = net.image_filter(
             net.encoder_input(batch["image"], normals), last_only=not joint
         )
-        coarse_out = [net.query_logits(f, points, calib) for f in coarse_stacks]
+        body = batch.get("body")
+        coarse_out = [net.query_logits(f, points, calib, body) for f in coarse_stacks]
     omega = coarse_out[-1][1] if joint else coarse_out[-1][1].detach()
     crop = batch["image_fine"].shape[-1]
     full = model.config.fine.image_size

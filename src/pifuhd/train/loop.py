@@ -128,7 +128,7 @@ class Trainer:
         if self.color is not None:
             self.params = color_parameters(self.model, self.color)
         else:
-            self.params = select_trainable(self.model, config.stage, config.omega)
+            self.params = select_trainable(self.model, config.stage, config.omega, config.mlp_only)
         self.module = StageModule(
             self.model,
             normals_input=config.normals_input,

@@ -23,11 +23,15 @@ def unused_parameter_names(model: nn.Module) -> set[str]:
     return names
 
 
-def select_trainable(model: nn.Module, stage: str, omega: str) -> list[nn.Parameter]:
+def select_trainable(
+    model: nn.Module, stage: str, omega: str, mlp_only: bool = False
+) -> list[nn.Parameter]:
     """Set ``requires_grad`` for the stage's parts only (less the unused parameters, which
     DistributedDataParallel would wait for); returns them in state-dict order (a stable
-    order for the optimiser state)."""
+    order for the optimiser state). ``mlp_only``: of those parts, the MLPs only."""
     parts = trained_parts(stage, omega)
+    if mlp_only:
+        parts = tuple(p for p in parts if p.split(".")[-1] == "mlp")
     unused = unused_parameter_names(model)
     chosen = []
     for name, param in model.named_parameters():

@@ -125,6 +125,8 @@ def training_datasets(
         "image_size": model.config.coarse.image_size,
         "seed": config.seed,
     }
+    if model.config.coarse.body_channels:
+        common |= {"bodies": config.bodies, "body_dropout": config.body_dropout}
     root = Path(config.data)
     out: dict[str, OccupancyDataset] = {}
     if config.stage == "color":

@@ -14,6 +14,7 @@ from torch.utils.data import default_collate
 
 from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.dataset import OccupancyDataset, PointConfig
+from pifuhd.geometry.body_field import sample_field
 from pifuhd.geometry.grid import evaluate_coarse_to_fine
 from pifuhd.geometry.marching import extract_mesh
 from pifuhd.geometry.projection import default_calib
@@ -32,12 +33,13 @@ VAL_SURFACE_KINDS = (0, 1)
 
 
 def validation_dataset(
-    root: Path, subjects: list[str], model: PIFuHD, points: int, seed: int
+    root: Path, subjects: list[str], model: PIFuHD, points: int, seed: int, bodies: str = "none"
 ) -> OccupancyDataset:
     """Held-out items without augmentation (grey background), each with the whole fine
     image as its "crop" (``fine_calib`` maps the cube onto it) and ``points`` labelled
-    points, a quarter uniform."""
+    points, a quarter uniform; a body-guided model's items carry ``bodies`` (never dropped)."""
     full = model.config.fine.image_size
+    bodies = bodies if model.config.coarse.body_channels else "none"
     return OccupancyDataset(
         root,
         subjects,
@@ -48,6 +50,7 @@ def validation_dataset(
         crop_size=full,
         fine_size=full,
         seed=seed,
+        bodies=bodies,
     )
 
 
@@ -57,7 +60,9 @@ def run_validation_dataset(
     """The held-out dataset of a run's stage (colour items for the colour stage)."""
     if config.stage == "color":
         return color_validation_dataset(config, model, subjects)
-    return validation_dataset(Path(config.data), subjects, model, config.val_points, config.seed)
+    return validation_dataset(
+        Path(config.data), subjects, model, config.val_points, config.seed, config.bodies
+    )
 
 
 def run_validation(
@@ -157,7 +162,7 @@ def validate(
         features = encode_item(model, batch, normals, fine=stage != "coarse")
         calib = default_calib(1, device)
         coarse, fine = model.query_levels(
-            features, batch["points"], calib, fine_calib=batch["fine_calib"]
+            features, batch["points"], calib, fine_calib=batch["fine_calib"], body=batch.get("body")
         )
         coarse_counts += confusion_counts(coarse, batch["labels"])
         fine_counts += confusion_counts(fine, batch["labels"])
@@ -190,6 +195,9 @@ def validation_mesh(
     batch = to_device(default_collate([dataset[index]]), device)
     normals = encoder_normals(model, batch, normals_input)
     features = encode_item(model, batch, normals, fine=level == "fine")
+    if "body" in batch:  # the view's body field (no augmentation: the item's cube is the view's)
+        field = dataset.body_field(*dataset.index[index])
+        features.body = lambda points: sample_field(field, points.cpu()).to(points.device)
     calib = default_calib(1, device)
 
     def query(points: np.ndarray) -> np.ndarray:

@@ -1,0 +1,41 @@
+"""Write a body-guided copy of a trained native checkpoint (new body inputs start at zero).
+
+    python3 tools/add_body_inputs.py src/pifuhd/weights/default runs/body-init
+
+The copy computes exactly what the source does until it is trained (``pifuhd train coarse
+--init runs/body-init --set bodies=fit --set mlp_only=true``; docs/training.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pifuhd.checkpoint import load_checkpoint
+from pifuhd.checkpoint.native import read_inference_dict, save_native
+from pifuhd.checkpoint.widen import with_body_inputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="native checkpoint folder")
+    parser.add_argument("out", help="folder to write")
+    args = parser.parse_args(argv)
+    model, info = load_checkpoint(args.source)
+    folder = save_native(
+        with_body_inputs(model),
+        args.out,
+        {"widened_from": str(args.source), **info},
+    )
+    inference = read_inference_dict(args.source)
+    if inference is not None:  # keep the source's pipeline settings
+        config = json.loads((folder / "config.json").read_text())
+        config["inference"] = inference
+        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
