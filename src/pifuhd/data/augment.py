@@ -17,6 +17,17 @@ import torch
 import torch.nn.functional as F
 
 from pifuhd.data.asset import IMAGE_HALF_EXTENT
+from pifuhd.data.backgrounds import procedural_background
+
+__all__ = [
+    "AugmentConfig",
+    "color_jitter",
+    "flip_normals",
+    "procedural_background",
+    "random_similarity",
+    "rotate_hue",
+    "warp_images",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,8 @@ class AugmentConfig:
     hue: float = 0.03
     """Largest hue rotation, in turns (1.0 = 360 degrees)."""
     background: str = "procedural"
-    """'procedural' (random gradients, noise, stripes, checks), 'grey', or a folder of images."""
+    """'procedural' (a mixture of flat patterns and photo-like rooms, outdoor views, clutter and
+    people at the borders: ``pifuhd.data.backgrounds``), 'grey', or a folder of images."""
 
     @staticmethod
     def none() -> AugmentConfig:
@@ -109,29 +121,3 @@ def rotate_hue(rgb: torch.Tensor, turns: float) -> torch.Tensor:
     cross = torch.tensor([[0, -k, k], [k, 0, -k], [-k, k, 0]], dtype=rgb.dtype)
     rot = cos * torch.eye(3, dtype=rgb.dtype) + sin * cross + (1 - cos) * torch.outer(axis, axis)
     return torch.einsum("ij,jhw->ihw", rot, rgb)
-
-
-def procedural_background(size: int, rng: np.random.Generator) -> torch.Tensor:
-    """A random (3, size, size) background in [0, 1]: gradient, noise, stripes or checks."""
-    kind = int(rng.integers(4))
-    c0, c1 = rng.random(3), rng.random(3)
-    y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    if kind == 0:
-        angle = rng.uniform(0, 2 * math.pi)
-        t = (x * math.cos(angle) + y * math.sin(angle)).clamp(0, 1)
-    elif kind == 1:
-        cells = int(rng.integers(2, 12))
-        coarse = torch.from_numpy(rng.random((1, 3, cells, cells)).astype(np.float32))
-        img = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)[0]
-        return img.clamp(0, 1)
-    elif kind == 2:
-        freq = rng.uniform(3, 30)
-        angle = rng.uniform(0, math.pi)
-        t = torch.sin(2 * math.pi * freq * (x * math.cos(angle) + y * math.sin(angle))) > 0
-        t = t.float()
-    else:
-        n = int(rng.integers(2, 16))
-        t = ((torch.floor(x * n) + torch.floor(y * n)) % 2).float()
-    c0t = torch.tensor(c0, dtype=torch.float32)[:, None, None]
-    c1t = torch.tensor(c1, dtype=torch.float32)[:, None, None]
-    return c0t * (1 - t) + c1t * t

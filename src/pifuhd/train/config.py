@@ -120,7 +120,8 @@ class TrainConfig:
     augment: bool = True
     """Random flip, scale, shift, colour jitter and backgrounds (off: grey, no jitter)."""
     background: str = "procedural"
-    """Backgrounds: procedural, grey, or a folder of images (e.g. COCO)."""
+    """Backgrounds: procedural (flat patterns and photo-like rooms, outdoor views, clutter and
+    people cut by the border; ``pifuhd.data.backgrounds``), grey, or a folder of images."""
     val_fraction: float = 0.1
     """Share of the subjects held out for validation (``split_subjects``)."""
     val_subjects: tuple[str, ...] = ()
