@@ -13,7 +13,9 @@ occupancy on a grid of the crop's normalised cube (coarse to fine), points outsi
 person mask or near the cube's faces carved away (``pifuhd.geometry.carving``) -> marching
 cubes at 0.5 -> floating fragments dropped (``pifuhd.geometry.fragments``) -> with
 ``texture``, the colour net (``pifuhd.models.color``) queried at the mesh vertices (per-vertex
-sRGB albedo). The guards' settings come from the checkpoint (``pifuhd.inference_settings``).
+sRGB albedo). The guards' settings come from the checkpoint (``pifuhd.inference_settings``). A
+body-guided model (``coarse.body_channels``) also reads the body fitted to the photo
+(``pifuhd.guards.body_features``).
 Frames are described in docs/conventions.md.
 """
 
@@ -30,7 +32,6 @@ from PIL import Image
 
 from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
-from pifuhd.checkpoint.native import is_native, read_inference_dict
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
 from pifuhd.geometry.carving import carved_query, carved_query_torch
@@ -43,12 +44,7 @@ from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_d
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
 from pifuhd.guards import body_features, person_bounds, prefetch_body_model
-from pifuhd.inference_settings import (
-    NATIVE_SETTINGS,
-    OFFICIAL_SETTINGS,
-    InferenceSettings,
-    settings_from_dict,
-)
+from pifuhd.inference_settings import InferenceSettings, default_settings
 from pifuhd.io.composite import network_photo
 from pifuhd.io.crops import CropRect, crop_image, cube_to_pixel_matrix
 from pifuhd.io.images import LoadedImage, load_image
@@ -376,16 +372,6 @@ class Reconstructor:
                 query, self.resolution, device, dilation=self.dilation, chunk=chunk, progress=tick
             )
         return evaluate_dense_torch(query, self.resolution, device, chunk, tick), total
-
-
-def default_settings(checkpoint: str | os.PathLike | PIFuHD) -> InferenceSettings:
-    """The pipeline settings a checkpoint records (``pifuhd.inference_settings``): a native
-    folder's ``"inference"`` object, :data:`OFFICIAL_SETTINGS` for an official file."""
-    if isinstance(checkpoint, PIFuHD):
-        return NATIVE_SETTINGS
-    if is_native(checkpoint):
-        return settings_from_dict(read_inference_dict(checkpoint), str(checkpoint))
-    return OFFICIAL_SETTINGS
 
 
 def reconstruct(

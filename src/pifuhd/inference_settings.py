@@ -27,10 +27,13 @@ has no config, so it gets :data:`OFFICIAL_SETTINGS`; a native folder without the
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from pifuhd.checkpoint.native import is_native, read_inference_dict
 from pifuhd.errors import CheckpointError, InputError
+from pifuhd.models.pifuhd import PIFuHD
 
 BACKGROUNDS = ("keep", "fill")
 RESIZES = ("antialias", "bilinear")
@@ -104,3 +107,13 @@ def settings_from_dict(data: dict[str, Any] | None, source: str) -> InferenceSet
         return InferenceSettings(**data)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{source}: invalid inference settings: {exc}") from None
+
+
+def default_settings(checkpoint: str | os.PathLike | PIFuHD) -> InferenceSettings:
+    """The pipeline settings a checkpoint records (``pifuhd.inference_settings``): a native
+    folder's ``"inference"`` object, :data:`OFFICIAL_SETTINGS` for an official file."""
+    if isinstance(checkpoint, PIFuHD):
+        return NATIVE_SETTINGS
+    if is_native(checkpoint):
+        return settings_from_dict(read_inference_dict(checkpoint), str(checkpoint))
+    return OFFICIAL_SETTINGS
