@@ -36,7 +36,9 @@ from pifuhd.synth.surface import (
     compact,
     drop_small_components,
     face_components,
+    lip_faces,
     push_to_hull,
+    radial_hull,
     smooth_outside,
     weld_ids,
 )
@@ -48,6 +50,10 @@ LEG_CM = 90.0
 """cm per unit of ``leg_t``."""
 FAR = 100.0
 """Field value of parts a garment never covers."""
+WIDE_FLARE = 3.0
+"""cm per unit ``leg_t``: trousers flaring more (wide legs) get a lip closing their hems."""
+LEG_MARGIN = 0.5
+"""cm: wide trouser legs stop this far short of meeting halfway to the other leg."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class Garment:
         flare: bottom: extra offset per unit ``leg_t``; skirt: radius gain per cm down.
         open_front: top: half-width (cm) of an open front (jackets), 0 = closed.
         hides_skin: drop the body faces it covers (shells only).
+        layered: skirt: enclose the garments under it too, not only the body (coats).
+        extra: more numbers of some kinds (shoes' soles; hoods', bags' and straps' sizes).
     """
 
     name: str
@@ -81,13 +89,12 @@ class Garment:
     open_front: float = 0.0
     hides_skin: bool = True
     extra: dict = field(default_factory=dict)
+    layered: bool = False
 
     def describe(self) -> dict:
         keys = ("name", "kind", "offset", "sleeve", "hem", "neck", "length", "flare", "open_front")
-        out = {
-            k: (round(v, 2) if isinstance(v, float) else v)
-            for k, v in ((k, getattr(self, k)) for k in keys)
-        }
+        pairs = [(k, getattr(self, k)) for k in keys] + sorted(self.extra.items())
+        out = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in pairs}
         return {**out, "fabric": self.style.describe()}
 
 
@@ -164,6 +171,7 @@ def offset_shell(
     sole: float = 0.0,
     smooth: int = 3,
     convex: bool = False,
+    lip: bool = False,
 ) -> Piece:
     """The covered part of the posed body, pushed outward along smoothed normals.
 
@@ -175,6 +183,8 @@ def offset_shell(
         smooth: rounds of smoothing (bridging folds), never closer than 70 % of the offset
             to the skin.
         convex: push the shell out onto its convex hull (shoes: over toes and arches).
+        lip: fold the rims in onto the skin (see :func:`~pifuhd.synth.surface.lip_faces`),
+            closing wide openings (wide trouser hems) for inside/outside labels.
     Returns:
         The piece; its uv is the body's, its weights the blended weights of its body points.
     """
@@ -205,6 +215,10 @@ def offset_shell(
             posed[mine] = push_to_hull(posed[mine], n[mine])
     else:
         posed = keep_clear(posed, body, np.minimum(0.5 * d, 0.4))
+    if lip:
+        rim, faces = lip_faces(faces, weld_ids(sub, body.weld))
+        posed = np.concatenate([posed, base[rim] - 0.2 * n[rim]])
+        sub = Lerp(*(np.concatenate([x, x[rim]]) for x in (sub.a, sub.b, sub.t)))
     return skinned_piece(body, sub, posed, faces, name, kind, albedo)
 
 
@@ -245,6 +259,8 @@ def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
     offset: np.ndarray | float = g.offset
     if g.kind == "bottom" and g.flare:
         offset = g.offset + g.flare * np.clip(body.leg_t, 0.0, 1.0) ** 2
+        if g.flare >= WIDE_FLARE:
+            offset = np.minimum(offset, np.maximum(leg_gap(body) - LEG_MARGIN, g.offset))
     sole = g.extra.get("sole", 0.0)
     style = g.style
     piece = offset_shell(
@@ -259,9 +275,23 @@ def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
         drape=0.15 if g.kind == "shoes" else 0.35,
         smooth=6 if g.kind == "shoes" else 3,
         convex=g.kind == "shoes",
+        lip=g.kind == "bottom" and g.flare >= WIDE_FLARE,
     )
     piece.info = g.describe()
     return piece
+
+
+def leg_gap(body: Body) -> np.ndarray:
+    """(V,) half the posed distance (cm) from each leg vertex to the other leg or foot (inf
+    elsewhere): how far a trouser leg may reach toward the other before they meet."""
+    from scipy.spatial import cKDTree
+
+    out = np.full(len(body.vertices), np.inf)
+    for side, other in (("L", "R"), ("R", "L")):
+        here = body.parts == Part[f"LEG_{side}"]
+        others = body.vertices[body.part_mask(Part[f"LEG_{other}"], Part[f"FOOT_{other}"])]
+        out[here] = 0.5 * cKDTree(others).query(body.vertices[here])[0]
+    return out
 
 
 def hidden_skin(body: Body, garments: list[Garment], margin: float = 2.0) -> np.ndarray:
@@ -273,23 +303,20 @@ def hidden_skin(body: Body, garments: list[Garment], margin: float = 2.0) -> np.
     return hidden
 
 
-def _radial_hull(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """(N,) distance from the origin, along each direction (sin a, cos a) of the xz plane, to
-    a convex polygon enclosing ``points`` (M, 2) (x, z): the tightest one whose edges are
-    normal to the ``angles`` directions."""
-    dirs = np.stack([np.sin(angles), np.cos(angles)], axis=1)
-    support = (points @ dirs.T).max(axis=0)  # (N,)
-    cos = dirs @ dirs.T  # (N_support, N_query)
-    ratio = np.where(cos > 0.15, support[:, None] / np.maximum(cos, 0.15), np.inf)
-    return np.maximum(ratio.min(axis=0), 1.0)
-
-
-def skirt_rings(body: Body, g: Garment, seed: int, around: int = 72, step: float = 2.0):
+def skirt_rings(
+    body: Body,
+    g: Garment,
+    seed: int,
+    around: int = 72,
+    step: float = 2.0,
+    under: np.ndarray | None = None,
+) -> np.ndarray:
     """(K, N, 3) rings of a flared skirt, top (waistband) to hem, in posed space.
 
-    Each ring encloses the hips and both legs at its height with ``g.offset`` ease growing
-    by ``g.flare`` per cm down; radii never shrink going down, so the skirt hangs and
-    bridges the legs; soft folds deepen toward the hem.
+    Each ring encloses the hips and both legs (and the points ``under`` (M, 3), posed, of
+    garments beneath a layered skirt) at its height with ``g.offset`` ease growing by
+    ``g.flare`` per cm down; radii never shrink going down, so the skirt hangs and bridges
+    the legs; soft folds deepen toward the hem.
     """
     j, rj = body.joints, body.rest_joints
     lift = 0.5 * (j["hip.L"][1] + j["hip.R"][1]) - 0.5 * (rj["hip.L"][1] + rj["hip.R"][1])
@@ -297,6 +324,8 @@ def skirt_rings(body: Body, g: Garment, seed: int, around: int = 72, step: float
     heights = np.arange(top, top - g.length - 1e-6, -step)
     angles = np.linspace(0.0, 2 * np.pi, around, endpoint=False)
     pool = body.vertices[~body.part_mask(*ARMS, *HANDS, Part.HEAD, Part.EYE)]
+    if under is not None:
+        pool = np.concatenate([pool, under])
     centre = np.array([j["root"][0], j["root"][2]])
     rng = np.random.default_rng(seed)
     folds, phase, depth = (
@@ -309,7 +338,7 @@ def skirt_rings(body: Body, g: Garment, seed: int, around: int = 72, step: float
     for k, y in enumerate(heights):
         slab = pool[np.abs(pool[:, 1] - y) < step]
         if len(slab):
-            hull = _radial_hull(slab[:, [0, 2]] - centre, angles)
+            hull = radial_hull(slab[:, [0, 2]] - centre, angles)
             radius = np.maximum(radius, hull + g.offset + g.flare * (top - y))
         smooth = np.convolve(
             np.concatenate([radius[-3:], radius, radius[:3]]), np.ones(7) / 7, "valid"
@@ -333,13 +362,14 @@ def skirt_rings(body: Body, g: Garment, seed: int, around: int = 72, step: float
     return np.stack([*rings, lip])
 
 
-def skirt_garment(body: Body, g: Garment, seed: int) -> Piece:
-    """A flared skirt as a closed tube (waistband and hem capped, the hem slightly recessed).
+def skirt_garment(body: Body, g: Garment, seed: int, under: np.ndarray | None = None) -> Piece:
+    """A flared skirt as a closed tube (waistband and hem capped, the hem slightly recessed),
+    around ``under`` (M, 3) too when given (see :func:`skirt_rings`).
 
     Each column of the tube takes the skinning weights of the torso vertex nearest to its
     waistband point, so it follows the pelvis.
     """
-    rings = skirt_rings(body, g, seed)
+    rings = skirt_rings(body, g, seed, under=under)
     verts, faces, uv = closed_tube(rings)
     torso = body.part_mask(Part.TORSO)
     n_around = rings.shape[1]
@@ -361,6 +391,9 @@ def skirt_garment(body: Body, g: Garment, seed: int) -> Piece:
     )
 
 
-def build_garment(body: Body, g: Garment, seed: int) -> Piece:
-    """The piece of any garment."""
-    return skirt_garment(body, g, seed) if g.kind == "skirt" else shell_garment(body, g, seed)
+def build_garment(body: Body, g: Garment, seed: int, under: np.ndarray | None = None) -> Piece:
+    """The piece of a top, bottom, skirt or shoes; ``under`` (M, 3): posed trunk points of
+    the garments beneath, which layered skirts enclose."""
+    if g.kind == "skirt":
+        return skirt_garment(body, g, seed, under if g.layered else None)
+    return shell_garment(body, g, seed)

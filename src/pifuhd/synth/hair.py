@@ -28,6 +28,9 @@ from pifuhd.synth.surface import Piece, ellipsoid, thick_sheet
 from pifuhd.synth.textures import fbm
 
 HAIR_STYLES = ("bald", "buzz", "short", "bob", "long", "bun")
+HAIR_LEAN = 2.0
+"""Long hair falling over something that sticks out (a hood, a collar, a backpack) leans out
+to it at most this many cm per cm of height."""
 
 
 @dataclass(frozen=True)
@@ -200,16 +203,24 @@ def _head_axes(body: Body) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hair_sheet(
-    body: Body, head: HeadFrame, style: HairStyle, cols: int = 24, rows: int = 36
+    body: Body,
+    head: HeadFrame,
+    style: HairStyle,
+    cols: int = 24,
+    rows: int = 36,
+    over: np.ndarray | None = None,
 ) -> Piece:
     """Long hair hanging behind the head: a slab ``style.sheet`` cm thick from the crown to
     ``style.drop`` cm below the chin. Each row follows the back of the head (a little out)
-    until the head's widest and backmost extent, then hangs straight down."""
+    until the head's widest and backmost extent, then hangs straight down, over the body and
+    the posed points ``over`` (M, 3) (garments, hoods, backpacks); rows above something that
+    sticks out lean out to it, ``HAIR_LEAN`` cm per cm up at most."""
     centre = _skull_centre(body, head)
     forward, left = _head_axes(body)
-    pool = body.vertices[~body.part_mask(*ARMS, *HANDS)]
+    limbs = body.part_mask(*ARMS, *HANDS)
+    pool = np.concatenate([body.vertices[~limbs], np.zeros((0, 3)) if over is None else over])
     local = np.stack([(pool - centre) @ left, pool[:, 1], (pool - centre) @ forward], axis=1)
-    head_local = local[np.isin(body.parts[~body.part_mask(*ARMS, *HANDS)], [Part.HEAD])]
+    head_local = local[: int((~limbs).sum())][body.parts[~limbs] == Part.HEAD]
     top = centre[1] + 0.25 * head.height
     bottom = head.chin + (centre[1] - head.center[1]) - style.drop
     ys = np.linspace(top, bottom, rows)
@@ -217,6 +228,7 @@ def hair_sheet(
     gap = style.thickness + 0.3
     half, depth = 1.0, np.full(cols, -1.0)
     outer = np.zeros((rows, cols, 3))
+    depths = np.zeros((rows, cols))
     for r, y in enumerate(ys):
         band = head_local[np.abs(head_local[:, 1] - y) < 1.5]
         if len(band):
@@ -230,6 +242,10 @@ def hair_sheet(
         # the bottom rounds off: the middle hangs lower
         drop = 3.0 * (1.0 - s**2) * (r / (rows - 1))
         outer[r] = np.stack([xs, np.full(cols, y) - drop, depth - gap - style.sheet], axis=1)
+        depths[r] = depth
+    for r in range(rows - 2, -1, -1):  # lean out toward what sticks out lower down
+        depths[r] = np.minimum(depths[r], depths[r + 1] + HAIR_LEAN * (ys[r] - ys[r + 1]))
+    outer[..., 2] = depths - gap - style.sheet
     inner = outer.copy()
     inner[..., 2] += style.sheet
     local_verts, faces, uv = thick_sheet(outer[:, ::-1], inner[:, ::-1])
@@ -276,13 +292,16 @@ def hair_bun(body: Body, head: HeadFrame, style: HairStyle) -> Piece:
     )
 
 
-def build_hair(body: Body, head: HeadFrame, style: HairStyle) -> list[Piece]:
-    """The hair pieces of ``style`` (none for bald and buzz cuts: the skin texture shows them)."""
+def build_hair(
+    body: Body, head: HeadFrame, style: HairStyle, over: np.ndarray | None = None
+) -> list[Piece]:
+    """The hair pieces of ``style`` (none for bald and buzz cuts: the skin texture shows them);
+    long hair hangs over the posed points ``over`` (M, 3) (see :func:`hair_sheet`)."""
     if style.name in ("bald", "buzz"):
         return []
     pieces = [hair_cap(body, head, style)]
     if style.name in ("bob", "long"):
-        pieces.append(hair_sheet(body, head, style))
+        pieces.append(hair_sheet(body, head, style, over=over))
     if style.name == "bun":
         pieces.append(hair_bun(body, head, style))
     return pieces

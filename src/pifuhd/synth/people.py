@@ -30,8 +30,9 @@ import numpy as np
 
 from pifuhd.body.poses import Pose, sample_pose
 from pifuhd.body.skinned import Body, Part, head_frame, limb_penetration, limit_influences
-from pifuhd.synth.clothing import Garment, build_garment, hidden_skin
+from pifuhd.synth.clothing import Garment, hidden_skin
 from pifuhd.synth.hair import build_hair, sample_hair, scalp_shadow
+from pifuhd.synth.layers import build_outfit, trunk_surface
 from pifuhd.synth.outfits import Outfit, sample_outfit
 from pifuhd.synth.patterns import SkinStyle, sample_skin, skin_albedo
 from pifuhd.synth.person import SynthPerson
@@ -41,7 +42,14 @@ from pifuhd.synth.textures import atlas_grid, fill_from_nearest, rasterize_uv, t
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""``format`` of ``person.json``, bumped whenever the same seed may draw a different person:
+2 adds long coats, wide-leg trousers, hoods, bags and straps (garment ``kind`` "hood",
+"strap", "bag"; sizes in each garment's extra keys) and lays long hair over the clothes;
+1: the first generator."""
+EXTRAS_STREAM = 2
+"""Second key of the generator that draws what format 2 added (``outfits.sample_outfit``), so
+a seed's other draws are those of format 1."""
 ATLAS_SIZE = 2048
 """Side of the texture atlas in texels."""
 
@@ -205,16 +213,15 @@ def make_person(
     rest_body = body_fn(shape, Pose("rest"))
     shape = dict(rest_body.info.get("shape", shape))  # with the fitted height parameter
     stature = float(np.ptp(rest_body.rest_vertices[:, 1]))
-    outfit = sample_outfit(rng, shape["gender"], shape["weight"], stature)
+    extras = np.random.default_rng([seed, EXTRAS_STREAM])
+    outfit = sample_outfit(rng, shape["gender"], shape["weight"], stature, extras)
     pose, body = _posed_body(rng, shape, outfit, body_fn)
     skin = sample_skin(rng, years)
     hair = sample_hair(rng, skin.hair, skin.hair_name, shape["gender"])
     head = head_frame(body.rest_vertices, body.parts)
     garment_seeds = rng.integers(1 << 30, size=len(outfit.garments))
-    pieces = [
-        build_garment(body, g, int(s)) for g, s in zip(outfit.garments, garment_seeds, strict=True)
-    ]
-    pieces += build_hair(body, head, hair)
+    pieces = build_outfit(body, outfit.garments, garment_seeds)
+    pieces += build_hair(body, head, hair, over=trunk_surface(body, pieces).vertices)
     hidden = hidden_skin(body, list(outfit.garments))
     pieces.insert(0, _skin_piece(body, skin, hidden, hair))
     params = describe_person(seed, shape, years, stature, pose, outfit, hair, skin)

@@ -165,6 +165,36 @@ def smooth_outside(
     return p[ids]
 
 
+def rim_edges(faces: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """(E, 2) the boundary edges of a mesh, each as ordered in its face (``faces`` (F, 3));
+    vertices with equal ``ids`` (K,) are one point, so uv seams are not boundaries."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    welded = np.sort(ids[edges], axis=1)
+    _, inverse, count = np.unique(welded, axis=0, return_inverse=True, return_counts=True)
+    once = count[inverse.reshape(-1)] == 1
+    return edges[once & (welded[:, 0] != welded[:, 1])]
+
+
+def lip_faces(faces: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A band folding an open surface's rims inward: each rim vertex gets a twin, and each
+    rim edge a quad to the twins (oriented like the surface, so an offset shell closes onto
+    what it covers when the twins sit there).
+
+    Args:
+        faces: (F, 3) of K vertices; ids: (K,) geometric ids (see :func:`weld_ids`).
+    Returns:
+        rim: (R,) vertex ids that get twins; the twin of ``rim[i]`` is vertex ``K + i``;
+        faces: (F + 2 E, 3) the surface's faces and the band's.
+    """
+    edges = rim_edges(faces, ids)
+    rim, inverse = np.unique(edges, return_inverse=True)
+    twins = len(ids) + inverse.reshape(-1, 2)
+    a, b = edges.T
+    ta, tb = twins.T
+    band = np.concatenate([np.stack([b, a, ta], 1), np.stack([b, ta, tb], 1)])
+    return rim, np.concatenate([faces, band]).astype(np.int64)
+
+
 def push_to_hull(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Move each point (N, 3) along its unit direction (N, 3) onto the boundary of the convex
     hull of all the points: a convex envelope (shoes bridging toes and arches)."""
@@ -176,6 +206,17 @@ def push_to_hull(points: np.ndarray, directions: np.ndarray) -> np.ndarray:
     steps = np.where(facing > 1e-9, depth / np.maximum(facing, 1e-9), np.inf)
     step = np.clip(steps.min(axis=1), 0.0, None)
     return points + np.where(np.isfinite(step), step, 0.0)[:, None] * directions
+
+
+def radial_hull(points: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(N,) distance from the origin, along each direction (sin a, cos a) of the xz plane, to
+    a convex polygon enclosing ``points`` (M, 2) (x, z): the tightest one whose edges are
+    normal to the ``angles`` directions."""
+    dirs = np.stack([np.sin(angles), np.cos(angles)], axis=1)
+    support = (points @ dirs.T).max(axis=0)  # (N,)
+    cos = dirs @ dirs.T  # (N_support, N_query)
+    ratio = np.where(cos > 0.15, support[:, None] / np.maximum(cos, 0.15), np.inf)
+    return np.maximum(ratio.min(axis=0), 1.0)
 
 
 def compact(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
