@@ -123,3 +123,18 @@ def test_fast_query_reads_the_body_as_the_plain_query(one_thread: None) -> None:
         no_body = model.query_levels(features, points.T[None], calib, body=torch.zeros(1, 4, 720))
     torch.testing.assert_close(fast, plain, atol=2e-6, rtol=0)
     assert (plain - no_body[1][0, 0]).abs().max() > 1e-3  # the body changes the occupancy
+
+
+def test_body_preset_and_old_configs() -> None:
+    from pifuhd.config import PIFuHDConfig, preset
+
+    body = preset("body")
+    assert body.coarse.body_channels == 4 and body.coarse.mlp.dims[0] == 69
+    assert PIFuHDConfig.from_json(body.to_json()) == body
+    old = preset("small").to_dict()
+    del old["coarse"]["body_channels"]  # configs written before body inputs existed
+    assert PIFuHDConfig.from_dict(old).coarse.body_channels == 0
+    wrong = body.to_dict()
+    wrong["coarse"]["body_channels"] = 0
+    with pytest.raises(ValueError, match="body_channels"):
+        PIFuHDConfig.from_dict(wrong)
