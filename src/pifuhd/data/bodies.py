@@ -25,11 +25,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pifuhd.data.files import save_npy, save_npz
 from pifuhd.errors import InputError
+
+if TYPE_CHECKING:
+    from pifuhd.geometry.body_field import BodyField
 
 BODY_FOLDER = "body"
 FACES_FILE = "faces.npy"
@@ -300,7 +304,7 @@ def view_body_mesh(folder: Path, index: int, source: str) -> tuple[np.ndarray, n
     return recentred(vertices, faces), faces
 
 
-def view_body_field(folder: Path, index: int, source: str):  # -> BodyField
+def view_body_field(folder: Path, index: int, source: str) -> BodyField:
     """:func:`pifuhd.geometry.body_field.body_field` of :func:`view_body_mesh`."""
     from pifuhd.geometry.body_field import body_field
 
