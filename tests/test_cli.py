@@ -271,7 +271,9 @@ def test_evaluate_scores_the_fitted_body_alone(
     prepare(tmp_path / "scans", tmp_path / "data", config)
     box = trimesh.creation.box(extents=(0.3, 1.6, 0.2))
     fixed = Bounds(None, np.asarray(box.vertices), np.asarray(box.faces))
-    monkeypatch.setattr(inference, "person_bounds", lambda image, person, settings: fixed)
+    monkeypatch.setattr(
+        inference, "person_bounds", lambda image, person, settings, need_body=False: fixed
+    )
     out = tmp_path / "report"
     args = ["evaluate", "--data", str(tmp_path / "data"), "-c", str(checkpoint), "--subjects"]
     args += ["anna", "--yaws", "0", "-r", "32", "--samples", "500", "-o", str(out)]
