@@ -8,6 +8,8 @@ from the scene's light and a soft contact shadow. Image units as in :mod:`.draw`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -23,6 +25,31 @@ from pifuhd.data.backgrounds.draw import (
     window,
 )
 from pifuhd.data.backgrounds.scenes import Layout, baseline
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where one object is painted: the (3, n, n) scene (painted in place), its pixel grid
+    ``x``, ``y`` and shared texture (n, n), the layout, the object's centre column and base row
+    (image units; a wall frame's height up the wall in [0, 1]) and its size scale
+    (``base - horizon``)."""
+
+    img: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    texture: torch.Tensor
+    layout: Layout
+    centre: float
+    base: float
+    scale: float
+
+    def parts(self) -> tuple:
+        """The fields in order, for unpacking."""
+        return (
+            self.img, self.x, self.y, self.texture, self.layout, self.centre, self.base,
+            self.scale,
+        )  # fmt: skip
+
 
 KINDS = ("box", "box", "blob", "blob", "pole", "frame", "frame")
 """Object kinds, drawn uniformly from this list; frames (last) only indoors."""
@@ -52,7 +79,7 @@ def clutter(img: torch.Tensor, layout: Layout, rng: np.random.Generator) -> None
     for _, kind, centre, base in sorted(items, key=lambda item: item[0]):
         scale = base - layout.horizon
         painter = {"box": _box, "blob": _blob, "pole": _pole, "frame": _frame}[kind]
-        painter(img, x, y, texture, layout, centre, base, scale, rng)
+        painter(Spot(img, x, y, texture, layout, centre, base, scale), rng)
 
 
 def _shadow(
@@ -75,18 +102,9 @@ def _shadow(
     img[:, rows, cols] *= 1.0 - 0.45 * (1.0 - r).clamp(0, 1) ** 2
 
 
-def _box(
-    img: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    texture: torch.Tensor,
-    layout: Layout,
-    centre: float,
-    base: float,
-    scale: float,
-    rng: np.random.Generator,
-) -> None:
+def _box(spot: Spot, rng: np.random.Generator) -> None:
     """A cabinet/sofa/table-like box: front face, a lit top, a dark side toward the centre."""
+    img, x, y, texture, layout, centre, base, scale = spot.parts()
     n, px = img.shape[-1], 1.0 / img.shape[-1]
     half_w = float(rng.uniform(0.15, 0.6)) * scale
     height = float(rng.uniform(0.3, 1.3)) * scale
@@ -119,19 +137,10 @@ def _box(
     paint(img[:, rows, cols], face, soft_alpha(sdf, soft))
 
 
-def _blob(
-    img: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    texture: torch.Tensor,
-    layout: Layout,
-    centre: float,
-    base: float,
-    scale: float,
-    rng: np.random.Generator,
-) -> None:
+def _blob(spot: Spot, rng: np.random.Generator) -> None:
     """A potted plant (a pot under many small leafy ellipses) or a vase, lamp or ball (one or
     two larger ones), shaded as spheres."""
+    img, x, y, texture, layout, centre, base, scale = spot.parts()
     n, px = img.shape[-1], 1.0 / img.shape[-1]
     size = float(rng.uniform(0.05, 0.3)) * scale
     _shadow(img, x, y, centre, base, size, scale)
@@ -164,18 +173,9 @@ def _blob(
         )
 
 
-def _pole(
-    img: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    texture: torch.Tensor,
-    layout: Layout,
-    centre: float,
-    base: float,
-    scale: float,
-    rng: np.random.Generator,
-) -> None:
+def _pole(spot: Spot, rng: np.random.Generator) -> None:
     """A lamp post, pillar or tree trunk: a tall vertical cylinder, shaded across."""
+    img, x, y, texture, layout, centre, base, scale = spot.parts()
     n, px = img.shape[-1], 1.0 / img.shape[-1]
     radius = max(1.5 * px, float(rng.uniform(0.01, 0.08)) * scale)
     top = base - float(rng.uniform(1.0, 4.0)) * scale
@@ -192,18 +192,9 @@ def _pole(
     )
 
 
-def _frame(
-    img: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    texture: torch.Tensor,
-    layout: Layout,
-    centre: float,
-    height: float,
-    scale: float,
-    rng: np.random.Generator,
-) -> None:
-    """A picture, window or door on the back wall (``height``: where up the wall, in [0, 1])."""
+def _frame(spot: Spot, rng: np.random.Generator) -> None:
+    """A picture, window or door on the back wall (``spot.base``: where up the wall, in [0, 1])."""
+    img, x, y, texture, layout, centre, height, _ = spot.parts()
     n, px = img.shape[-1], 1.0 / img.shape[-1]
     floor_row = float(baseline(layout, torch.tensor([centre])).item())
     wall_h = floor_row - layout.horizon
