@@ -308,3 +308,16 @@ def split_at_seams(
     pairs = np.stack([faces.ravel(), face_uv_ids.ravel()], axis=1)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
     return inverse.reshape(faces.shape).astype(np.int64), unique[:, 0], unique[:, 1]
+
+
+def leg_gap(body: Body) -> np.ndarray:
+    """(V,) half the posed distance (cm) from each leg vertex to the other leg or foot (inf
+    elsewhere): how far a trouser leg may reach toward the other before they meet."""
+    from scipy.spatial import cKDTree
+
+    out = np.full(len(body.vertices), np.inf)
+    for side, other in (("L", "R"), ("R", "L")):
+        here = body.parts == Part[f"LEG_{side}"]
+        others = body.vertices[body.part_mask(Part[f"LEG_{other}"], Part[f"FOOT_{other}"])]
+        out[here] = 0.5 * cKDTree(others).query(body.vertices[here])[0]
+    return out

@@ -23,6 +23,7 @@ from pifuhd.body.skinned import (
     LEGS,
     Body,
     Part,
+    leg_gap,
     limit_influences,
     nearest_vertices,
     unskin,
@@ -261,7 +262,25 @@ def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
         offset = g.offset + g.flare * np.clip(body.leg_t, 0.0, 1.0) ** 2
         if g.flare >= WIDE_FLARE:
             offset = np.minimum(offset, np.maximum(leg_gap(body) - LEG_MARGIN, g.offset))
-    sole = g.extra.get("sole", 0.0)
+    return fabric_shell(
+        body,
+        g,
+        field_,
+        offset,
+        seed,
+        sole=g.extra.get("sole", 0.0),
+        drape=0.15 if g.kind == "shoes" else 0.35,
+        smooth=6 if g.kind == "shoes" else 3,
+        convex=g.kind == "shoes",
+        lip=g.kind == "bottom" and g.flare >= WIDE_FLARE,
+    )
+
+
+def fabric_shell(
+    body: Body, g: Garment, field_: np.ndarray, offset: np.ndarray | float, seed: int, **shape
+) -> Piece:
+    """:func:`offset_shell` of garment ``g`` (its name, its fabric as albedo, its description
+    as the piece's info); ``shape``: the shell's other keyword arguments (drape, smooth, ...)."""
     style = g.style
     piece = offset_shell(
         body,
@@ -271,27 +290,10 @@ def shell_garment(body: Body, g: Garment, seed: int) -> Piece:
         kind="cloth",
         albedo=lambda p, f: cloth_albedo(p, style),
         seed=seed,
-        sole=sole,
-        drape=0.15 if g.kind == "shoes" else 0.35,
-        smooth=6 if g.kind == "shoes" else 3,
-        convex=g.kind == "shoes",
-        lip=g.kind == "bottom" and g.flare >= WIDE_FLARE,
+        **shape,
     )
     piece.info = g.describe()
     return piece
-
-
-def leg_gap(body: Body) -> np.ndarray:
-    """(V,) half the posed distance (cm) from each leg vertex to the other leg or foot (inf
-    elsewhere): how far a trouser leg may reach toward the other before they meet."""
-    from scipy.spatial import cKDTree
-
-    out = np.full(len(body.vertices), np.inf)
-    for side, other in (("L", "R"), ("R", "L")):
-        here = body.parts == Part[f"LEG_{side}"]
-        others = body.vertices[body.part_mask(Part[f"LEG_{other}"], Part[f"FOOT_{other}"])]
-        out[here] = 0.5 * cKDTree(others).query(body.vertices[here])[0]
-    return out
 
 
 def hidden_skin(body: Body, garments: list[Garment], margin: float = 2.0) -> np.ndarray:

@@ -26,7 +26,7 @@ from pifuhd.body.skinned import (
     nearest_vertices,
     unskin,
 )
-from pifuhd.synth.clothing import FAR, Garment, build_garment, offset_shell
+from pifuhd.synth.clothing import FAR, Garment, build_garment, fabric_shell
 from pifuhd.synth.patterns import cloth_albedo
 from pifuhd.synth.surface import Piece, compact, ellipsoid, thick_sheet
 
@@ -244,21 +244,7 @@ def strap_piece(body: Body, g: Garment, seed: int, under: TrunkSurface) -> Piece
     np.maximum.at(grown, edges[:, 0], reach[edges[:, 1]])
     np.maximum.at(grown, edges[:, 1], reach[edges[:, 0]])
     offset = g.offset + grown
-    style = g.style
-    piece = offset_shell(
-        body,
-        field_,
-        offset,
-        name=g.name,
-        kind="cloth",
-        albedo=lambda p, f: cloth_albedo(p, style),
-        seed=seed,
-        drape=0.1,
-        smooth=0,
-        lip=True,
-    )
-    piece.info = g.describe()
-    return piece
+    return fabric_shell(body, g, field_, offset, seed, drape=0.1, smooth=0, lip=True)
 
 
 def rounded_box(half: np.ndarray, rows: int = 14, cols: int = 24):
