@@ -289,10 +289,11 @@ def test_fit_without_mediapipe_names_the_way_out(monkeypatch: pytest.MonkeyPatch
 
 
 def test_body_features_of_items_and_a_body_guided_training_run(
-    scans: Path, tmp_path: Path, one_thread: None
+    scans: Path, tmp_path: Path, one_thread: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Items carry the true body's features at their points (inside the body means inside
-    the clothes), and ``mlp_only`` training of a widened model moves only the MLPs."""
+    the clothes), and ``mlp_only`` training of a widened model moves only the MLPs (and
+    warns that the fine level, which reads the coarse MLP's features, is now stale)."""
     from safetensors.torch import load_file
 
     from pifuhd.checkpoint.native import save_native
@@ -330,6 +331,7 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     for key, value in sets.items():
         args += ["--set", f"{key}={value}"]
     assert train_main(args) == 0
+    assert "stale fine level" in capsys.readouterr().err
     before = load_file(str(init / "model.safetensors"))
     name = (run / "checkpoints" / "latest").read_text().strip()
     after = load_file(str(run / "checkpoints" / name / "model.safetensors"))

@@ -8,6 +8,12 @@ the side. Every mesh is drawn orthographically in the view's cube.
 
     python3 tools/guards_figure.py --data held_data --subjects person_00000,person_00003 \\
         -o docs/guards_comparison.png
+
+With ``--before A`` the two middle pairs compare two checkpoints instead, each with the guards
+its config records (``--after``: the bundled model unless given):
+
+    python3 tools/guards_figure.py --data held_data --subjects person_00000,person_00003 \\
+        --before old_default --yaw 0 -o docs/model_comparison.png
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pifuhd.weights import default_checkpoint
 
 TILE = 256
 CAPTIONS = ("photo", "no guards: front", "side", "guards: front", "side", "truth: side")
+COMPARE_CAPTIONS = ("photo", "before: front", "side", "after: front", "side", "truth: side")
 
 
 def shaded(vertices: np.ndarray, faces: np.ndarray, yaw: float) -> np.ndarray:
@@ -65,11 +72,16 @@ def main() -> None:
     parser.add_argument("--yaw", type=float, default=0.0)
     parser.add_argument("-r", "--resolution", type=int, default=256)
     parser.add_argument("-o", "--out", type=Path, default=Path("docs/guards_comparison.png"))
+    parser.add_argument("--before", type=Path, help="compare this checkpoint with --after")
+    parser.add_argument("--after", type=Path, help="with --before (default: the bundled model)")
     args = parser.parse_args()
-    checkpoint = default_checkpoint()
+    checkpoint = args.after or default_checkpoint()
     guarded = Reconstructor(checkpoint, device="cpu", resolution=args.resolution)
-    none = InferenceSettings(background="keep", carve=False, fragment_share=0.0)
-    bare = Reconstructor(checkpoint, device="cpu", resolution=args.resolution, settings=none)
+    if args.before is None:
+        none = InferenceSettings(background="keep", carve=False, fragment_share=0.0)
+        bare = Reconstructor(checkpoint, device="cpu", resolution=args.resolution, settings=none)
+    else:
+        bare = Reconstructor(args.before, device="cpu", resolution=args.resolution)
     rows = [
         np.concatenate(row(args.data / "subjects" / s, args.yaw, bare, guarded), axis=1)
         for s in args.subjects.split(",")
@@ -77,7 +89,7 @@ def main() -> None:
     sheet = np.concatenate(rows, axis=0)
     image = Image.fromarray((np.clip(sheet, 0, 1) * 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    for i, text in enumerate(CAPTIONS):
+    for i, text in enumerate(CAPTIONS if args.before is None else COMPARE_CAPTIONS):
         draw.text((i * TILE + 6, 4), text, fill=(0, 0, 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     image.save(args.out)

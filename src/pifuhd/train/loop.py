@@ -77,6 +77,15 @@ from pifuhd.train.validate import (
 
 log = logging.getLogger(__name__)
 
+STALE_FINE = (
+    "training the coarse level of an initialised model: its fine level reads the coarse MLP's "
+    "features (omega), so reconstructions use a stale fine level until you also run "
+    "`pifuhd train fine --init RUN` (omega frozen; --set mlp_only=true is enough)"
+)
+"""Logged when the coarse stage starts from ``init``: a coarse-only fine-tuning changed the
+features the fine MLP was trained on (in one run, 600 coarse MLP steps kept the coarse
+level's legs while the untouched fine level dropped the lower legs of front views)."""
+
 
 @dataclass
 class TrainResult:
@@ -187,6 +196,8 @@ class Trainer:
             len(val_names),
             self.steps_per_epoch,
         )
+        if config.stage == "coarse" and config.init and info.is_main:
+            log.warning(STALE_FINE)
 
     def _resume_folder(self, resume: bool) -> Path | None:
         latest = (
