@@ -169,3 +169,39 @@ def test_kinematics_cache_round_trip(anny_model, tmp_path, monkeypatch) -> None:
     arrays["key"] = arrays["key"] + 1.0  # as if written for another Anny
     np.savez(path, **arrays)
     assert kinematics.read_cached(path, anny_model) is None
+
+
+def _leg_landmarks(thigh: tuple, shin: tuple) -> np.ndarray:
+    """(33, 3) landmarks with both legs hip -> knee -> ankle along the given steps."""
+    out = np.zeros((33, 3))
+    for hip, knee, ankle, x in ((23, 25, 27, 0.1), (24, 26, 28, -0.1)):
+        out[hip] = (x, 0.0, 0.0)
+        out[knee] = out[hip] + thigh
+        out[ankle] = out[knee] + shin
+    return out
+
+
+def test_standing_legs_gate_and_lean_prior() -> None:
+    """The standing-legs prior: off for seated (foreshortened) or bent legs and unseen ones,
+    zero within 10 degrees of upright in depth, growing with the lean beyond."""
+    from pifuhd.body.fit_terms import leg_lean_term, standing_legs
+
+    weights = np.ones(33)
+    standing = _leg_landmarks((0.0, -0.4, 0.0), (0.0, -0.4, 0.0))
+    assert standing_legs(standing[:, :2], weights).tolist() == [1.0, 1.0]
+    seated = _leg_landmarks((0.0, -0.1, 0.4), (0.0, -0.4, 0.0))  # thigh towards the camera
+    assert standing_legs(seated[:, :2], weights).tolist() == [0.0, 0.0]
+    bent = _leg_landmarks((0.3, -0.3, 0.0), (-0.3, -0.3, 0.0))  # a 90-degree knee
+    assert standing_legs(bent[:, :2], weights).tolist() == [0.0, 0.0]
+    hidden = weights.copy()
+    hidden[27] = 0.2
+    assert standing_legs(standing[:, :2], hidden).tolist() == [0.0, 1.0]
+
+    on = torch.ones(2)
+    for degrees, expected in ((0.0, 0.0), (8.0, 0.0), (30.0, (0.5 - 0.17) ** 2)):
+        t = np.radians(degrees)
+        step = (0.0, -0.4 * np.cos(t), 0.4 * np.sin(t))
+        lean = leg_lean_term(torch.tensor(_leg_landmarks(step, step)), on)
+        assert float(lean) == pytest.approx(expected, abs=1e-6)
+    tilted = torch.tensor(_leg_landmarks((0.0, -0.3, 0.3), (0.0, -0.3, 0.3)))
+    assert float(leg_lean_term(tilted, torch.zeros(2))) == 0.0  # no standing leg: no prior

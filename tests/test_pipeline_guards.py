@@ -4,6 +4,7 @@ background, crops outside the photo, several people, and the per-checkpoint sett
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +168,27 @@ def test_rect_outside_the_photo_is_an_error(tmp_path: Path) -> None:
         find_people(PERSON, image, rect=f"{image.width + 10} 0 100 100")
     person = find_people(PERSON, image, rect=f"-50 -50 {image.width} {image.height}")[0]
     assert person.crop.x == -50
+
+
+def test_a_given_crop_skips_detection_when_nothing_reads_the_person(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Official settings without guards (photo kept, no carving) read no mask or landmarks:
+    with a given crop, MediaPipe is not run (about a second of the original-layout run)."""
+    import pifuhd.io.people as people
+
+    image = load_image(PERSON)
+    monkeypatch.setattr(people, "_detected", lambda *a: pytest.fail("detection ran"))
+    person = find_people(PERSON, image, rect="0 0 100 100", detect=False)[0]
+    assert person.mask is None and person.crop.w == 100
+    bare = Reconstructor.__new__(Reconstructor)
+    bare.settings, bare.body_guided = replace(OFFICIAL_SETTINGS, carve=False), False
+    assert not bare.reads_person
+    for needs in (OFFICIAL_SETTINGS, replace(OFFICIAL_SETTINGS, carve=False, background="fill")):
+        bare.settings = needs
+        assert bare.reads_person
+    bare.settings, bare.body_guided = replace(OFFICIAL_SETTINGS, carve=False), True
+    assert bare.reads_person
 
 
 def test_several_people_one_mesh_each_or_the_largest_with_a_warning(

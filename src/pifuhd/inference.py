@@ -196,7 +196,9 @@ class Reconstructor:
         with timed_stage(timings, "load"):
             loaded = load_image(image)
             path = Path(image) if isinstance(image, str | os.PathLike) else None
-            found = find_people(path, loaded, rect, keypoints, mask, keypoints_mode)
+            found = find_people(
+                path, loaded, rect, keypoints, mask, keypoints_mode, detect=self.reads_person
+            )
         notes, count = [], len(found)
         if count > 1 and not all_people:
             notes.append(f"{count} people found; reconstructed the largest (--all-people: each)")
@@ -289,6 +291,13 @@ class Reconstructor:
             for size in (config.coarse.image_size, config.fine.image_size)
         ]
         return tuple(to_network_image(x, self.device) for x in images)  # type: ignore[return-value]
+
+    @property
+    def reads_person(self) -> bool:
+        """Whether the pipeline reads the person's mask or landmarks (background fill,
+        carving, the body fit): without, a given crop needs no person detection."""
+        s = self.settings
+        return s.background != "keep" or s.carve or self.body_guided
 
     @property
     def encode_precision(self) -> str:

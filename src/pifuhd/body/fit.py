@@ -43,7 +43,9 @@ from pifuhd.body.fit_terms import (
     coverage_term,
     direction_term,
     geman_mcclure,
+    leg_lean_term,
     pose_prior,
+    standing_legs,
 )
 from pifuhd.body.kinematics import rotvec_matrix
 from pifuhd.body.lift import lifted_world, load_lift
@@ -75,6 +77,8 @@ class FitSettings:
     """Torch intra-op threads while fitting. The tensors are small: on a shared 2-core CPU one
     thread fitted a 512 x 512 photo in 3.1-3.4 s, torch's default two in 21-27 s (OpenMP
     waits on a core another process holds), with the same result. 0: the process's count."""
+    w_legs: float = 0.0
+    """Weight of the standing-legs prior (``fit_terms.leg_lean_term``); 0 turns it off."""
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
@@ -201,6 +205,9 @@ def _losses(
     terms["upright"] = settings.w_upright * (up[2] ** 2 + 10.0 * torch.relu(0.5 - up[1]) ** 2)
     if stage >= 2:
         terms["pose_prior"] = settings.w_pose * pose_prior(body, p.pose)
+        if settings.w_legs > 0.0:
+            standing = torch.tensor(standing_legs(obs.keypoints, w.numpy()), dtype=torch.float32)
+            terms["legs"] = settings.w_legs * leg_lean_term(state.landmarks, standing)
     if stage >= 3:
         terms["shape_prior"] = settings.w_shape * ((p.shape - 0.5) ** 2).sum()
         if silhouette is not None:

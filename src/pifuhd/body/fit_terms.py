@@ -248,3 +248,51 @@ def coverage_term(
     nearest = torch.cdist(silhouette["points"], points).min(dim=1).values
     coverage = ((torch.relu(nearest - margin) / margin) ** 2).mean()
     return inside, coverage
+
+
+LEGS = ((23, 25, 27), (24, 26, 28))
+"""(hip, knee, ankle) MediaPipe landmarks of the left and right leg."""
+
+
+def standing_legs(keypoints: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(2,) float: 1 for each leg whose 2D landmarks look like a standing leg seen side-on to
+    the camera's axis, else 0.
+
+    A leg counts when its hip, knee and ankle are seen (weight >= 0.5), it is nearly straight
+    in the image (knee angle over 150 degrees) and its thigh is not foreshortened (at least
+    0.75 of the shin's image length). A seated leg, or one raised towards the camera, fails
+    the last test, so the standing prior (:func:`leg_lean_term`) leaves it alone.
+
+    Args:
+        keypoints: (33, 2) cube x, y; weights: (33,) landmark weights.
+    """
+    out = np.zeros(2)
+    for i, (h, k, a) in enumerate(LEGS):
+        if min(weights[h], weights[k], weights[a]) < 0.5:
+            continue
+        thigh, shin = keypoints[k] - keypoints[h], keypoints[a] - keypoints[k]
+        lt, ls = np.linalg.norm(thigh), np.linalg.norm(shin)
+        if lt < 1e-6 or ls < 1e-6:
+            continue
+        straight = float(thigh @ shin) / (lt * ls) > np.cos(np.radians(30.0))
+        out[i] = float(straight and lt >= 0.75 * ls)
+    return out
+
+
+def leg_lean_term(
+    landmarks: torch.Tensor, standing: torch.Tensor, max_lean: float = 0.17
+) -> torch.Tensor:
+    """Standing legs stay near upright in depth: the mean over ``standing`` legs (2,) of
+    ``relu(|sin lean| - max_lean)^2``, where lean is the hip-to-ankle line's angle out of the
+    image plane (``max_lean`` 0.17: about 10 degrees free).
+
+    A single photo barely shows whether a straight leg tilts towards the camera or away from it
+    (the landmarks' depths order the ankle against the knee right in half of the shins,
+    BENCHMARKS.md "Body fit"); people in photos mostly stand on the floor beneath their hips.
+    """
+    total = landmarks.new_zeros(())
+    for i, (h, _k, a) in enumerate(LEGS):
+        line = landmarks[a] - landmarks[h]
+        sine = line[2].abs() / torch.linalg.norm(line).clamp(min=1e-6)
+        total = total + standing[i] * torch.relu(sine - max_lean) ** 2
+    return total / standing.sum().clamp(min=1.0)

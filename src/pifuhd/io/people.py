@@ -102,8 +102,12 @@ def find_people(
     mask: str | os.PathLike[str] | None = None,
     keypoints_mode: str = "fullbody",
     max_people: int = 4,
+    detect: bool = True,
 ) -> list[PersonInput]:
     """The people to reconstruct in one photo (module docstring), largest first.
+
+    detect: with a given crop, also look for the person with MediaPipe (their mask and
+    landmarks); False skips it (about a second) when nothing downstream reads them.
 
     Raises:
         InputError: a given crop lies outside the photo, or no person can be told from the
@@ -114,7 +118,7 @@ def find_people(
         crop, method = given
         check_crop_in_photo(crop, image, method)
         person_mask = _given_mask(image_path, image, mask, method)
-        found = _detected(image, max_people) or []
+        found = (_detected(image, max_people) if detect else None) or []
         best = max(found, key=lambda p: _mask_in_crop(p.mask > 0.5, crop), default=None)
         if (
             best is not None
