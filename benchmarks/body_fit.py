@@ -18,11 +18,14 @@ and compared with the true joints (``avatar.npz`` joints) in that cube, in cm:
 Seeds 1000 and up were never used for training data (``pifuhd synth`` numbers people from 0).
 
     python3 benchmarks/body_fit.py --seeds 1000-1019 --yaws 0,90,180,270 --presets wild,clear
+
+``--set NAME=VALUE`` (repeatable) changes a ``FitSettings`` field, e.g. ``--set w_legs=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from pifuhd.body.fit import FitSettings
 from pifuhd.body.photo import fit_people
 from pifuhd.body.skinned import JOINT_NAMES
 from pifuhd.data.asset import CUBE_HALF_CM, MeshAsset, view_matrix
@@ -129,6 +133,18 @@ def evaluate_view(fit, joints_cm: dict[str, np.ndarray], body_cm: np.ndarray, ya
     }
 
 
+def fit_settings(pairs: list[str]) -> FitSettings:
+    """FitSettings with ``NAME=VALUE`` fields changed (each value cast to the field's type)."""
+    base, changes = FitSettings(), {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if not hasattr(base, name) or not value:
+            raise SystemExit(f"--set {pair}: expected NAME=VALUE with a FitSettings field")
+        kind = type(getattr(base, name))
+        changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return dataclasses.replace(base, **changes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1000-1004"))
@@ -137,7 +153,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write every view's figures here")
+    parser.add_argument("--set", action="append", default=[], help="FitSettings NAME=VALUE")
     args = parser.parse_args()
+    settings = fit_settings(args.set)
     torch.set_num_threads(args.threads)
     rows = []
     for seed in args.seeds:
@@ -150,7 +168,8 @@ def main() -> None:
                 alpha = maps.mask[..., None].astype(np.float32)
                 rgb = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
                 start = time.perf_counter()
-                fits = fit_people(rgb, CropRect(0, 0, args.size, args.size), max_people=1)
+                crop = CropRect(0, 0, args.size, args.size)
+                fits = fit_people(rgb, crop, max_people=1, settings=settings)
                 wall = time.perf_counter() - start
                 if not fits:
                     rows.append({"seed": seed, "yaw": yaw, "preset": preset, "found": False})
