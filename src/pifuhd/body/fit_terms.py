@@ -255,8 +255,7 @@ LEGS = ((23, 25, 27), (24, 26, 28))
 
 
 def standing_legs(keypoints: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(2,) float: 1 for each leg whose 2D landmarks look like a standing leg seen side-on to
-    the camera's axis, else 0.
+    """(2,) float: 1 for each leg whose 2D landmarks look like a standing leg, else 0.
 
     A leg counts when its hip, knee and ankle are seen (weight >= 0.5), it is nearly straight
     in the image (knee angle over 150 degrees) and its thigh is not foreshortened (at least
