@@ -296,7 +296,7 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     warns that the fine level, which reads the coarse MLP's features, is now stale)."""
     from safetensors.torch import load_file
 
-    from pifuhd.checkpoint.native import save_native
+    from pifuhd.checkpoint.native import read_inference_dict, save_native
     from pifuhd.checkpoint.widen import with_body_inputs
     from pifuhd.data.dataset import OccupancyDataset
     from pifuhd.models.pifuhd import PIFuHD
@@ -320,7 +320,8 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     assert not dropped[0]["body"].any()
 
     torch.manual_seed(0)
-    init = save_native(with_body_inputs(PIFuHD(tiny_config())), tmp_path / "init")
+    guards = {"body_depth": True, "carve": True, "fragment_share": 0.2}
+    init = save_native(with_body_inputs(PIFuHD(tiny_config())), tmp_path / "init", {}, guards)
     run = tmp_path / "run"
     sets = {
         "batch_size": 1, "num_points": 64, "workers": 0, "val_subjects": "box",
@@ -332,6 +333,8 @@ def test_body_features_of_items_and_a_body_guided_training_run(
         args += ["--set", f"{key}={value}"]
     assert train_main(args) == 0
     assert "stale fine level" in capsys.readouterr().err
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    assert read_inference_dict(latest) == guards  # the init's pipeline settings carry over
     before = load_file(str(init / "model.safetensors"))
     name = (run / "checkpoints" / "latest").read_text().strip()
     after = load_file(str(run / "checkpoints" / name / "model.safetensors"))

@@ -9,7 +9,6 @@ The copy computes exactly what the source does until it is trained (``pifuhd tra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pifuhd.checkpoint import load_checkpoint
@@ -27,12 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         with_body_inputs(model),
         args.out,
         {"widened_from": str(args.source), **info},
+        inference=read_inference_dict(args.source),  # keep the source's pipeline settings
     )
-    inference = read_inference_dict(args.source)
-    if inference is not None:  # keep the source's pipeline settings
-        config = json.loads((folder / "config.json").read_text())
-        config["inference"] = inference
-        (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     print(f"wrote {folder}")
     return 0
 

@@ -31,9 +31,13 @@ def is_native(path: str | os.PathLike) -> bool:
 
 
 def save_native(
-    model: PIFuHD, folder: str | os.PathLike, metadata: dict[str, Any] | None = None
+    model: PIFuHD,
+    folder: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` to ``folder`` (created if needed); returns the folder."""
+    """Write ``model`` to ``folder`` (created if needed); returns the folder. ``inference``:
+    the pipeline settings to record (``pifuhd.inference_settings``; None records none)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -42,6 +46,8 @@ def save_native(
         "model": model.config.to_dict(),
         "metadata": metadata or {},
     }
+    if inference is not None:
+        doc["inference"] = inference
     with atomic_write(folder / WEIGHTS_NAME) as weights, atomic_write(folder / CONFIG_NAME) as cfg:
         save_model(model, str(weights), metadata={"format": "pt"})
         cfg.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -54,6 +54,7 @@ from pifuhd.train.setup import (
     TrainingError,
     build_run_models,
     perceptual_loss,
+    run_inference_settings,
     seed_everything,
     split_run_subjects,
     training_datasets,
@@ -132,6 +133,7 @@ class Trainer:
         self.resume_from = self._resume_folder(resume)
 
         model, color = build_run_models(config, self.resume_from)
+        self.inference = run_inference_settings(config, self.resume_from)
         self.model = model.to(device)
         self.color = None if color is None else color.to(device)
         if self.color is not None:
@@ -370,7 +372,7 @@ class Trainer:
             state = trainer_state(p, self.optimizer, self.scaler)
             self.last_checkpoint = save_checkpoint(
                 self.run_dir, self.model, state, self.config, self.config.keep_checkpoints,
-                self.color,
+                self.color, self.inference,
             )  # fmt: skip
             self.log.record("checkpoint", p.step, path=str(self.last_checkpoint))
         barrier(self.info)

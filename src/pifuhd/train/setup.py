@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from pifuhd.checkpoint import load_checkpoint
-from pifuhd.checkpoint.native import read_native_config
+from pifuhd.checkpoint.native import is_native, read_inference_dict, read_native_config
 from pifuhd.config import preset
 from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.dataset import (
@@ -65,6 +65,18 @@ def build_model(config: TrainConfig) -> PIFuHD:
         return model
     torch.manual_seed(config.seed)
     return PIFuHD(preset(config.preset))
+
+
+def run_inference_settings(config: TrainConfig, resume_from: Path | None) -> dict | None:
+    """The pipeline settings the run's checkpoints record (``pifuhd.inference_settings``):
+    the resumed checkpoint's, else a native init's (fine-tuning the bundled model keeps its
+    guards), else none (a fresh model, or an official file: ``NATIVE_SETTINGS`` apply)."""
+    if resume_from is not None:
+        return read_inference_dict(resume_from)
+    if config.init:
+        source = resolve_weights(config.init)
+        return read_inference_dict(source) if is_native(source) else None
+    return None
 
 
 def build_run_models(

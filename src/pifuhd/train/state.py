@@ -109,17 +109,18 @@ def save_checkpoint(
     config: TrainConfig,
     keep: int = 0,
     color: ColorNet | None = None,
+    inference: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``RUN/checkpoints/step_NNNNNNN`` atomically (with ``color/`` when a colour net
     is given), point ``latest`` at it, and keep only the newest ``keep`` checkpoints (0 =
-    all). Returns the folder."""
+    all). ``inference``: pipeline settings to record (the init's). Returns the folder."""
     root = Path(run) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(int(state["step"]))
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
     try:
         metadata = {"step": int(state["step"]), "stage": config.stage, "seed": config.seed}
-        save_native(model, tmp, metadata=metadata)
+        save_native(model, tmp, metadata=metadata, inference=inference)
         if color is not None:
             save_color(color, tmp, metadata=metadata)
         torch.save(state, tmp / TRAINER_STATE)
