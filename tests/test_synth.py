@@ -18,9 +18,10 @@ from scipy.spatial import cKDTree
 import pifuhd.synth.people as synth
 from pifuhd.body.poses import ArmPose, LegPose, Pose
 from pifuhd.body.skinned import Part, limb_penetration, skin
-from pifuhd.synth.clothing import Garment, build_garment, coverage, covered_region, skirt_rings
+from pifuhd.synth.clothing import Garment, coverage, covered_region
 from pifuhd.synth.patterns import cloth_albedo, sample_cloth
 from pifuhd.synth.person_io import dense_weights, write_person
+from pifuhd.synth.skirts import build_garment, skirt_rings
 from pifuhd.synth.surface import face_components
 from tests.synth_standin import standin_body
 

@@ -13,7 +13,7 @@ from scipy.spatial import ConvexHull, cKDTree
 
 from pifuhd.body.poses import ArmPose, Pose
 from pifuhd.body.skinned import Part, skin
-from pifuhd.synth.clothing import WIDE_FLARE, Garment, build_garment, hidden_skin
+from pifuhd.synth.clothing import WIDE_FLARE, Garment, hidden_skin
 from pifuhd.synth.hair import HairStyle, hair_sheet
 from pifuhd.synth.layers import bag_piece, build_outfit, lean_line, trunk_surface
 from pifuhd.synth.outfits import (
@@ -24,6 +24,7 @@ from pifuhd.synth.outfits import (
     sample_outfit,
 )
 from pifuhd.synth.patterns import sample_cloth
+from pifuhd.synth.skirts import build_garment
 from pifuhd.synth.surface import compact, grid_faces, lip_faces
 from tests.synth_standin import standin_body
 from tests.test_synth import WINDING_INSIDE, person, winding_numbers

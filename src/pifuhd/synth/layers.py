@@ -26,8 +26,9 @@ from pifuhd.body.skinned import (
     nearest_vertices,
     unskin,
 )
-from pifuhd.synth.clothing import FAR, Garment, build_garment, fabric_shell
+from pifuhd.synth.clothing import FAR, Garment, fabric_shell
 from pifuhd.synth.patterns import cloth_albedo
+from pifuhd.synth.skirts import build_garment
 from pifuhd.synth.surface import Piece, compact, ellipsoid, thick_sheet
 
 BAG_GAP = 0.3
