@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -282,3 +283,24 @@ def test_evaluate_scores_the_fitted_body_alone(
     assert [r.split(",")[0] for r in rows[1:]] == ["anna@0"]
     assert 0.0 < float(rows[1].split(",")[1]) < 30.0  # a box roughly where the capsule stands
     assert "fitted body alone" in (out / "summary.md").read_text()
+
+
+def test_python_m_pifuhd_exits_with_main_s_code(tmp_path: Path) -> None:
+    """The console entry (``cli.run``, behind ``python -m pifuhd`` and the ``pifuhd`` script)
+    passes main's exit code on and its output through, success and failure alike."""
+    assert main(["init", str(tmp_path / "small"), "--preset", "small", "--seed", "1"]) == 0
+    ok = subprocess.run(
+        [sys.executable, "-m", "pifuhd", "info", str(tmp_path / "small"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["parameters"]["TOTAL"] == 4_754_681
+    bad = subprocess.run(
+        [sys.executable, "-m", "pifuhd", "info", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and "missing" in bad.stderr

@@ -1,5 +1,5 @@
 """``python -m pifuhd``: the ``pifuhd`` command."""
 
-from pifuhd.cli import main
+from pifuhd.cli import run
 
-raise SystemExit(main())
+run()
