@@ -115,6 +115,8 @@ def _bad_files(tmp: Path, official_tiny: PIFuHD) -> dict[str, tuple[Path, str]]:
     files["missing"] = (tmp / "nope.pt", "no such file")
     (tmp / "folder").mkdir()
     files["folder"] = (tmp / "folder", "is a folder")
+    (tmp / "run" / "checkpoints" / "step_0000050").mkdir(parents=True)
+    files["training run"] = (tmp / "run", r"is a training run.*run/checkpoints/step_0000050")
     return files
 
 

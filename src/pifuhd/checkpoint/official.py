@@ -43,6 +43,12 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"{path}: no such file; pass the path to pifuhd.pt")
     if path.is_dir():
+        steps = sorted(p for p in (path / "checkpoints").glob("step_*") if p.is_dir())
+        if steps:
+            raise CheckpointError(
+                f"{path}: is a training run, not a checkpoint; pass one of its checkpoints, "
+                f"e.g. {steps[-1]}"
+            )
         raise CheckpointError(
             f"{path}: is a folder without config.json; pass pifuhd.pt or a native checkpoint folder"
         )
