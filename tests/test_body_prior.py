@@ -7,6 +7,7 @@ import pytest
 import torch
 import trimesh
 
+from pifuhd.checkpoint.calibrate import with_fine_logit_shift
 from pifuhd.checkpoint.widen import with_body_inputs
 from pifuhd.geometry.body_field import (
     TRUNCATION,
@@ -138,3 +139,21 @@ def test_body_preset_and_old_configs() -> None:
     wrong["coarse"]["body_channels"] = 0
     with pytest.raises(ValueError, match="body_channels"):
         PIFuHDConfig.from_dict(wrong)
+
+
+def test_fine_logit_shift_moves_only_the_fine_occupancy(one_thread: None) -> None:
+    torch.manual_seed(0)
+    model = PIFuHD(tiny_config()).eval()
+    shifted = with_fine_logit_shift(model, -0.8)
+    features = model.encode(*random_images(2))
+    points = torch.rand(1, 3, 400) * 2 - 1
+    calib = default_calib(1, "cpu")
+    with torch.no_grad():
+        coarse, fine = model.query_levels(features, points, calib)
+        coarse2, fine2 = shifted.query_levels(features, points, calib)
+    torch.testing.assert_close(coarse2, coarse, atol=0, rtol=0)
+    logit = torch.logit(fine.double().clamp(1e-6, 1 - 1e-6))
+    logit2 = torch.logit(fine2.double().clamp(1e-6, 1 - 1e-6))
+    torch.testing.assert_close(logit2 - logit, torch.full_like(logit, -0.8), atol=1e-4, rtol=0)
+    assert (fine2 < fine).all()
+    assert model.mlp.filters[-1].bias.item() != shifted.mlp.filters[-1].bias.item()
