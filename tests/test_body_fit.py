@@ -205,3 +205,17 @@ def test_standing_legs_gate_and_lean_prior() -> None:
         assert float(lean) == pytest.approx(expected, abs=1e-6)
     tilted = torch.tensor(_leg_landmarks((0.0, -0.3, 0.3), (0.0, -0.3, 0.3)))
     assert float(leg_lean_term(tilted, torch.zeros(2))) == 0.0  # no standing leg: no prior
+
+
+def test_torso_lean_prior_is_free_near_upright() -> None:
+    """Zero within 8 degrees of an upright torso in depth, (sin - 0.14)^2 beyond, either way."""
+    from pifuhd.body.fit_terms import torso_lean_term
+
+    for degrees in (0.0, 6.0, -6.0, 30.0, -30.0):
+        t = np.radians(degrees)
+        marks = np.zeros((33, 3))
+        marks[[23, 24], 0] = (-0.1, 0.1)
+        marks[[11, 12]] = [(-0.15, 0.5 * np.cos(t), 0.5 * np.sin(t))] * 2
+        marks[12, 0] = 0.15
+        expected = max(abs(np.sin(t)) - 0.14, 0.0) ** 2
+        assert float(torso_lean_term(torch.tensor(marks))) == pytest.approx(expected, abs=1e-6)

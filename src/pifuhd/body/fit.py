@@ -46,6 +46,7 @@ from pifuhd.body.fit_terms import (
     leg_lean_term,
     pose_prior,
     standing_legs,
+    torso_lean_term,
 )
 from pifuhd.body.kinematics import rotvec_matrix
 from pifuhd.body.lift import lifted_world, load_lift
@@ -79,6 +80,8 @@ class FitSettings:
     waits on a core another process holds), with the same result. 0: the process's count."""
     w_legs: float = 0.0
     """Weight of the standing-legs prior (``fit_terms.leg_lean_term``); 0 turns it off."""
+    w_torso: float = 0.0
+    """Weight of the upright-torso prior (``fit_terms.torso_lean_term``); 0 turns it off."""
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
@@ -208,6 +211,8 @@ def _losses(
         if settings.w_legs > 0.0:
             standing = torch.tensor(standing_legs(obs.keypoints, w.numpy()), dtype=torch.float32)
             terms["legs"] = settings.w_legs * leg_lean_term(state.landmarks, standing)
+        if settings.w_torso > 0.0:
+            terms["torso"] = settings.w_torso * torso_lean_term(state.landmarks)
     if stage >= 3:
         terms["shape_prior"] = settings.w_shape * ((p.shape - 0.5) ** 2).sum()
         if silhouette is not None:

@@ -295,3 +295,20 @@ def leg_lean_term(
         sine = line[2].abs() / torch.linalg.norm(line).clamp(min=1e-6)
         total = total + standing[i] * torch.relu(sine - max_lean) ** 2
     return total / standing.sum().clamp(min=1.0)
+
+
+SHOULDERS, HIPS = (11, 12), (23, 24)
+
+
+def torso_lean_term(landmarks: torch.Tensor, max_lean: float = 0.14) -> torch.Tensor:
+    """The torso stays near upright in depth: ``relu(|sin lean| - max_lean)^2``, where lean is
+    the line from the mid-hips to the mid-shoulders out of the image plane (``max_lean`` 0.14:
+    about 8 degrees free).
+
+    Fits of front views with raised arms put the wrists 20-30 cm in front of the shoulders and
+    bend the torso back 12-20 degrees to match (13 raised arms of people 1020-1079,
+    ``docs/training.md``); people in photos mostly stand with an upright torso.
+    """
+    line = landmarks[list(SHOULDERS)].mean(0) - landmarks[list(HIPS)].mean(0)
+    sine = line[2].abs() / torch.linalg.norm(line).clamp(min=1e-6)
+    return torch.relu(sine - max_lean) ** 2
