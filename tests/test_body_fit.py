@@ -219,3 +219,34 @@ def test_torso_lean_prior_is_free_near_upright() -> None:
         marks[12, 0] = 0.15
         expected = max(abs(np.sin(t)) - 0.14, 0.0) ** 2
         assert float(torso_lean_term(torch.tensor(marks))) == pytest.approx(expected, abs=1e-6)
+
+
+def test_pose_prior_leaves_upper_arm_twist_free_up_to_the_limit() -> None:
+    """A pure twist of an upper arm about its own bone costs only the weak pull to the
+    reference pose (0.01 theta^2) within ``twist_free``, and ``twist_weight`` times the
+    excess squared beyond it; a hinge-free elbow bend costs the same with any twist limit."""
+    from types import SimpleNamespace
+
+    from pifuhd.body.fit_terms import pose_prior
+
+    down = np.array([0.0, -1.0, 0.0])
+    hinges = {}
+    for name in GENERIC_BONES:
+        if name.startswith(("lowerarm", "lowerleg")):
+            hinges[name] = np.array([1.0, 0.0, 0.0, 0.0])
+        elif name.startswith(("upperarm", "upperleg")):
+            hinges[name] = down
+    body = SimpleNamespace(hinges=hinges)
+    arm = GENERIC_BONES.index("upperarm.L")
+    for degrees in (0.0, 60.0, 100.0):
+        theta = np.radians(degrees)
+        pose = torch.zeros((len(GENERIC_BONES), 3), dtype=torch.float64)
+        pose[arm] = torch.tensor(theta * down)
+        loose = float(pose_prior(body, pose, twist_free=1.4, twist_weight=2.0))
+        strict = float(pose_prior(body, pose))
+        assert loose == pytest.approx(0.01 * theta**2 + 2.0 * max(theta - 1.4, 0.0) ** 2)
+        assert strict == pytest.approx(1.01 * theta**2)
+    elbow = GENERIC_BONES.index("lowerarm.L")
+    pose = torch.zeros((len(GENERIC_BONES), 3), dtype=torch.float64)
+    pose[elbow] = torch.tensor([1.2, 0.0, 0.0])
+    assert float(pose_prior(body, pose, twist_free=1.4)) == pytest.approx(0.01 * 1.44)

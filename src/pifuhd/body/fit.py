@@ -82,6 +82,13 @@ class FitSettings:
     """Weight of the standing-legs prior (``fit_terms.leg_lean_term``); 0 turns it off."""
     w_torso: float = 0.0
     """Weight of the upright-torso prior (``fit_terms.torso_lean_term``); 0 turns it off."""
+    twist_free: float = 1.4
+    """Upper-limb twist (radians about the bone) the pose prior leaves free: about 80 degrees,
+    as far as a shoulder turns in or out. Hands on the hips need about 60: with every twist
+    penalised (0.0), fits of such people swung the forearms forward instead (wrists 20-30 cm
+    in front of the true ones)."""
+    w_twist: float = 1.0
+    """Weight of the upper-limb twist beyond ``twist_free`` in the pose prior."""
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
@@ -207,7 +214,9 @@ def _losses(
     up = rotvec_matrix(p.root)[:, 1]
     terms["upright"] = settings.w_upright * (up[2] ** 2 + 10.0 * torch.relu(0.5 - up[1]) ** 2)
     if stage >= 2:
-        terms["pose_prior"] = settings.w_pose * pose_prior(body, p.pose)
+        terms["pose_prior"] = settings.w_pose * pose_prior(
+            body, p.pose, settings.twist_free, settings.w_twist
+        )
         if settings.w_legs > 0.0:
             standing = torch.tensor(standing_legs(obs.keypoints, w.numpy()), dtype=torch.float32)
             terms["legs"] = settings.w_legs * leg_lean_term(state.landmarks, standing)

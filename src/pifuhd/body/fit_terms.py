@@ -208,10 +208,14 @@ def direction_term(
     return (weight * (1.0 - cos)).sum() / weight.sum().clamp(min=1e-6)
 
 
-def pose_prior(body: FitBody, pose: torch.Tensor) -> torch.Tensor:
+def pose_prior(
+    body: FitBody, pose: torch.Tensor, twist_free: float = 0.0, twist_weight: float = 1.0
+) -> torch.Tensor:
     """Hand-made pose prior on (G, 3) generic rotation vectors (radians): elbows and knees
-    bend about their hinge only and not past straight, upper limbs twist little, the torso,
-    neck, head and feet turn little; everything a little towards the reference pose."""
+    bend about their hinge only and not past straight, upper limbs twist little (free up to
+    ``twist_free`` radians about their own axis, then ``twist_weight`` times the excess
+    squared), the torso, neck, head and feet turn little; everything a little towards the
+    reference pose."""
     total = 0.01 * (pose**2).sum()
     for i, name in enumerate(GENERIC_BONES):
         r = pose[i]
@@ -223,7 +227,8 @@ def pose_prior(body: FitBody, pose: torch.Tensor) -> torch.Tensor:
             total = total + 10.0 * torch.relu(-(angle + bend)) ** 2
         elif name.startswith(("upperarm", "upperleg")):
             d = torch.tensor(body.hinges[name], dtype=r.dtype)
-            total = total + 1.0 * (r @ d) ** 2
+            excess = torch.relu((r @ d).abs() - twist_free)
+            total = total + twist_weight * excess**2
         elif name.startswith("foot"):
             total = total + 0.5 * (r**2).sum()
         else:
