@@ -250,3 +250,24 @@ def test_pose_prior_leaves_upper_arm_twist_free_up_to_the_limit() -> None:
     pose = torch.zeros((len(GENERIC_BONES), 3), dtype=torch.float64)
     pose[elbow] = torch.tensor([1.2, 0.0, 0.0])
     assert float(pose_prior(body, pose, twist_free=1.4)) == pytest.approx(0.01 * 1.44)
+
+
+def test_depth_term_compares_hip_relative_depths_in_cube_units() -> None:
+    """Depths are taken relative to the hip midpoint after the camera scale, so a shift of the
+    whole body in depth costs nothing; one landmark a sigma off costs half its weight share."""
+    from pifuhd.body.fit_terms import depth_term
+
+    rng = np.random.default_rng(3)
+    marks = torch.tensor(rng.normal(size=(33, 3)))
+    scale = torch.tensor(0.8, dtype=torch.float64)
+    z = 0.8 * marks[:, 2]
+    target = z - (z[23] + z[24]) / 2.0
+    w = torch.zeros(33, dtype=torch.float64)
+    w[[15, 16, 23, 24]] = 1.0
+    assert float(depth_term(marks, scale, target, w, 0.06)) == pytest.approx(0.0, abs=1e-12)
+    shifted = marks.clone()
+    shifted[:, 2] += 5.0
+    assert float(depth_term(shifted, scale, target, w, 0.06)) == pytest.approx(0.0, abs=1e-12)
+    off = target.clone()
+    off[15] += 0.06  # the left wrist one sigma from the body's depth
+    assert float(depth_term(marks, scale, off, w, 0.06)) == pytest.approx(0.5 / 4.0)

@@ -1,7 +1,8 @@
 """The learned landmark depths (``pifuhd.body.lift``) on held-out synthetic views.
 
 ``tests/assets/lift_heldout.npz``: MediaPipe's observations of 12 synthetic people (seeds
-380-391 of ``tools/lift_data.py``, never trained on) and their true landmark positions.
+560-571 of ``tools/lift_data.py``; the shipped weights were trained on seeds 0-559) and their
+true landmark positions.
 """
 
 from __future__ import annotations

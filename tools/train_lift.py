@@ -5,7 +5,7 @@ People with seeds from ``--val-from`` on are held out: the script reports the fo
 own depths and of the net's on them, then writes the weights (trained on the rest, with every
 view also mirrored left to right) to ``src/pifuhd/body/weights/lift.safetensors``.
 
-    python3 tools/train_lift.py /work/scratch/lift --val-from 380
+    python3 tools/train_lift.py /work/scratch/lift --val-from 560
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> torch.nn.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path)
-    parser.add_argument("--val-from", type=int, default=380)
+    parser.add_argument("--val-from", type=int, default=560)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args()

@@ -11,11 +11,15 @@ scale in cube units per metre and an x, y offset). Terms (Bogo et al., "Keep it 
 - 3D directions: the cosine between the body's limb and torso directions and those of
   MediaPipe's world landmarks: this is what tells a forearm in front of the body from one
   behind it, which the 2D term cannot.
+- Lifted depths: Geman-McClure on each landmark's depth relative to the hips against the
+  learned depths of ``pifuhd.body.lift`` (when installed): directions alone let a limb tilt
+  out of the image plane at little cost whenever its 2D length is a few cm off.
 - Silhouette (no rasteriser): the mask's outside distance transform sampled at projected body
   points (the body stays inside the person, clothes may be wider), and a weak coverage term
   (mask points far from every projected body point).
-- Priors: knees and elbows as hinges that do not over-extend, little twist of the upper limbs,
-  small torso and head rotations, phenotype values near the population's middle.
+- Priors: knees and elbows as hinges that do not over-extend, upper limbs twisting no further
+  than a shoulder turns, small torso and head rotations, phenotype values near the
+  population's middle.
 
 Stages: (1) rotation, camera and torso on the torso landmarks; (2) every bone; (3) shape and
 silhouette. Each is Adam on the linearised body of :class:`pifuhd.body.kinematics.BodyKinematics`.
@@ -41,6 +45,7 @@ from pifuhd.body.fit_terms import (
     TORSO_LANDMARKS,
     FitBody,
     coverage_term,
+    depth_term,
     direction_term,
     geman_mcclure,
     leg_lean_term,
@@ -49,7 +54,7 @@ from pifuhd.body.fit_terms import (
     torso_lean_term,
 )
 from pifuhd.body.kinematics import rotvec_matrix
-from pifuhd.body.lift import lifted_world, load_lift
+from pifuhd.body.lift import lifted_depths, lifted_world, load_lift
 from pifuhd.body.observations import BodyFit, FitObservations
 from pifuhd.body.poses import GENERIC_BONES
 
@@ -89,6 +94,12 @@ class FitSettings:
     in front of the true ones)."""
     w_twist: float = 1.0
     """Weight of the upper-limb twist beyond ``twist_free`` in the pose prior."""
+    w_depth: float = 1.0
+    """Weight of the lifted-depth term (``fit_terms.depth_term``, used with ``lift``); 0 turns
+    it off. On people 1020-1031 (48 views) it took MPJPE from 5.82 to 4.65 cm and body P2S
+    from 4.45 to 3.12 (0.5: 4.62 / 3.17; 3: 4.76 / 3.16)."""
+    sigma_depth: float = 0.06
+    """Geman-McClure scale of the depth term, cube units (about 6 cm)."""
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
@@ -192,6 +203,7 @@ def _losses(
     stage: int,
     silhouette: dict | None,
     rest: tuple | None = None,
+    depth: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     state = body.evaluate(p.shape, p.root, p.pose, rest)
     scale = torch.exp(p.log_scale)
@@ -211,6 +223,10 @@ def _losses(
         "direction": settings.w_direction
         * direction_term(state.landmarks, world, (w > 0).float(), stage),
     }
+    if depth is not None and settings.w_depth > 0.0:
+        terms["depth"] = settings.w_depth * depth_term(
+            state.landmarks, scale, depth, ww, settings.sigma_depth
+        )
     up = rotvec_matrix(p.root)[:, 1]
     terms["upright"] = settings.w_upright * (up[2] ** 2 + 10.0 * torch.relu(0.5 - up[1]) ** 2)
     if stage >= 2:
@@ -268,7 +284,10 @@ def _fit(obs: FitObservations, model, settings: FitSettings) -> BodyFit:
     body = fit_body_model(model)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    depth = None
     if settings.lift and load_lift() is not None:
+        z = lifted_depths(obs.keypoints, obs.world, obs.visibility)
+        depth = torch.tensor(z, dtype=torch.float32)
         world = lifted_world(obs.keypoints, obs.world, obs.visibility)
         obs = dataclasses.replace(obs, world=world)
     w = _weights(obs, settings)
@@ -297,14 +316,14 @@ def _fit(obs: FitObservations, model, settings: FitSettings) -> BodyFit:
                 rest = body.rest(p.shape)
         for _ in range(steps):
             optimiser.zero_grad()
-            terms = _losses(body, p, obs, w, settings, stage, silhouette, rest)
+            terms = _losses(body, p, obs, w, settings, stage, silhouette, rest, depth)
             sum(terms.values()).backward()
             optimiser.step()
             with torch.no_grad():
                 p.shape.clamp_(0.0, 1.0)
                 p.log_scale.clamp_(*LOG_SCALE_RANGE)
         with torch.no_grad():
-            terms = _losses(body, p, obs, w, settings, stage, silhouette)
+            terms = _losses(body, p, obs, w, settings, stage, silhouette, None, depth)
         residuals[f"stage{stage}"] = {k: round(float(v), 6) for k, v in terms.items()}
         residuals[f"stage{stage}"]["landmark_error_cube_x100"] = round(
             100.0 * body.landmark_error(p, obs, w), 4

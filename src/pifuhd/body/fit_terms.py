@@ -208,6 +208,31 @@ def direction_term(
     return (weight * (1.0 - cos)).sum() / weight.sum().clamp(min=1e-6)
 
 
+def depth_term(
+    landmarks: torch.Tensor,
+    scale: torch.Tensor,
+    target: torch.Tensor,
+    w: torch.Tensor,
+    sigma: float,
+) -> torch.Tensor:
+    """Weighted mean Geman-McClure of each landmark's depth error relative to the hip midpoint.
+
+    Args:
+        landmarks: (33, 3) body landmarks (metres, before the camera's ``scale``).
+        scale: () cube units per metre.
+        target: (33,) cube z relative to the hip midpoint (``pifuhd.body.lift.lifted_depths``).
+        w: (33,) weights; sigma: the robust scale in cube units.
+
+    The 3D direction term alone leaves a limb free to tilt in depth at little cost (``1 - cos``
+    is flat near zero), and a 2D length a few cm off the body's then tips a straight leg or a
+    raised arm 15-20 degrees out of the image plane; this term holds each landmark at its
+    lifted depth.
+    """
+    z = scale * landmarks[:, 2]
+    rel = z - (z[23] + z[24]) / 2.0
+    return (w * geman_mcclure(rel - target, sigma)).sum() / w.sum().clamp(min=1e-6)
+
+
 def pose_prior(
     body: FitBody, pose: torch.Tensor, twist_free: float = 0.0, twist_weight: float = 1.0
 ) -> torch.Tensor:
