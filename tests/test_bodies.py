@@ -341,3 +341,44 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("netG.mlp.") for k in changed)
     assert after["netG.mlp.filters.0.weight"][:, -4:].abs().sum() > 0  # the body is read
+
+
+def test_fits_by_an_older_fitter_are_refitted_and_nothing_else(
+    scans: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Views fitted before ``FIT_VERSION`` (no ``fit_version`` stored) are fitted again by the
+    same ``prepare`` command; renders and the true bodies' files are not rewritten."""
+    from pifuhd.data import bodies
+
+    calls = {"n": 0}
+
+    def fake_fit(rgb: np.ndarray) -> list:
+        calls["n"] += 1
+        return []
+
+    monkeypatch.setattr(bodies, "fit_image", fake_fit)
+    out = tmp_path / "data"
+    config = replace(TINY, bodies="fit")
+    prepare(scans, out, config)
+    assert calls["n"] == 4  # the person's 4 views; the box has no body
+    subject = out / "subjects/person_00000"
+    doc = json.loads((subject / "subject.json").read_text())
+    assert doc["fit_version"] == bodies.FIT_VERSION
+    # make the folder as the session-14 fitter left it
+    del doc["fit_version"]
+    (subject / "subject.json").write_text(json.dumps(doc))
+    for path in (subject / "body").glob("*.npz"):
+        arrays = dict(np.load(path))
+        del arrays["fit_version"]
+        np.savez(path, **arrays)
+    before = _stamps(out)
+    monkeypatch.setattr(render, "SubjectRenderer", None)  # nothing may be rendered
+    statuses = {r.name: r.status for r in prepare(scans, out, config)}
+    assert statuses == {"box": "skipped", "person_00000": "done"}
+    assert calls["n"] == 8
+    assert _stamps(out) == before
+    for path in (subject / "body").glob("*.npz"):
+        assert int(np.load(path)["fit_version"]) == bodies.FIT_VERSION
+    assert json.loads((subject / "subject.json").read_text())["fit_version"] == 2
+    assert {r.status for r in prepare(scans, out, config)} == {"skipped"}
+    assert calls["n"] == 8

@@ -45,6 +45,12 @@ LEVEL_KEY = {"true": "true_vertices", "fit": "fit_found"}
 
 FIT_MISSING = "--bodies fit needs the body fitter"
 
+FIT_VERSION = 2
+"""Version of the body fitter behind a view's ``fit_*`` arrays (stored as ``fit_version``; files
+without it are version 1). 2: session 15's fitter (upper-limb twist free to 80 degrees, each
+landmark held at its lifted depth). ``pifuhd prepare --bodies fit`` refits older views of a
+finished subject, nothing else, so a data folder follows the fitter the pipeline uses."""
+
 FIT_BACKGROUND = 0.5
 """Grey the render is composited over (by its mask) before fitting. On the renders' black
 background MediaPipe loses dark clothes: of 8 views of two people (512 px), black gave one
@@ -174,7 +180,7 @@ def fit_view_arrays(fits: list) -> dict[str, np.ndarray]:
     from pifuhd.body.skinned import JOINT_NAMES
 
     if not fits:
-        return {"fit_found": np.array(False)}
+        return {"fit_found": np.array(False), "fit_version": np.array(FIT_VERSION)}
     fit = fits[0]
     to_cube = np.eye(4)
     to_cube[:3, :3] = fit.scale * ANNY_TO_SUBJECT
@@ -191,6 +197,7 @@ def fit_view_arrays(fits: list) -> dict[str, np.ndarray]:
         "fit_translation": np.asarray(fit.translation, dtype=f32),
         "fit_anny_to_cube": to_cube.astype(f32),
         "fit_json": np.array(json.dumps(fit.to_json(), sort_keys=True)),
+        "fit_version": np.array(FIT_VERSION),
     }
 
 
@@ -223,14 +230,23 @@ def view_body_path(folder: Path, index: int) -> Path:
 
 
 def view_body_done(path: Path, level: str) -> bool:
-    """True if the body file at ``path`` holds everything of ``level`` ('true' or 'fit')."""
+    """True if the body file at ``path`` holds everything of ``level`` ('true' or 'fit'), a fit
+    by the current fitter (``FIT_VERSION``)."""
     try:
         with np.load(path) as arrays:
             keys = set(arrays.files)
+            version = int(arrays["fit_version"]) if "fit_version" in keys else 1
     except (OSError, ValueError):
         return False
     needed = ("true",) if level == "true" else ("true", "fit")
-    return all(LEVEL_KEY[n] in keys for n in needed)
+    current = level != "fit" or version == FIT_VERSION
+    return current and all(LEVEL_KEY[n] in keys for n in needed)
+
+
+def subject_fits_current(doc: dict, level: str) -> bool:
+    """True unless ``level`` is 'fit' and the subject's ``subject.json`` (``doc``) records
+    fits by an older fitter (``fit_version``; none recorded: version 1)."""
+    return level != "fit" or doc.get("fit_version", 1) == FIT_VERSION
 
 
 def read_png(path: Path) -> np.ndarray:

@@ -41,7 +41,13 @@ from pifuhd.data.asset import (
     sample_texture,
     view_matrix,
 )
-from pifuhd.data.bodies import TrueBody, true_body, write_view_bodies
+from pifuhd.data.bodies import (
+    FIT_VERSION,
+    TrueBody,
+    subject_fits_current,
+    true_body,
+    write_view_bodies,
+)
 from pifuhd.data.files import downsample2, save_npz, to_uint8, write_json, write_png
 from pifuhd.data.manifest import write_manifest
 from pifuhd.data.scan import ScanError, ScanInfo, find_subjects, load_scan
@@ -174,7 +180,18 @@ def subject_complete(folder: Path, config: PrepareConfig) -> bool:
     """True if the subject is finished with these settings, bodies included. Subjects of data
     format 2 (no "bodies" in ``subject.json``) have none."""
     doc = finished_subject(folder, config)
-    return doc is not None and bodies_cover(doc.get("bodies", "none"), config.bodies)
+    return doc is not None and bodies_done(doc, config.bodies)
+
+
+def bodies_done(doc: dict, level: str) -> bool:
+    """True if a finished subject's ``subject.json`` (``doc``) has the bodies of ``level``, fits
+    by the current fitter included."""
+    return bodies_cover(doc.get("bodies", "none"), level) and subject_fits_current(doc, level)
+
+
+def bodies_record(level: str) -> dict:
+    """What ``subject.json`` records about a subject's bodies."""
+    return {"bodies": level, **({"fit_version": FIT_VERSION} if level == "fit" else {})}
 
 
 def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) -> str:
@@ -189,7 +206,7 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
 
     doc = finished_subject(folder, config)
     if doc is not None:
-        if bodies_cover(doc.get("bodies", "none"), config.bodies):
+        if bodies_done(doc, config.bodies):
             return "skipped"
         add_bodies(path, folder, config, doc)
         return "done"
@@ -224,7 +241,7 @@ def prepare_subject(name: str, path: Path, folder: Path, config: PrepareConfig) 
     doc = {
         "name": name,
         "settings_digest": config.digest(),
-        "bodies": config.bodies,
+        **bodies_record(config.bodies),
         "scan": asdict(info),
         "vertices": len(asset.vertices),
         "faces": len(asset.faces),
@@ -243,8 +260,9 @@ def subject_body(path: Path, info: ScanInfo, config: PrepareConfig) -> TrueBody 
 
 
 def add_bodies(path: Path, folder: Path, config: PrepareConfig, doc: dict) -> None:
-    """Add the body files of ``config.bodies`` to a finished subject without rendering it
-    again (the renders and samples are kept byte for byte), then update ``subject.json``.
+    """Add the body files of ``config.bodies`` (or refit views fitted by an older fitter) to a
+    finished subject without rendering it again (the renders and samples are kept byte for
+    byte), then update ``subject.json``.
 
     ``doc``: its ``subject.json``. The scan is loaded again for its normalisation (format 2
     did not record it); finished body files are skipped, so a killed run resumes.
@@ -256,7 +274,7 @@ def add_bodies(path: Path, folder: Path, config: PrepareConfig, doc: dict) -> No
         for view in json.loads((folder / "views.json").read_text())["views"]:
             write_view_bodies(folder, view, body, config.bodies)
     timings = {**doc.get("timings", {}), "bodies_s": time.perf_counter() - t0}
-    doc = {**doc, "bodies": config.bodies, "scan": asdict(info), "timings": timings}
+    doc = {**doc, **bodies_record(config.bodies), "scan": asdict(info), "timings": timings}
     write_json(folder / "subject.json", doc)
 
 
