@@ -54,6 +54,7 @@ def test_net_orders_forearms_better_than_mediapipe(views: dict[str, np.ndarray])
 def test_lifted_world_keeps_unmapped_landmarks(views: dict[str, np.ndarray]) -> None:
     kp, world, vis = views["kp"][0], views["world"][0], views["vis"][0]
     out = lifted_world(kp, world, vis)
+    np.testing.assert_array_equal(out, lifted_world(kp, world, vis, lifted_depths(kp, world, vis)))
     unmapped = [i for i in range(33) if i not in MAPPED]
     np.testing.assert_array_equal(out[unmapped], world[unmapped])
     hips = (kp[23] + kp[24]) / 2.0

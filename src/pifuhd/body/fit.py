@@ -288,7 +288,7 @@ def _fit(obs: FitObservations, model, settings: FitSettings) -> BodyFit:
     if settings.lift and load_lift() is not None:
         z = lifted_depths(obs.keypoints, obs.world, obs.visibility)
         depth = torch.tensor(z, dtype=torch.float32)
-        world = lifted_world(obs.keypoints, obs.world, obs.visibility)
+        world = lifted_world(obs.keypoints, obs.world, obs.visibility, z)
         obs = dataclasses.replace(obs, world=world)
     w = _weights(obs, settings)
     vis = w.numpy()

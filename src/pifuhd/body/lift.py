@@ -94,11 +94,17 @@ def lifted_depths(keypoints: np.ndarray, world: np.ndarray, visibility: np.ndarr
     return out
 
 
-def lifted_world(keypoints: np.ndarray, world: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+def lifted_world(
+    keypoints: np.ndarray,
+    world: np.ndarray,
+    visibility: np.ndarray,
+    depths: np.ndarray | None = None,
+) -> np.ndarray:
     """(33, 3) landmarks for the fitter's 3D terms: the 2D keypoints' x, y and the lifted depth
     (cube units, hip-centred), scaled to metres like ``world`` (its torso length over the
-    keypoints'); unmapped landmarks keep MediaPipe's world position."""
-    z = lifted_depths(keypoints, world, visibility)
+    keypoints'); unmapped landmarks keep MediaPipe's world position. ``depths``: the
+    :func:`lifted_depths` of these inputs when already computed."""
+    z = lifted_depths(keypoints, world, visibility) if depths is None else depths
     hips = (keypoints[23] + keypoints[24]) / 2.0
     xyz = np.concatenate([keypoints - hips, z[:, None]], axis=1)
     metres = torso_scale(world[None])[0] / max(torso_scale(keypoints[None])[0], 1e-6)
