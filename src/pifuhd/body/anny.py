@@ -180,9 +180,14 @@ def fit_stature(model, shape: dict[str, float], stature: float, steps: int = 14)
 
 
 def anny_body(
-    shape: dict[str, float], pose: Pose, cache_dir: str | os.PathLike[str] | None = None
+    shape: dict[str, float],
+    pose: Pose | np.ndarray,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Body:
     """An Anny body of ``shape`` (``SHAPE_KEYS`` values in [0, 1]) in ``pose``.
+
+    ``pose`` is a :class:`Pose` or, as a fitted body gives it, (J, 4, 4) Anny "local-ref"
+    delta transforms (``BodyFit.anny_pose_deltas``).
 
     ``shape`` may give ``stature`` (cm) instead of ``height``: the height parameter is then
     fitted to it (:func:`fit_stature`).
@@ -190,7 +195,8 @@ def anny_body(
     Placement: the rest and the posed bodies each stand on y = 0 (their lowest vertex) with
     the root joint (pelvis) at x = z = 0; ``Body.transforms`` include these translations.
     ``Body.info`` keeps the Anny inputs: ``shape``, ``pose_deltas`` (J, 4, 4) and
-    ``anny_to_subject`` (4, 4): subject = anny_to_subject @ [100 p_anny; 1] for the posed mesh.
+    ``anny_to_subject`` (4, 4): subject = anny_to_subject @ [100 p_anny; 1] for the posed mesh,
+    and ``rest_heads`` (J, 3): every bone's head in the rest placement (cm).
     """
     import torch
 
@@ -206,7 +212,10 @@ def anny_body(
         _, ref_poses = model.get_bone_transforms(None, rest_poses)
         ref_heads = 100.0 * ref_poses[0, :, :3, 3].numpy() @ ANNY_TO_SUBJECT.T
         ref_joints = {k: ref_heads[labels.index(b)] for k, b in JOINT_BONES.items()}
-        deltas = pose_deltas(pose, ref_joints, labels)
+        if isinstance(pose, Pose):
+            deltas = pose_deltas(pose, ref_joints, labels)
+        else:
+            deltas = np.asarray(pose, np.float64)
         transforms, _ = model.get_bone_transforms(
             torch.as_tensor(deltas, dtype=rest_poses.dtype)[None], rest_poses
         )
@@ -262,5 +271,10 @@ def anny_body(
         joints=joints,
         bone_labels=labels,
         bone_parents=[int(p) for p in model.bone_parents],
-        info={"shape": dict(shape), "pose_deltas": deltas, "anny_to_subject": to_subject},
+        info={
+            "shape": dict(shape),
+            "pose_deltas": deltas,
+            "anny_to_subject": to_subject,
+            "rest_heads": heads,
+        },
     )
