@@ -18,6 +18,8 @@ from typing import Any
 from tqdm import tqdm
 
 from pifuhd import __version__
+from pifuhd.avatar.cli_args import add_avatar_parsers
+from pifuhd.cli_common import input_images, print_batch
 from pifuhd.cli_parsers import (
     add_fit_body_parser,
     add_prepare_parser,
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reconstruct_parser(sub, cmd_reconstruct)
     add_fit_body_parser(sub, cmd_fit_body)
+    add_avatar_parsers(sub)
 
     conv = sub.add_parser("convert", help="official pifuhd.pt -> native checkpoint folder")
     conv.add_argument("source", type=Path)
@@ -108,30 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     finish_help(parser)
     return parser
-
-
-def print_batch(reports: Sequence[Any]) -> int:
-    """One line per photo (``ok IMAGE -> FIRST OUTPUT`` or ``error: ...``) and a summary;
-    the exit code: 1 when any photo failed."""
-    failed = [r for r in reports if not r.ok]
-    for report in reports:
-        if report.ok:
-            print(f"ok {report.image} -> {report.outputs[0]}")
-        else:
-            print(f"error: {report.error}", file=sys.stderr)
-    print(f"{len(reports) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def input_images(args: argparse.Namespace) -> list[Path]:
-    """The photos named by ``args.inputs`` (files and folders); --keypoints and --mask name
-    one photo's file, so they allow one photo only."""
-    from pifuhd.io.images import list_images
-
-    images = [image for item in args.inputs for image in list_images(item)]
-    if (args.keypoints or args.mask) and len(images) > 1:
-        raise PifuhdError("--keypoints/--mask name one image's file; give one input image")
-    return images
 
 
 class GridBar:

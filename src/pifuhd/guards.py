@@ -78,6 +78,7 @@ class Bounds:
         body_faces: (F, 3) its faces, or None.
         seconds: wall seconds of the body fit (0 without one).
         notes: what the user should know (why no body was used, the fit's own warnings).
+        fit: the ``pifuhd.body.observations.BodyFit`` itself (shape, pose), or None.
     """
 
     bounds: np.ndarray | None
@@ -85,6 +86,7 @@ class Bounds:
     body_faces: np.ndarray | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fit: Any = None
 
 
 def person_bounds(
@@ -107,11 +109,11 @@ def person_bounds(
     if fit is None:
         return Bounds(plain, seconds=seconds, notes=notes)
     if not by_body:
-        return Bounds(plain, fit.vertices, fit.faces, seconds, notes)
+        return Bounds(plain, fit.vertices, fit.faces, seconds, notes, fit)
     body = body_depth_range(
         fit.vertices, fit.faces, ALLOWED_SIZE, settings.body_margin, settings.body_slope
     )
-    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes)
+    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes, fit)
 
 
 def fit_for_guards(image: LoadedImage, person: PersonInput) -> tuple[Any, float, list[str]]:

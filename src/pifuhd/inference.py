@@ -144,6 +144,9 @@ class Reconstructor:
                     release_after_each_layer(net)
         self.settings = settings or default_settings(checkpoint)
         self.body_guided = bool(self.model.config.coarse.body_channels)
+        self.fit_body = False
+        """Fit the body to every photo even when the model and guards do not need it (the
+        avatar rigs the mesh with it): ``Reconstruction.body_fit``."""
         if (self.settings.carve and self.settings.body_depth) or self.body_guided:
             prefetch_body_model()
         self.model = self.model.to(self.device).eval()
@@ -228,7 +231,8 @@ class Reconstructor:
             features = encode(self.model, coarse, fine, self.encode_precision)
             color_features = None if self.color is None else self.color_features(coarse)
         with timed_stage(timings, "carve"):
-            guard = person_bounds(loaded, person, settings, need_body=self.body_guided)
+            need_body = self.body_guided or self.fit_body
+            guard = person_bounds(loaded, person, settings, need_body=need_body)
             if self.body_guided:
                 features.body = body_features(guard)
         with timed_stage(timings, "grid"):
@@ -276,6 +280,7 @@ class Reconstructor:
             settings=settings,
             warnings=list(guard.notes),
             body=None if guard.body_vertices is None else (guard.body_vertices, guard.body_faces),
+            body_fit=guard.fit,
         )
 
     def network_images(

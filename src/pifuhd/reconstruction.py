@@ -53,6 +53,9 @@ class Reconstruction:
     body: tuple[np.ndarray, np.ndarray] | None = None
     """The body fitted to the photo ((V, 3) cube vertices, (F, 3) faces) when its depth bounded
     the carving (``pifuhd.guards``), else None."""
+    body_fit: Any = None
+    """The fitted body itself (``pifuhd.body.observations.BodyFit``: shape, pose, cube
+    placement) whenever a body was fitted, else None."""
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable summary (crop, resolution, timings, mesh size)."""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from pifuhd.avatar.gltf import Clip
+from pifuhd.avatar.gltf import Clip, read_avatar_glb, write_avatar_glb
 from pifuhd.avatar.rig import Rig, local_poses
 from pifuhd.body.poses import ArmPose, LegPose, Pose
+from pifuhd.errors import InputError
 
 CM_TO_M = 0.01
 
@@ -142,3 +144,38 @@ def builtin_clip(
     pose_of, seconds = CLIPS[name]
     poses = [pose_of(k / frames) for k in range(frames)]
     return pose_clip(name, poses, seconds, shape, rig, cache_dir)
+
+
+RIG_TOL_M = 1e-4
+"""How far an avatar's joints may sit from its shape's Anny rig (float32 in the file)."""
+
+
+def add_motions(
+    avatar_path: str | os.PathLike[str],
+    motions: Sequence[str],
+    out: str | os.PathLike[str],
+    frames: int = 24,
+) -> Path:
+    """Read an avatar GLB written by ``pifuhd avatar``, add (or replace) built-in ``motions``
+    posed on its own Anny shape, and write it to ``out`` (atomically).
+
+    Raises:
+        InputError: the file is not a pifuhd Anny avatar (named in the message).
+    """
+    avatar = read_avatar_glb(avatar_path)
+    shape = avatar.extras.get("anny_shape")
+    if not isinstance(shape, dict):
+        raise InputError(
+            f"{avatar_path}: no Anny body shape in the file (asset.extras.pifuhd.anny_shape); "
+            "animate avatars written by `pifuhd avatar`"
+        )
+    rig = anny_rig(shape)
+    if rig.labels != avatar.rig.labels or np.abs(rig.heads - avatar.rig.heads).max() > RIG_TOL_M:
+        raise InputError(
+            f"{avatar_path}: its skeleton is not the Anny rig of its body shape; "
+            "animate avatars written by `pifuhd avatar`"
+        )
+    new = [builtin_clip(m, shape, rig, frames) for m in motions]
+    names = {c.name for c in new}
+    avatar.clips = [c for c in avatar.clips if c.name not in names] + new
+    return write_avatar_glb(avatar, out)

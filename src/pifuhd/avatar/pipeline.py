@@ -1,0 +1,215 @@
+"""Photo -> animatable avatar: reconstruct, rig with the fitted body, export (``pifuhd avatar``).
+
+Per photo ``<stem>`` the files are:
+
+- ``<stem>_posed.obj``: the reconstruction, in the frame ``pifuhd reconstruct`` writes (cube or
+  pixel);
+- ``<stem>_canonical.obj``: the same surface in the fitted body's rest pose (avatar frame:
+  metres, y up, facing +z, standing on y = 0; ``pifuhd.avatar.rig``);
+- ``<stem>_avatar.glb``: the rest mesh with its skin (Anny's 104 bones, four influences per
+  vertex), shown in the photo's pose, with the built-in motion clips (``pifuhd.avatar.motion``);
+- ``<stem>_avatar.json``: the body (shape, pose), the cube placement, clips and timings.
+
+All are staged in a temporary folder and renamed into place together.
+
+The canonical surface here is the reconstruction taken back through the fitted body's skinning
+(``pifuhd.avatar.rigging``); CAR's canonical implicit model (issue 19) is not trained yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+from pifuhd.avatar.build import skinned_avatar
+from pifuhd.avatar.gltf import SkinnedAvatar, glb_bytes
+from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
+from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
+from pifuhd.body.poses import Pose
+from pifuhd.errors import InputError, PifuhdError
+from pifuhd.io.atomic import publish
+from pifuhd.io.crops import cube_to_pixel_matrix
+
+log = logging.getLogger(__name__)
+METHOD = "rigged reconstruction: the mesh unposed through the fitted body's skinning"
+
+
+@dataclass
+class Avatar:
+    """An animatable avatar of one photo's person.
+
+    Attributes:
+        canonical: the rest-pose mesh (avatar frame, metres).
+        posed: the reconstruction in the photo's frame (``frame``).
+        skinned: the rigged avatar as written to GLB.
+        rigged: the binding (subject frame, cm). reconstruction: the photo's reconstruction.
+        timings: wall seconds per stage.
+    """
+
+    canonical: trimesh.Trimesh
+    posed: trimesh.Trimesh
+    skinned: SkinnedAvatar
+    rigged: RiggedMesh
+    reconstruction: Any
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> dict[str, float]:
+        """The fitted Anny shape (``SHAPE_KEYS`` values)."""
+        return dict(self.reconstruction.body_fit.shape)
+
+    def pose(self, params: Pose | np.ndarray) -> trimesh.Trimesh:
+        """The avatar in another pose (a ``Pose`` or (J, 4, 4) Anny deltas), avatar frame."""
+        from pifuhd.body.anny import anny_body
+
+        transforms = anny_body(self.shape, params).transforms
+        vertices = CM_TO_M * self.rigged.pose(transforms)
+        return trimesh.Trimesh(vertices, self.rigged.faces, process=False)
+
+
+def parse_motions(text: str) -> tuple[str, ...]:
+    """``"walk,wave"`` -> ("walk", "wave"); ``""`` or ``"none"`` -> (); unknown names raise."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    unknown = [n for n in names if n not in CLIPS]
+    if unknown:
+        raise InputError(f"unknown motion {unknown[0]!r} (built in: {', '.join(CLIPS)})")
+    return names
+
+
+def make_avatar(
+    image: str | os.PathLike | np.ndarray,
+    reconstructor: Any,
+    motions: Sequence[str] = ("walk", "wave"),
+    frames: int = 24,
+    frame: str = "cube",
+    **inputs: Any,
+) -> Avatar:
+    """Reconstruct the largest person of ``image`` and rig it (module docstring).
+
+    Args:
+        image: a photo (path or array). reconstructor: a ``pifuhd.inference.Reconstructor``.
+        motions: built-in clips to add. frames: keyframes per clip loop.
+        frame: "cube" or "pixel", for ``posed``. inputs: ``rect``, ``mask``, ``keypoints``.
+    Raises:
+        InputError: no body could be fitted to the photo (the avatar's skeleton).
+    """
+    from pifuhd.body.anny import anny_body
+
+    reconstructor.fit_body = True
+    result = reconstructor(image, frame="cube", **inputs)
+    fit = result.body_fit
+    if fit is None:
+        why = "; ".join(result.warnings) or "no landmarks"
+        raise InputError(
+            f"{image}: no body could be fitted to the person ({why}); an avatar "
+            "needs one: give a full-body photo of one person"
+        )
+    timings = dict(result.timings)
+    start = time.perf_counter()
+    body = anny_body(fit.shape, fit.anny_pose_deltas)
+    rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
+    rig = anny_rig(fit.shape)
+    timings["rig"] = time.perf_counter() - start
+    start = time.perf_counter()
+    colors = None
+    if result.mesh.visual.kind == "vertex":
+        colors = np.asarray(result.mesh.visual.vertex_colors)[:, :3] / 255.0
+    clips = [builtin_clip(m, fit.shape, rig, frames) for m in motions]
+    skinned = skinned_avatar(
+        rig,
+        rigged.rest,
+        rigged.faces,
+        rigged.weights,
+        body.transforms,
+        colors,
+        clips,
+        extras={"body_model": "anny", "anny_shape": dict(fit.shape), "method": METHOD},
+    )
+    timings["clips"] = time.perf_counter() - start
+    posed = result.mesh.copy()
+    if frame == "pixel":
+        posed.apply_transform(
+            cube_to_pixel_matrix(result.crop, reconstructor.model.config.fine.image_size)
+        )
+    canonical = trimesh.Trimesh(CM_TO_M * rigged.rest, rigged.faces, process=False)
+    if colors is not None:
+        canonical.visual.vertex_colors = result.mesh.visual.vertex_colors
+    return Avatar(canonical, posed, skinned, rigged, result, timings)
+
+
+def avatar_info(avatar: Avatar) -> dict[str, Any]:
+    """JSON-ready description of ``avatar``."""
+    fit = avatar.reconstruction.body_fit
+    return {
+        "method": METHOD,
+        "body_model": "anny",
+        "body": fit.to_json(),
+        "cube_per_cm": avatar.rigged.placement.scale,
+        "cube_offset": [float(v) for v in avatar.rigged.placement.offset],
+        "canonical_frame": "metres, y up, facing +z, standing on y = 0 (Anny rest pose)",
+        "vertices": len(avatar.canonical.vertices),
+        "faces": len(avatar.canonical.faces),
+        "bones": len(avatar.skinned.rig.labels),
+        "clips": {c.name: float(c.times[-1]) for c in avatar.skinned.clips},
+        "reconstruction": avatar.reconstruction.info(),
+        "timings_s": {k: round(v, 4) for k, v in avatar.timings.items()},
+    }
+
+
+def write_avatar_files(
+    avatar: Avatar, out_dir: str | os.PathLike, stem: str, extra: dict | None = None
+) -> list[Path]:
+    """Write the four files of the module docstring; returns their paths, the GLB first."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=out))
+    try:
+        names = [f"{stem}_avatar.glb", f"{stem}_canonical.obj", f"{stem}_posed.obj"]
+        (staging / names[0]).write_bytes(glb_bytes(avatar.skinned))
+        avatar.canonical.export(staging / names[1])
+        avatar.posed.export(staging / names[2])
+        names.append(f"{stem}_avatar.json")
+        info = {**avatar_info(avatar), **(extra or {})}
+        (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        return publish(staging, names, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def avatar_files(
+    reconstructor: Any,
+    images: Sequence[Path],
+    out_dir: str | os.PathLike,
+    motions: Sequence[str] = ("walk", "wave"),
+    frame: str = "cube",
+    on_start: Callable[[Path], None] | None = None,
+    **inputs: Any,
+) -> list[Any]:
+    """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
+    and the others go on (``pifuhd.outputs.ItemReport`` per photo)."""
+    from pifuhd.outputs import ItemReport
+
+    reports = []
+    for image in images:
+        if on_start is not None:
+            on_start(image)
+        try:
+            avatar = make_avatar(image, reconstructor, motions, frame=frame, **inputs)
+            extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
+            outputs = write_avatar_files(avatar, out_dir, Path(image).stem, extra)
+            reports.append(ItemReport(image=Path(image), ok=True, outputs=outputs))
+        except PifuhdError as exc:
+            log.debug("failed on %s", image, exc_info=True)
+            reports.append(ItemReport(image=Path(image), ok=False, outputs=[], error=str(exc)))
+    return reports
