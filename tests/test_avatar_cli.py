@@ -95,4 +95,4 @@ def test_the_parser_lists_the_built_in_motions() -> None:
     from pifuhd.avatar.cli_args import MOTIONS
     from pifuhd.avatar.motion import CLIPS
 
-    assert MOTIONS == ",".join(CLIPS)
+    assert ",".join(CLIPS) == MOTIONS
