@@ -179,6 +179,34 @@ def fit_stature(model, shape: dict[str, float], stature: float, steps: int = 14)
     return 0.5 * (lo + hi)
 
 
+_TOPOLOGY: dict[int, tuple] = {}
+
+
+def _topology(model) -> tuple:
+    """(faces, weld, uv ids) split at the uv seams, (V0, J) dense skinning weights and (V0,)
+    part codes of ``model``: the same for every shape and pose, so built once per model."""
+    key = id(model)
+    if key not in _TOPOLOGY:
+        faces, weld, uv_ids = split_at_seams(
+            model.faces.numpy(), model.face_texture_coordinate_indices.numpy()
+        )
+        labels = list(model.bone_labels)
+        dense = np.zeros((model.template_vertices.shape[0], len(labels)))
+        np.add.at(
+            dense,
+            (np.arange(len(dense))[:, None], model.vertex_bone_indices.numpy()),
+            model.vertex_bone_weights.numpy(),
+        )
+        group = np.array([part_of_bone(b) for b in labels], np.int8)
+        part_weights = np.zeros((len(dense), len(Part)))
+        np.add.at(part_weights.T, group, dense.T)
+        parts = part_weights.argmax(axis=1).astype(np.int8)
+        for array in (faces, weld, uv_ids, dense, parts):
+            array.flags.writeable = False
+        _TOPOLOGY[key] = (faces, weld, uv_ids, dense, parts, model)  # keeps id(model) unique
+    return _TOPOLOGY[key][:5]
+
+
 def anny_body(
     shape: dict[str, float],
     pose: Pose | np.ndarray,
@@ -221,16 +249,7 @@ def anny_body(
         )
         rest_anny = rest_out["rest_vertices"][0].numpy()
         rest_heads = rest_out["rest_bone_heads"][0].numpy()
-    faces, weld, uv_ids = split_at_seams(
-        model.faces.numpy(), model.face_texture_coordinate_indices.numpy()
-    )
-    n_bones = len(labels)
-    dense = np.zeros((model.template_vertices.shape[0], n_bones))
-    np.add.at(
-        dense,
-        (np.arange(len(dense))[:, None], model.vertex_bone_indices.numpy()),
-        model.vertex_bone_weights.numpy(),
-    )
+    faces, weld, uv_ids, dense, parts = _topology(model)
     rest = 100.0 * rest_anny @ ANNY_TO_SUBJECT.T
     heads = 100.0 * rest_heads @ ANNY_TO_SUBJECT.T
     t_subject = _subject_transforms(transforms[0].numpy())
@@ -243,10 +262,6 @@ def anny_body(
     t_subject[:, :3, 3] += posed_offset - rest_offset @ np.transpose(
         t_subject[:, :3, :3], (0, 2, 1)
     )
-    group = np.array([part_of_bone(b) for b in labels], np.int8)
-    part_weights = np.zeros((len(dense), len(Part)))
-    np.add.at(part_weights.T, group, dense.T)
-    parts = part_weights.argmax(axis=1).astype(np.int8)
     rest_joints = {k: heads[labels.index(b)] for k, b in JOINT_BONES.items()}
     joints = {
         k: t_subject[labels.index(b), :3, :3] @ p + t_subject[labels.index(b), :3, 3]
@@ -259,9 +274,9 @@ def anny_body(
     return Body(
         rest_vertices=rest[weld],
         vertices=posed[weld],
-        faces=faces,
+        faces=faces.copy(),
         uv=model.texture_coordinates.numpy()[uv_ids].astype(np.float64),
-        weld=weld,
+        weld=weld.copy(),
         weights=dense[weld],
         transforms=t_subject,
         parts=parts[weld],
