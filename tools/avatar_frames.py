@@ -54,14 +54,19 @@ def main() -> None:
     parser.add_argument("--moments", type=int, default=4)
     parser.add_argument("--yaws", default="0,90")
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--photos", nargs="*", type=Path, default=[], help="one per avatar")
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args()
     yaws = [float(y) for y in args.yaws.split(",")]
     rows = []
-    for path in args.avatars:
+    for index, path in enumerate(args.avatars):
         avatar = read_avatar_glb(path)
         clip = next(c for c in avatar.clips if c.name == args.clip)
         tiles = []
+        if index < len(args.photos):
+            with Image.open(args.photos[index]) as im:
+                photo = im.convert("RGB").resize((args.size, args.size))
+            tiles.append(np.asarray(photo, np.float64) / 255.0)
         centre_y = 0.5 * float(avatar.vertices[:, 1].max() + avatar.vertices[:, 1].min())
         for yaw in yaws:
             for m in range(args.moments):
