@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,7 @@ class Reconstructor:
             warnings=list(guard.notes),
             body=None if guard.body_vertices is None else (guard.body_vertices, guard.body_faces),
             body_fit=guard.fit,
+            occupancy=self.point_query(features, guard.bounds) if self.fit_body else None,
         )
 
     def network_images(
@@ -339,6 +341,17 @@ class Reconstructor:
             out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
         return out
 
+    def point_query(
+        self, features: PIFuHDFeatures, bounds: np.ndarray | None = None
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """The fine occupancy of one photo: points (N, 3) float32 in the cube -> (N,) float32,
+        carved by ``bounds`` ((2, M, M) z range per cell of the crop square) when given."""
+        precision = self.precision if self.fast else "fp32"
+        query = occupancy_query(self.model, features, precision, fast=self.fast)
+        if bounds is not None:
+            query = carved_query(query, bounds, self.settings.border)
+        return query
+
     def occupancy_volume(
         self,
         features: PIFuHDFeatures,
@@ -349,10 +362,7 @@ class Reconstructor:
         with ``bounds`` ((2, M, M) z range per cell of the crop square), carved
         (``pifuhd.geometry.carving``)."""
         total = self.resolution**3
-        precision = self.precision if self.fast else "fp32"
-        query = occupancy_query(self.model, features, precision, fast=self.fast)
-        if bounds is not None:
-            query = carved_query(query, bounds, self.settings.border)
+        query = self.point_query(features, bounds)
         tick = grid_ticker(progress)
         if self.original_octree:
             return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)

@@ -56,6 +56,9 @@ class Reconstruction:
     body_fit: Any = None
     """The fitted body itself (``pifuhd.body.observations.BodyFit``: shape, pose, cube
     placement) whenever a body was fitted, else None."""
+    occupancy: Any = None
+    """With ``Reconstructor.fit_body``: the photo's occupancy field, points (N, 3) float32 in
+    the cube -> (N,) float32 in [0, 1] (carved as the mesh was), else None."""
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable summary (crop, resolution, timings, mesh size)."""
