@@ -31,8 +31,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from pifuhd.avatar.rigging import CubePlacement
+from pifuhd.avatar.rig import GLTF_INFLUENCES, dense_influences, top_influences
+from pifuhd.avatar.rigging import CubePlacement, RiggedMesh, cube_placement
 from pifuhd.body.skinned import Body
+from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.grid import evaluate_coarse_to_fine
 from pifuhd.geometry.marching import surface_mesh, triangulate
 
@@ -46,6 +48,9 @@ AGREE_CM = 8.0
 the rest body vertex nearest to it and the one whose posed copy is nearest to its posed
 image must lie within this distance of each other in the rest pose (else a pose would map
 empty canonical space, e.g. above a shoulder when the arm is raised, onto another part)."""
+FRAGMENT_SHARE, FRAGMENT_GAP = 0.2, 3.0
+"""Canonical pieces with fewer faces than this share of the largest and farther than this
+(cm) from it are dropped (``pifuhd.geometry.fragments``)."""
 MARGIN_CM = 12.0
 """Space added around the rest body's bounding box for the canonical grid."""
 
@@ -173,4 +178,23 @@ def canonical_surface(
     query = pullback_query(occupancy, rest_skin, body.transforms, placement, box, agree=agree)
     volume, _ = evaluate_coarse_to_fine(query, resolution)
     mesh = surface_mesh(triangulate(volume, level=0.5), (resolution,) * 3)
+    mesh, _ = drop_fragments(mesh, FRAGMENT_SHARE, FRAGMENT_GAP / box.half)
     return box.to_canonical(mesh.vertices), np.asarray(mesh.faces, np.int64)
+
+
+def rig_canonical(
+    occupancy: Callable[[np.ndarray], np.ndarray],
+    body: Body,
+    fit_vertices: np.ndarray,
+    resolution: int = 256,
+) -> RiggedMesh:
+    """The canonical surface (:func:`canonical_surface`) bound to the body and posed by it
+    (CAR Sec. 3.2): a ``RiggedMesh`` whose ``posed`` is the canonical mesh in the photo's
+    pose (subject frame; ``placement`` takes it to the cube)."""
+    placement = cube_placement(body, fit_vertices)
+    rest, faces = canonical_surface(occupancy, body, placement, resolution)
+    weights, _ = RestSkin.of(body).query(rest)
+    joints, values = top_influences(weights.toarray(), GLTF_INFLUENCES)
+    dense = dense_influences(joints, values, weights.shape[1])
+    posed = skin_sparse(rest, sp.csr_matrix(dense), body.transforms)
+    return RiggedMesh(rest, posed, faces, dense, body, placement)

@@ -39,6 +39,13 @@ def add_avatar_parsers(sub: Any) -> None:
         default="cube",
         help="frame of <stem>_posed.obj, as reconstruct",
     )
+    av.add_argument(
+        "--canonical",
+        choices=["unpose", "pullback"],
+        default="unpose",
+        help="rest-pose mesh: the reconstruction unposed vertex by vertex, or the photo's "
+        "occupancy pulled back into the rest pose and meshed there (slower; no colours)",
+    )
     av.add_argument("--texture", action="store_true", help="vertex colours from the colour net")
     av.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     av.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
@@ -80,6 +87,7 @@ def cmd_avatar(args: argparse.Namespace) -> int:
         motions,
         frame=args.frame,
         on_start=lambda image: print(f"making an avatar of {image}", file=sys.stderr),
+        canonical=args.canonical,
         rect=args.rect,
         keypoints=args.keypoints,
         mask=args.mask,

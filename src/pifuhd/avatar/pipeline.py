@@ -33,6 +33,7 @@ import numpy as np
 import trimesh
 
 from pifuhd.avatar.build import skinned_avatar
+from pifuhd.avatar.canonical import rig_canonical
 from pifuhd.avatar.gltf import SkinnedAvatar, glb_bytes
 from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
 from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
@@ -42,7 +43,11 @@ from pifuhd.io.atomic import publish
 from pifuhd.io.crops import cube_to_pixel_matrix
 
 log = logging.getLogger(__name__)
-METHOD = "rigged reconstruction: the mesh unposed through the fitted body's skinning"
+METHODS = {
+    "unpose": "the reconstructed mesh unposed through the fitted body's skinning",
+    "pullback": "the photo's occupancy pulled back through the fitted body's skinning and "
+    "meshed in the rest pose",
+}
 
 
 @dataclass
@@ -54,7 +59,8 @@ class Avatar:
         posed: the reconstruction in the photo's frame (``frame``).
         skinned: the rigged avatar as written to GLB.
         rigged: the binding (subject frame, cm). reconstruction: the photo's reconstruction.
-        timings: wall seconds per stage.
+        timings: wall seconds per stage. method: how the canonical mesh was made
+            (:func:`make_avatar`'s ``canonical``).
     """
 
     canonical: trimesh.Trimesh
@@ -63,6 +69,7 @@ class Avatar:
     rigged: RiggedMesh
     reconstruction: Any
     timings: dict[str, float] = field(default_factory=dict)
+    method: str = "unpose"
 
     @property
     def shape(self) -> dict[str, float]:
@@ -93,6 +100,7 @@ def make_avatar(
     motions: Sequence[str] = ("walk", "wave"),
     frames: int = 24,
     frame: str = "cube",
+    canonical: str = "unpose",
     **inputs: Any,
 ) -> Avatar:
     """Reconstruct the largest person of ``image`` and rig it (module docstring).
@@ -101,6 +109,10 @@ def make_avatar(
         image: a photo (path or array). reconstructor: a ``pifuhd.inference.Reconstructor``.
         motions: built-in clips to add. frames: keyframes per clip loop.
         frame: "cube" or "pixel", for ``posed``. inputs: ``rect``, ``mask``, ``keypoints``.
+        canonical: "unpose" (the reconstructed mesh taken back vertex by vertex,
+            ``pifuhd.avatar.rigging``; ``posed`` is the reconstruction) or "pullback" (the
+            photo's occupancy pulled back into the rest pose and meshed there,
+            ``pifuhd.avatar.canonical``; ``posed`` is that mesh posed again).
     Raises:
         InputError: no body could be fitted to the photo (the avatar's skeleton).
     """
@@ -118,12 +130,17 @@ def make_avatar(
     timings = dict(result.timings)
     start = time.perf_counter()
     body = anny_body(fit.shape, fit.anny_pose_deltas)
-    rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
+    if canonical == "pullback":
+        rigged = rig_canonical(result.occupancy, body, fit.vertices, reconstructor.resolution)
+    elif canonical == "unpose":
+        rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
+    else:
+        raise ValueError(f"canonical must be unpose or pullback, not {canonical!r}")
     rig = anny_rig(fit.shape)
     timings["rig"] = time.perf_counter() - start
     start = time.perf_counter()
     colors = None
-    if result.mesh.visual.kind == "vertex":
+    if result.mesh.visual.kind == "vertex" and canonical == "unpose":
         colors = np.asarray(result.mesh.visual.vertex_colors)[:, :3] / 255.0
     clips = [builtin_clip(m, fit.shape, rig, frames) for m in motions]
     skinned = skinned_avatar(
@@ -134,25 +151,27 @@ def make_avatar(
         body.transforms,
         colors,
         clips,
-        extras={"body_model": "anny", "anny_shape": dict(fit.shape), "method": METHOD},
+        extras={"body_model": "anny", "anny_shape": dict(fit.shape), "method": METHODS[canonical]},
     )
     timings["clips"] = time.perf_counter() - start
     posed = result.mesh.copy()
+    if canonical == "pullback":
+        posed = trimesh.Trimesh(rigged.placement.to_cube(rigged.posed), rigged.faces, process=False)
     if frame == "pixel":
         posed.apply_transform(
             cube_to_pixel_matrix(result.crop, reconstructor.model.config.fine.image_size)
         )
-    canonical = trimesh.Trimesh(CM_TO_M * rigged.rest, rigged.faces, process=False)
+    rest = trimesh.Trimesh(CM_TO_M * rigged.rest, rigged.faces, process=False)
     if colors is not None:
-        canonical.visual.vertex_colors = result.mesh.visual.vertex_colors
-    return Avatar(canonical, posed, skinned, rigged, result, timings)
+        rest.visual.vertex_colors = result.mesh.visual.vertex_colors
+    return Avatar(rest, posed, skinned, rigged, result, timings, canonical)
 
 
 def avatar_info(avatar: Avatar) -> dict[str, Any]:
     """JSON-ready description of ``avatar``."""
     fit = avatar.reconstruction.body_fit
     return {
-        "method": METHOD,
+        "method": METHODS[avatar.method],
         "body_model": "anny",
         "body": fit.to_json(),
         "cube_per_cm": avatar.rigged.placement.scale,
@@ -194,6 +213,7 @@ def avatar_files(
     motions: Sequence[str] = ("walk", "wave"),
     frame: str = "cube",
     on_start: Callable[[Path], None] | None = None,
+    canonical: str = "unpose",
     **inputs: Any,
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
@@ -205,7 +225,9 @@ def avatar_files(
         if on_start is not None:
             on_start(image)
         try:
-            avatar = make_avatar(image, reconstructor, motions, frame=frame, **inputs)
+            avatar = make_avatar(
+                image, reconstructor, motions, frame=frame, canonical=canonical, **inputs
+            )
             extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
             outputs = write_avatar_files(avatar, out_dir, Path(image).stem, extra)
             reports.append(ItemReport(image=Path(image), ok=True, outputs=outputs))
