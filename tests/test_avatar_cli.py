@@ -133,3 +133,25 @@ def test_pulled_back_canonical_mesh_agrees_with_the_unposed_one(
     there, _ = cKDTree(unposed.vertices).query(pulled.vertices)
     back, _ = cKDTree(pulled.vertices).query(unposed.vertices)
     assert there.mean() < 0.02 and back.mean() < 0.02, (there.mean(), back.mean())
+
+
+def test_animate_retargets_a_bvh_and_refuses_a_broken_one(
+    made: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_avatar_bvh import FRAMES, MOVES, bvh_text
+
+    _, out, _ = made
+    take = tmp_path / "take.bvh"
+    take.write_text(bvh_text(FRAMES, MOVES))
+    target = tmp_path / "mocap.glb"
+    assert main(["animate", str(out / "person_avatar.glb"), str(take), "-o", str(target)]) == 0
+    clips = {c.name: c for c in read_avatar_glb(target).clips}
+    assert list(clips) == ["walk", "take"] and len(clips["take"].times) == 2
+    broken = tmp_path / "broken.bvh"
+    broken.write_text("HIERARCHY\nROOT Hips\n{\n")
+    assert main(["animate", str(target), str(broken), "-o", str(tmp_path / "z.glb")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {broken}: not a readable BVH file (it ends early); use a Biovision .bvh export"
+    ]
+    assert not (tmp_path / "z.glb").exists()

@@ -55,13 +55,19 @@ def add_avatar_parsers(sub: Any) -> None:
 
     an = sub.add_parser(
         "animate",
-        help="add built-in motion clips to an avatar GLB",
+        help="add motion clips (built-in or BVH) to an avatar GLB",
         description="Pose an avatar made by `pifuhd avatar` with built-in motions, posed on "
         "its own body shape; clips of the same name are replaced.",
-        epilog="example:\n  pifuhd animate avatars/person_avatar.glb walk -o person_walk.glb",
+        epilog="example:\n  pifuhd animate avatars/person_avatar.glb walk -o person_walk.glb\n"
+        "  pifuhd animate avatars/person_avatar.glb 02_01.bvh,wave -o person_mocap.glb",
     )
     an.add_argument("avatar", type=Path, help="a GLB written by pifuhd avatar")
-    an.add_argument("motions", help=f"built-in clips, comma-separated ({MOTIONS})")
+    an.add_argument(
+        "motions",
+        help=f"comma-separated: built-in clips ({MOTIONS}) and/or BVH motion-capture files "
+        "(CMU, Mixamo and other skeletons with the usual joint names; retargeted by limb "
+        "directions, the clip named after the file)",
+    )
     an.add_argument("-o", "--out", type=Path, required=True, help="the GLB to write")
     an.add_argument("--frames", type=int, default=24, help="keyframes per loop")
     an.set_defaults(func=cmd_animate)
@@ -99,7 +105,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from pifuhd.avatar.motion import add_motions
     from pifuhd.avatar.pipeline import parse_motions
 
-    motions = parse_motions(args.motions)
+    motions = parse_motions(args.motions, files=True)
     if not motions:
         raise InputError("name at least one motion (built in: walk, wave)")
     path = add_motions(args.avatar, motions, args.out, args.frames)

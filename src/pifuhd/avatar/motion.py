@@ -156,8 +156,9 @@ def add_motions(
     out: str | os.PathLike[str],
     frames: int = 24,
 ) -> Path:
-    """Read an avatar GLB written by ``pifuhd avatar``, add (or replace) built-in ``motions``
-    posed on its own Anny shape, and write it to ``out`` (atomically).
+    """Read an avatar GLB written by ``pifuhd avatar``, add (or replace) ``motions`` posed on
+    its own Anny shape (built-in names, or BVH files: :func:`bvh_clip`), and write it to
+    ``out`` (atomically).
 
     Raises:
         InputError: the file is not a pifuhd Anny avatar (named in the message).
@@ -175,7 +176,28 @@ def add_motions(
             f"{avatar_path}: its skeleton is not the Anny rig of its body shape; "
             "animate avatars written by `pifuhd avatar`"
         )
-    new = [builtin_clip(m, shape, rig, frames) for m in motions]
+    new = [
+        bvh_clip(m, shape, rig)
+        if m.lower().endswith(".bvh")
+        else builtin_clip(m, shape, rig, frames)
+        for m in motions
+    ]
     names = {c.name for c in new}
     avatar.clips = [c for c in avatar.clips if c.name not in names] + new
     return write_avatar_glb(avatar, out)
+
+
+def bvh_clip(path: str | os.PathLike[str], shape: dict[str, float], rig: Rig) -> Clip:
+    """A clip named after the BVH file's stem: its motion retargeted onto the Anny body of
+    ``shape`` (``pifuhd.avatar.retarget``)."""
+    from pifuhd.avatar.bvh import read_bvh
+    from pifuhd.avatar.retarget import retarget
+
+    moved = retarget(read_bvh(path), shape, source=path)
+    frames = [local_poses(rig, metres(t)) for t in moved.transforms]
+    return Clip(
+        Path(path).stem,
+        moved.times,
+        np.stack([f[0] for f in frames]),
+        np.stack([f[1] for f in frames]),
+    )

@@ -85,10 +85,11 @@ class Avatar:
         return trimesh.Trimesh(vertices, self.rigged.faces, process=False)
 
 
-def parse_motions(text: str) -> tuple[str, ...]:
-    """``"walk,wave"`` -> ("walk", "wave"); ``""`` or ``"none"`` -> (); unknown names raise."""
+def parse_motions(text: str, files: bool = False) -> tuple[str, ...]:
+    """``"walk,wave"`` -> ("walk", "wave"); ``""`` or ``"none"`` -> (); unknown names raise
+    (with ``files``, names ending in ``.bvh`` are motion-capture files)."""
     names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
-    unknown = [n for n in names if n not in CLIPS]
+    unknown = [n for n in names if n not in CLIPS and not (files and n.lower().endswith(".bvh"))]
     if unknown:
         raise InputError(f"unknown motion {unknown[0]!r} (built in: {', '.join(CLIPS)})")
     return names

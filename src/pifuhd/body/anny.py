@@ -143,13 +143,30 @@ def pose_deltas(
         pose: the pose; ref_joints: reference-pose joints in the subject frame (cm).
         bone_labels: Anny's bone names.
     """
+    return rotation_deltas(joint_rotations(pose, ref_joints), bone_labels)
+
+
+def rotation_deltas(
+    rotations: dict[str, np.ndarray], bone_labels: list[str], root: np.ndarray | None = None
+) -> np.ndarray:
+    """(J, 4, 4) Anny "local-ref" delta transforms from generic-bone rotations.
+
+    Args:
+        rotations: generic bone (``POSE_BONES``' keys) -> (3, 3) rotation about its joint in
+            the reference pose's axes, subject frame (as ``joint_rotations`` gives them); a
+            chain's rotation is split evenly over its Anny bones.
+        bone_labels: Anny's bone names. root: (3, 3) rotation of the whole body (subject
+            axes), or None.
+    """
     deltas = np.tile(np.eye(4), (len(bone_labels), 1, 1))
     c = ANNY_TO_SUBJECT
-    for generic, rot in joint_rotations(pose, ref_joints).items():
+    for generic, rot in rotations.items():
         bones = POSE_BONES[generic]
         rotvec = Rotation.from_matrix(c.T @ rot @ c).as_rotvec() / len(bones)
         for bone in bones:
             deltas[bone_labels.index(bone), :3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
+    if root is not None:
+        deltas[bone_labels.index("root"), :3, :3] = c.T @ root @ c
     return deltas
 
 
@@ -224,7 +241,9 @@ def anny_body(
     the root joint (pelvis) at x = z = 0; ``Body.transforms`` include these translations.
     ``Body.info`` keeps the Anny inputs: ``shape``, ``pose_deltas`` (J, 4, 4) and
     ``anny_to_subject`` (4, 4): subject = anny_to_subject @ [100 p_anny; 1] for the posed mesh,
-    and ``rest_heads`` (J, 3): every bone's head in the rest placement (cm).
+    ``rest_heads`` (J, 3): every bone's head in the rest placement (cm), and ``ref_heads``
+    (J, 3): in the reference pose the pose parameters rotate from (cm, subject axes, Anny's
+    origin; ``joint_rotations`` measures its angles there).
     """
     import torch
 
@@ -291,5 +310,6 @@ def anny_body(
             "pose_deltas": deltas,
             "anny_to_subject": to_subject,
             "rest_heads": heads,
+            "ref_heads": ref_heads,
         },
     )
