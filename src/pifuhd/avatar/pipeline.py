@@ -117,10 +117,26 @@ def make_avatar(
     Raises:
         InputError: no body could be fitted to the photo (the avatar's skeleton).
     """
-    from pifuhd.body.anny import anny_body
-
     reconstructor.fit_body = True
     result = reconstructor(image, frame="cube", **inputs)
+    fine_size = reconstructor.model.config.fine.image_size
+    return rig_reconstruction(result, image, motions, frames, frame, canonical, fine_size)
+
+
+def rig_reconstruction(
+    result: Any,
+    image: object = "the photo",
+    motions: Sequence[str] = ("walk", "wave"),
+    frames: int = 24,
+    frame: str = "cube",
+    canonical: str = "unpose",
+    fine_size: int = 1024,
+) -> Avatar:
+    """The avatar of a reconstruction made with ``Reconstructor.fit_body`` set (cube frame);
+    arguments as :func:`make_avatar` (``image`` only names the photo in errors; ``fine_size``:
+    the fine level's image size, for ``frame="pixel"``)."""
+    from pifuhd.body.anny import anny_body
+
     fit = result.body_fit
     if fit is None:
         why = "; ".join(result.warnings) or "no landmarks"
@@ -132,7 +148,7 @@ def make_avatar(
     start = time.perf_counter()
     body = anny_body(fit.shape, fit.anny_pose_deltas)
     if canonical == "pullback":
-        rigged = rig_canonical(result.occupancy, body, fit.vertices, reconstructor.resolution)
+        rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
     elif canonical == "unpose":
         rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
     else:
@@ -159,9 +175,7 @@ def make_avatar(
     if canonical == "pullback":
         posed = trimesh.Trimesh(rigged.placement.to_cube(rigged.posed), rigged.faces, process=False)
     if frame == "pixel":
-        posed.apply_transform(
-            cube_to_pixel_matrix(result.crop, reconstructor.model.config.fine.image_size)
-        )
+        posed.apply_transform(cube_to_pixel_matrix(result.crop, fine_size))
     rest = trimesh.Trimesh(CM_TO_M * rigged.rest, rigged.faces, process=False)
     if colors is not None:
         rest.visual.vertex_colors = result.mesh.visual.vertex_colors
