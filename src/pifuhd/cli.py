@@ -171,6 +171,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         fragment_share=args.fragment_share,
         fragment_gap=args.fragment_gap,
         resize=args.resize,
+        refine=args.refine,
     )
     reconstructor = Reconstructor(
         args.checkpoint,

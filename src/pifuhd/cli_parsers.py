@@ -110,6 +110,13 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
     )
     guards.add_argument("--fragment-gap", type=float, help="in cube units (2 = the crop side)")
     guards.add_argument(
+        "--refine",
+        type=int,
+        metavar="N",
+        help="iterations moving the visible surface to follow the predicted normal maps "
+        "(0: off; pifuhd.geometry.normal_refine)",
+    )
+    guards.add_argument(
         "--resize",
         choices=["antialias", "bilinear"],
         help="how the crop shrinks to the networks' sizes (bilinear: without antialiasing, "

@@ -39,6 +39,7 @@ from pifuhd.geometry.carving import carved_query, carved_query_torch
 from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import surface_mesh, triangulate
+from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
 from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
@@ -258,6 +259,10 @@ class Reconstructor:
                     "check the crop (--rect) and the checkpoint"
                 )
             mesh, dropped = drop_fragments(mesh, settings.fragment_share, settings.fragment_gap)
+        if settings.refine > 0:
+            with timed_stage(timings, "refine"):
+                maps = [n[0].permute(1, 2, 0).float().cpu().numpy() for n in features.normals]
+                mesh, _ = refine_mesh(mesh, *maps, RefineSettings(iterations=settings.refine))
         if color_features is not None:
             with timed_stage(timings, "color"):
                 colors = self.vertex_colors(features, color_features, mesh.vertices)

@@ -21,6 +21,9 @@ has no config, so it gets :data:`OFFICIAL_SETTINGS`; a native folder without the
 - ``fragment_share`` / ``fragment_gap``: a connected piece of the mesh with fewer than
   ``fragment_share`` of the largest piece's faces and farther than ``fragment_gap`` (cube units)
   from it is dropped (``pifuhd.geometry.fragments``).
+- ``refine``: iterations of the normal-map refinement of the mesh (0: none): the visible
+  surface is moved so its normals follow the predicted front and back normal maps
+  (``pifuhd.geometry.normal_refine``; ICON's and CAR's refinement, without a rasteriser).
 - ``resize``: how the crop is shrunk to the networks' sizes (``"bilinear"``: without
   antialiasing, as the original release; ``"antialias"``: as this project's training data).
 """
@@ -54,6 +57,7 @@ class InferenceSettings:
     fragment_share: float = 0.2
     fragment_gap: float = 0.03
     resize: str = "antialias"
+    refine: int = 0
 
     def __post_init__(self) -> None:
         if self.background not in BACKGROUNDS:
@@ -66,6 +70,9 @@ class InferenceSettings:
         object.__setattr__(self, "fill", fill)
         if not 0.0 <= self.body_slope < 10.0:
             raise ValueError(f"body_slope must be in [0, 10), got {self.body_slope!r}")
+        if not 0 <= int(self.refine) <= 1000:
+            raise ValueError(f"refine must be 0-1000 iterations, got {self.refine!r}")
+        object.__setattr__(self, "refine", int(self.refine))
         for name in ("carve_margin", "border", "fragment_share", "fragment_gap", "body_margin"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")

@@ -1,0 +1,127 @@
+"""Refine a mesh so its visible surface follows the predicted normal maps.
+
+ICON (Xiu et al., CVPR 2022, "cloth refinement") and CAR (Liao et al., CVPR 2023, Sec. 3.3)
+optimise the reconstructed surface against the front and back normal maps the network
+predicts. Here, without a differentiable rasteriser: each vertex seen from the front (a ray
+from it toward the camera, +z, hits nothing) compares its normal with the front map at its
+projection, each vertex seen from the back (toward -z) with the back map; vertices move by
+gradient descent on
+
+    sum_visible (1 - cos(n_v, N(u_v))) / n_visible + w_lap |L d|^2 + w_stay |d|^2,
+
+``d`` the displacement from the start, ``L`` the uniform Laplacian (neighbour mean minus the
+vertex). The normals are area-weighted vertex normals of the moving mesh.
+
+Frames: the crop's cube (x right, y up, z toward the viewer); a normal map pixel (row, col)
+lies at u = x, v = -y in ``grid_sample``'s normalised coordinates (``docs/conventions.md``),
+and holds view-frame normals in [-1, 1] (the cube's axes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import trimesh
+
+RAY_EPS = 1e-3
+"""Rays start this far (cube units) off the surface along their direction."""
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """Optimisation settings (see the module docstring). Chosen on 3 validation people x 2
+    yaws of the training data (session 16): Chamfer 1.764 -> 1.754 cm, P2S 1.670 -> 1.658,
+    F@1cm 0.519 -> 0.521, normal consistency 0.885 -> 0.896."""
+
+    iterations: int = 50
+    lr: float = 5e-5
+    w_lap: float = 500.0
+    w_stay: float = 10.0
+
+
+def visible_from(mesh: trimesh.Trimesh, direction: float) -> np.ndarray:
+    """(V,) bool: vertices from which a ray along +z (``direction`` 1) or -z (-1) escapes."""
+    vertices = np.asarray(mesh.vertices)
+    dirs = np.zeros_like(vertices)
+    dirs[:, 2] = direction
+    hits = mesh.ray.intersects_first(vertices + RAY_EPS * dirs, dirs)
+    return hits < 0
+
+
+def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(V, 3) unit area-weighted vertex normals (differentiable)."""
+    tri = vertices[faces]
+    face_n = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=1)
+    corners = faces.reshape(-1)
+    normals = torch.zeros_like(vertices).index_add(0, corners, face_n.repeat_interleave(3, 0))
+    return F.normalize(normals, dim=1, eps=1e-12)
+
+
+def laplacian(vertices: torch.Tensor, edges: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
+    """(V, 3) neighbour mean minus the vertex (uniform weights; ``edges`` (2, E) both ways)."""
+    total = torch.zeros_like(vertices).index_add(0, edges[0], vertices[edges[1]])
+    return total / degree[:, None] - vertices
+
+
+def sample_map(normal_map: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """(N, 3) unit normals of an (H, W, 3) map at cube points (N, 3) (bilinear)."""
+    grid = torch.stack([points[:, 0], -points[:, 1]], dim=1)[None, :, None, :]
+    image = normal_map.permute(2, 0, 1)[None]
+    values = F.grid_sample(image, grid, mode="bilinear", align_corners=True)[0, :, :, 0].T
+    return F.normalize(values, dim=1, eps=1e-12)
+
+
+def refine_mesh(
+    mesh: trimesh.Trimesh,
+    normal_front: np.ndarray,
+    normal_back: np.ndarray,
+    settings: RefineSettings | None = None,
+) -> tuple[trimesh.Trimesh, dict[str, float]]:
+    """The mesh moved to follow the normal maps (module docstring), and the loss terms at the
+    start and the end.
+
+    Args:
+        mesh: a closed mesh in the cube. normal_front, normal_back: (H, W, 3) predicted normal
+            maps of the same crop, in [-1, 1].
+    """
+    s = settings or RefineSettings()
+    front = torch.from_numpy(visible_from(mesh, 1.0))
+    back = torch.from_numpy(visible_from(mesh, -1.0))
+    faces = torch.from_numpy(np.asarray(mesh.faces, np.int64))
+    edges_np = np.asarray(mesh.edges_unique, np.int64)
+    edges = torch.from_numpy(np.concatenate([edges_np, edges_np[:, ::-1]]).T.copy())
+    degree = torch.zeros(len(mesh.vertices)).index_add(0, edges[0], torch.ones(edges.shape[1]))
+    degree = degree.clamp(min=1.0)
+    start = torch.from_numpy(np.asarray(mesh.vertices, np.float32))
+    maps = [torch.from_numpy(np.asarray(m, np.float32)) for m in (normal_front, normal_back)]
+    with torch.no_grad():
+        targets = [sample_map(m, start) for m in maps]
+    offset = torch.zeros_like(start, requires_grad=True)
+    optimiser = torch.optim.Adam([offset], lr=s.lr)
+    report: dict[str, float] = {}
+    for step in range(s.iterations + 1):
+        vertices = start + offset
+        normals = vertex_normals(vertices, faces)
+        terms = []
+        for seen, target in zip((front, back), targets, strict=True):
+            if seen.any():
+                terms.append((1.0 - (normals[seen] * target[seen]).sum(1)).mean())
+        normal_loss = sum(terms) / max(len(terms), 1)
+        smooth = laplacian(offset, edges, degree).pow(2).sum(1).mean()
+        stay = offset.pow(2).sum(1).mean()
+        loss = normal_loss + s.w_lap * smooth + s.w_stay * stay
+        if step == 0:
+            report["normal_start"] = float(normal_loss.detach())
+        if step == s.iterations:
+            report["normal_end"] = float(normal_loss.detach())
+            break
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    moved = (start + offset).detach().numpy().astype(np.float64)
+    out = trimesh.Trimesh(moved, np.asarray(mesh.faces), process=False)
+    report["moved_mean"] = float(np.linalg.norm(moved - start.numpy(), axis=1).mean())
+    return out, report
