@@ -98,12 +98,12 @@ def test_the_parser_lists_the_built_in_motions() -> None:
     assert ",".join(CLIPS) == MOTIONS
 
 
-def test_pulled_back_canonical_mesh_agrees_with_the_unposed_one(
+def test_unposed_canonical_mesh_agrees_with_the_pulled_back_one(
     made: tuple, tmp_path: Path
 ) -> None:
-    """``--canonical pullback`` meshes the rest pose from the photo's field: its GLB poses
-    onto its own posed OBJ, and its rest mesh lies on the unposed one (mean distance under
-    2 cm both ways; measured 1.3 and 1.2 cm at R = 64)."""
+    """``--canonical unpose`` takes the reconstruction back vertex by vertex: its GLB poses
+    onto its own posed OBJ (the reconstruction), and its rest mesh lies on the pulled-back one
+    (mean distance under 2 cm both ways; measured 1.3 and 1.2 cm at R = 64)."""
     from scipy.spatial import cKDTree
 
     _, out, _ = made
@@ -118,18 +118,18 @@ def test_pulled_back_canonical_mesh_agrees_with_the_unposed_one(
             "--motions",
             "none",
             "--canonical",
-            "pullback",
+            "unpose",
         ]
     )
     assert code == 0
     info = json.loads((tmp_path / "person_avatar.json").read_text())
-    assert info["method"].startswith("the photo's occupancy pulled back") and info["clips"] == {}
+    assert info["method"].startswith("the reconstructed mesh unposed") and info["clips"] == {}
     avatar = read_avatar_glb(tmp_path / "person_avatar.glb")
     posed = trimesh.load(tmp_path / "person_posed.obj", process=False, force="mesh")
     cube = info["cube_per_cm"] * 100.0 * skinned_vertices(avatar, *avatar.pose)
     assert np.abs(cube + np.array(info["cube_offset"]) - posed.vertices).max() < FILE_TOL_CUBE
-    pulled = trimesh.load(tmp_path / "person_canonical.obj", process=False, force="mesh")
-    unposed = trimesh.load(out / "person_canonical.obj", process=False, force="mesh")
+    unposed = trimesh.load(tmp_path / "person_canonical.obj", process=False, force="mesh")
+    pulled = trimesh.load(out / "person_canonical.obj", process=False, force="mesh")
     there, _ = cKDTree(unposed.vertices).query(pulled.vertices)
     back, _ = cKDTree(pulled.vertices).query(unposed.vertices)
     assert there.mean() < 0.02 and back.mean() < 0.02, (there.mean(), back.mean())

@@ -42,9 +42,10 @@ def add_avatar_parsers(sub: Any) -> None:
     av.add_argument(
         "--canonical",
         choices=["unpose", "pullback"],
-        default="unpose",
-        help="rest-pose mesh: the reconstruction unposed vertex by vertex, or the photo's "
-        "occupancy pulled back into the rest pose and meshed there (slower; no colours)",
+        default="pullback",
+        help="rest-pose mesh: the photo's occupancy pulled back into the rest pose and "
+        "meshed there, or the reconstruction unposed vertex by vertex (faster; large sheets "
+        "where limbs were bent far from the rest pose, e.g. sitting or running)",
     )
     av.add_argument("--texture", action="store_true", help="vertex colours from the colour net")
     av.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

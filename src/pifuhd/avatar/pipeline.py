@@ -12,8 +12,10 @@ Per photo ``<stem>`` the files are:
 
 All are staged in a temporary folder and renamed into place together.
 
-The canonical surface here is the reconstruction taken back through the fitted body's skinning
-(``pifuhd.avatar.rigging``); CAR's canonical implicit model (issue 19) is not trained yet.
+The canonical surface is the photo's occupancy field pulled back through the fitted body's
+skinning (``pifuhd.avatar.canonical``) or, with ``canonical="unpose"``, the reconstruction
+taken back vertex by vertex (``pifuhd.avatar.rigging``); CAR's learned canonical model
+(issue 19) is not trained yet.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
 from pifuhd.avatar.build import skinned_avatar
 from pifuhd.avatar.canonical import rig_canonical
@@ -101,7 +104,7 @@ def make_avatar(
     motions: Sequence[str] = ("walk", "wave"),
     frames: int = 24,
     frame: str = "cube",
-    canonical: str = "unpose",
+    canonical: str = "pullback",
     **inputs: Any,
 ) -> Avatar:
     """Reconstruct the largest person of ``image`` and rig it (module docstring).
@@ -110,10 +113,11 @@ def make_avatar(
         image: a photo (path or array). reconstructor: a ``pifuhd.inference.Reconstructor``.
         motions: built-in clips to add. frames: keyframes per clip loop.
         frame: "cube" or "pixel", for ``posed``. inputs: ``rect``, ``mask``, ``keypoints``.
-        canonical: "unpose" (the reconstructed mesh taken back vertex by vertex,
-            ``pifuhd.avatar.rigging``; ``posed`` is the reconstruction) or "pullback" (the
-            photo's occupancy pulled back into the rest pose and meshed there,
-            ``pifuhd.avatar.canonical``; ``posed`` is that mesh posed again).
+        canonical: "pullback" (the photo's occupancy pulled back into the rest pose and
+            meshed there, ``pifuhd.avatar.canonical``; ``posed`` is that mesh posed again) or
+            "unpose" (the reconstructed mesh taken back vertex by vertex,
+            ``pifuhd.avatar.rigging``; ``posed`` is the reconstruction: faster, but vertices
+            between bones turned far apart fly off into large sheets).
     Raises:
         InputError: no body could be fitted to the photo (the avatar's skeleton).
     """
@@ -129,7 +133,7 @@ def rig_reconstruction(
     motions: Sequence[str] = ("walk", "wave"),
     frames: int = 24,
     frame: str = "cube",
-    canonical: str = "unpose",
+    canonical: str = "pullback",
     fine_size: int = 1024,
 ) -> Avatar:
     """The avatar of a reconstruction made with ``Reconstructor.fit_body`` set (cube frame);
@@ -157,8 +161,11 @@ def rig_reconstruction(
     timings["rig"] = time.perf_counter() - start
     start = time.perf_counter()
     colors = None
-    if result.mesh.visual.kind == "vertex" and canonical == "unpose":
+    if result.mesh.visual.kind == "vertex":
         colors = np.asarray(result.mesh.visual.vertex_colors)[:, :3] / 255.0
+        if canonical == "pullback":  # each vertex takes the nearest reconstructed colour
+            _, nearest = cKDTree(result.mesh.vertices).query(rigged.placement.to_cube(rigged.posed))
+            colors = colors[nearest]
     clips = [builtin_clip(m, fit.shape, rig, frames) for m in motions]
     skinned = skinned_avatar(
         rig,
@@ -178,7 +185,8 @@ def rig_reconstruction(
         posed.apply_transform(cube_to_pixel_matrix(result.crop, fine_size))
     rest = trimesh.Trimesh(CM_TO_M * rigged.rest, rigged.faces, process=False)
     if colors is not None:
-        rest.visual.vertex_colors = result.mesh.visual.vertex_colors
+        rgba = np.concatenate([np.rint(colors * 255), np.full((len(colors), 1), 255)], 1)
+        rest.visual.vertex_colors = rgba.astype(np.uint8)
     return Avatar(rest, posed, skinned, rigged, result, timings, canonical)
 
 
@@ -228,7 +236,7 @@ def avatar_files(
     motions: Sequence[str] = ("walk", "wave"),
     frame: str = "cube",
     on_start: Callable[[Path], None] | None = None,
-    canonical: str = "unpose",
+    canonical: str = "pullback",
     **inputs: Any,
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
