@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ from pifuhd.avatar.gltf import SkinnedAvatar, glb_bytes
 from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
 from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
 from pifuhd.body.poses import Pose
+from pifuhd.body.skinned import unskin
 from pifuhd.errors import InputError, PifuhdError
+from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.io.atomic import publish
 from pifuhd.io.crops import cube_to_pixel_matrix
 
@@ -135,10 +137,12 @@ def rig_reconstruction(
     frame: str = "cube",
     canonical: str = "pullback",
     fine_size: int = 1024,
+    refine: int | None = None,
 ) -> Avatar:
     """The avatar of a reconstruction made with ``Reconstructor.fit_body`` set (cube frame);
     arguments as :func:`make_avatar` (``image`` only names the photo in errors; ``fine_size``:
-    the fine level's image size, for ``frame="pixel"``)."""
+    the fine level's image size, for ``frame="pixel"``; ``refine``: iterations of the posed
+    refinement of a pulled-back mesh, None: the reconstruction's own ``settings.refine``)."""
     from pifuhd.body.anny import anny_body
 
     fit = result.body_fit
@@ -153,12 +157,19 @@ def rig_reconstruction(
     body = anny_body(fit.shape, fit.anny_pose_deltas)
     if canonical == "pullback":
         rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
+        timings["rig"] = time.perf_counter() - start
+        iterations = result.settings.refine if refine is None else refine
+        if iterations > 0:  # as the pipeline refines a reconstruction
+            start = time.perf_counter()
+            rigged = refine_rigged(rigged, result.normals, iterations)
+            timings["refine_avatar"] = time.perf_counter() - start
+        start = time.perf_counter()
     elif canonical == "unpose":
         rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
     else:
         raise ValueError(f"canonical must be unpose or pullback, not {canonical!r}")
     rig = anny_rig(fit.shape)
-    timings["rig"] = time.perf_counter() - start
+    timings["rig"] = timings.get("rig", 0.0) + time.perf_counter() - start
     start = time.perf_counter()
     colors = None
     if result.mesh.visual.kind == "vertex":
@@ -188,6 +199,17 @@ def rig_reconstruction(
         rgba = np.concatenate([np.rint(colors * 255), np.full((len(colors), 1), 255)], 1)
         rest.visual.vertex_colors = rgba.astype(np.uint8)
     return Avatar(rest, posed, skinned, rigged, result, timings, canonical)
+
+
+def refine_rigged(rigged: RiggedMesh, normals: list[np.ndarray], iterations: int) -> RiggedMesh:
+    """CAR's posed-space refinement (Sec. 3.3) of a rigged mesh: its posed surface moved to
+    follow the photo's predicted normal maps (``pifuhd.geometry.normal_refine``), each moved
+    vertex taken back to the rest pose through its own blended bone transform."""
+    cube = trimesh.Trimesh(rigged.placement.to_cube(rigged.posed), rigged.faces, process=False)
+    moved, _ = refine_mesh(cube, normals[0], normals[1], RefineSettings(iterations=iterations))
+    posed = rigged.placement.to_subject(moved.vertices)
+    rest = unskin(posed, rigged.weights, rigged.body.transforms)
+    return replace(rigged, rest=rest, posed=posed)
 
 
 def avatar_info(avatar: Avatar) -> dict[str, Any]:
