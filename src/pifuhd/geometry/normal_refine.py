@@ -53,17 +53,25 @@ def visible_from(mesh: trimesh.Trimesh, direction: float) -> np.ndarray:
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(V, 3) unit area-weighted vertex normals (differentiable)."""
-    tri = vertices[faces]
-    face_n = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=1)
-    corners = faces.reshape(-1)
-    normals = torch.zeros_like(vertices).index_add(0, corners, face_n.repeat_interleave(3, 0))
+    a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
+    face_n = torch.cross(b - a, c - a, dim=1)
+    normals = torch.zeros_like(vertices)
+    for k in range(3):
+        normals = normals.index_add(0, faces[:, k], face_n)
     return F.normalize(normals, dim=1, eps=1e-12)
 
 
 def laplacian(vertices: torch.Tensor, edges: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
-    """(V, 3) neighbour mean minus the vertex (uniform weights; ``edges`` (2, E) both ways)."""
+    """(V, 3) ``L x``: neighbour mean minus the vertex (uniform weights; ``edges`` (2, E) both
+    ways, ``degree`` (V,) neighbours per vertex)."""
     total = torch.zeros_like(vertices).index_add(0, edges[0], vertices[edges[1]])
     return total / degree[:, None] - vertices
+
+
+def laplacian_transpose(values: torch.Tensor, edges: torch.Tensor, degree: torch.Tensor):
+    """(V, 3) ``L^T y`` for the ``L`` of :func:`laplacian`."""
+    scaled = values / degree[:, None]
+    return torch.zeros_like(values).index_add(0, edges[1], scaled[edges[0]]) - values
 
 
 def sample_map(normal_map: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -102,6 +110,7 @@ def refine_mesh(
     offset = torch.zeros_like(start, requires_grad=True)
     optimiser = torch.optim.Adam([offset], lr=s.lr)
     report: dict[str, float] = {}
+    n = float(len(start))
     for step in range(s.iterations + 1):
         vertices = start + offset
         normals = vertex_normals(vertices, faces)
@@ -110,16 +119,17 @@ def refine_mesh(
             if seen.any():
                 terms.append((1.0 - (normals[seen] * target[seen]).sum(1)).mean())
         normal_loss = sum(terms) / max(len(terms), 1)
-        smooth = laplacian(offset, edges, degree).pow(2).sum(1).mean()
-        stay = offset.pow(2).sum(1).mean()
-        loss = normal_loss + s.w_lap * smooth + s.w_stay * stay
         if step == 0:
             report["normal_start"] = float(normal_loss.detach())
         if step == s.iterations:
             report["normal_end"] = float(normal_loss.detach())
             break
         optimiser.zero_grad()
-        loss.backward()
+        normal_loss.backward()
+        with torch.no_grad():  # the quadratic terms' gradients, in closed form
+            d = offset.detach()
+            smooth = laplacian_transpose(laplacian(d, edges, degree), edges, degree)
+            offset.grad += (2.0 * s.w_lap / n) * smooth + (2.0 * s.w_stay / n) * d
         optimiser.step()
     moved = (start + offset).detach().numpy().astype(np.float64)
     out = trimesh.Trimesh(moved, np.asarray(mesh.faces), process=False)
