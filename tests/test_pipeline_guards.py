@@ -234,6 +234,10 @@ def test_settings_recorded_per_checkpoint(tmp_path: Path) -> None:
     assert OFFICIAL_SETTINGS.background == "keep" and OFFICIAL_SETTINGS.resize == "bilinear"
     with pytest.raises(InputError, match="carve_margin"):
         NATIVE_SETTINGS.with_overrides(carve_margin=2.0)
+    assert NATIVE_SETTINGS.refine == 0 and OFFICIAL_SETTINGS.refine == 0  # refinement: opt-in
+    assert NATIVE_SETTINGS.with_overrides(refine=25).refine == 25
+    with pytest.raises(InputError, match="refine must be 0-1000"):
+        NATIVE_SETTINGS.with_overrides(refine=-1)
 
 
 def test_body_depth_range_bounds_a_box_body() -> None:
