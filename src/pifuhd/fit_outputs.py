@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from pifuhd.body.fit import FitSettings
 from pifuhd.body.observations import FINE_SIZE, BodyFit
 from pifuhd.body.photo import fit_person, share_in_crop
 from pifuhd.errors import InputError, PifuhdError
-from pifuhd.io.atomic import publish
+from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, given_crop
 from pifuhd.io.images import LoadedImage, load_image, write_png
 from pifuhd.io.mesh import save_mesh
@@ -226,16 +224,12 @@ def write_photo_fits(
 ) -> list[Path]:
     """Write every fit of one photo atomically (staging folder, then renames); returns the
     final paths, OBJ first for each person."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{image.stem}-body-", dir=out_dir))
-    try:
+    with staging_folder(out_dir, f"{image.stem}-body") as staging:
         names: list[str] = []
         for index, fit in enumerate(fits):
             name = f"{image.stem}_person{index}_body" if all_people else f"{image.stem}_body"
             names += write_body_files(staging, name, fit, loaded, frame, {**extra, "person": index})
         return publish(staging, names, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def fit_body_files(

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import numpy as np
 
 from pifuhd.errors import PifuhdError
 from pifuhd.inference import Frame, Reconstruction, Reconstructor
-from pifuhd.io.atomic import publish
+from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.images import write_png
 from pifuhd.io.mesh import save_mesh
 from pifuhd.io.texture import textured_obj_files, uv_atlas
@@ -62,9 +60,7 @@ def write_outputs(
     vertex colours, the UV-textured OBJ of about that texture side); returns the final
     paths, the mesh first."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=out_dir))
-    try:
+    with staging_folder(out_dir, stem) as staging:
         names = [f"{stem}.{fmt}"]
         save_mesh(result.mesh, staging / names[0], fmt)
         for label, normal in zip(NORMAL_NAMES, result.normals, strict=False):
@@ -80,8 +76,6 @@ def write_outputs(
         info = {**result.info(), **(extra or {})}
         (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         return publish(staging, names, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def reconstruct_files(
@@ -103,31 +97,45 @@ def reconstruct_files(
     others go on. Unexpected exceptions (bugs) propagate. With ``all_people`` every person
     found gets ``<stem>_person<K>.*`` (K = 0 the largest); otherwise the largest gets
     ``<stem>.*`` (with a warning in its JSON when there were more)."""
+
+    def work(image: Path) -> list[Path]:
+        results = reconstructor.people(
+            image,
+            rect=rect,
+            keypoints=keypoints,
+            mask=mask,
+            frame=frame,
+            progress=progress,
+            keypoints_mode=keypoints_mode,
+            all_people=all_people,
+        )
+        outputs = []
+        for index, result in enumerate(results):
+            extra = {
+                "image": str(image),
+                "checkpoint": reconstructor.checkpoint_info.get("path"),
+                "person": index,
+            }
+            stem = f"{image.stem}_person{index}" if all_people else image.stem
+            outputs += write_outputs(result, out_dir, stem, fmt, extra, uv_size)
+        return outputs
+
+    return run_batch(images, work, on_start)
+
+
+def run_batch(
+    images: Sequence[Path],
+    work: Callable[[Path], list[Path]],
+    on_start: Callable[[Path], None] | None = None,
+) -> list[ItemReport]:
+    """``work(image)`` (the written files) for each image; a failure on one (a
+    ``PifuhdError``) is reported and the others go on. Unexpected exceptions (bugs) propagate."""
     reports = []
     for image in images:
         if on_start is not None:
             on_start(image)
         try:
-            results = reconstructor.people(
-                image,
-                rect=rect,
-                keypoints=keypoints,
-                mask=mask,
-                frame=frame,
-                progress=progress,
-                keypoints_mode=keypoints_mode,
-                all_people=all_people,
-            )
-            outputs = []
-            for index, result in enumerate(results):
-                extra = {
-                    "image": str(image),
-                    "checkpoint": reconstructor.checkpoint_info.get("path"),
-                    "person": index,
-                }
-                stem = f"{image.stem}_person{index}" if all_people else image.stem
-                outputs += write_outputs(result, out_dir, stem, fmt, extra, uv_size)
-            reports.append(ItemReport(image=image, ok=True, outputs=outputs))
+            reports.append(ItemReport(image=image, ok=True, outputs=work(image)))
         except PifuhdError as exc:
             log.debug("failed on %s", image, exc_info=True)
             reports.append(ItemReport(image=image, ok=False, outputs=[], error=str(exc)))

@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,9 +40,9 @@ from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
 from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
 from pifuhd.body.poses import Pose
 from pifuhd.body.skinned import unskin
-from pifuhd.errors import InputError, PifuhdError
+from pifuhd.errors import InputError
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
-from pifuhd.io.atomic import publish
+from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.crops import cube_to_pixel_matrix
 
 log = logging.getLogger(__name__)
@@ -235,10 +233,7 @@ def write_avatar_files(
     avatar: Avatar, out_dir: str | os.PathLike, stem: str, extra: dict | None = None
 ) -> list[Path]:
     """Write the four files of the module docstring; returns their paths, the GLB first."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{stem}-", dir=out))
-    try:
+    with staging_folder(out_dir, stem) as staging:
         names = [f"{stem}_avatar.glb", f"{stem}_canonical.obj", f"{stem}_posed.obj"]
         (staging / names[0]).write_bytes(glb_bytes(avatar.skinned))
         avatar.canonical.export(staging / names[1])
@@ -246,9 +241,7 @@ def write_avatar_files(
         names.append(f"{stem}_avatar.json")
         info = {**avatar_info(avatar), **(extra or {})}
         (staging / names[-1]).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        return publish(staging, names, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return publish(staging, names, Path(out_dir))
 
 
 def avatar_files(
@@ -263,20 +256,13 @@ def avatar_files(
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
     and the others go on (``pifuhd.outputs.ItemReport`` per photo)."""
-    from pifuhd.outputs import ItemReport
+    from pifuhd.outputs import run_batch
 
-    reports = []
-    for image in images:
-        if on_start is not None:
-            on_start(image)
-        try:
-            avatar = make_avatar(
-                image, reconstructor, motions, frame=frame, canonical=canonical, **inputs
-            )
-            extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
-            outputs = write_avatar_files(avatar, out_dir, Path(image).stem, extra)
-            reports.append(ItemReport(image=Path(image), ok=True, outputs=outputs))
-        except PifuhdError as exc:
-            log.debug("failed on %s", image, exc_info=True)
-            reports.append(ItemReport(image=Path(image), ok=False, outputs=[], error=str(exc)))
-    return reports
+    def work(image: Path) -> list[Path]:
+        avatar = make_avatar(
+            image, reconstructor, motions, frame=frame, canonical=canonical, **inputs
+        )
+        extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
+        return write_avatar_files(avatar, out_dir, Path(image).stem, extra)
+
+    return run_batch([Path(i) for i in images], work, on_start)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pifuhd.body.skinned import largest_influences
+
 GLTF_INFLUENCES = 4
 """Bones per vertex in a glTF ``JOINTS_0`` / ``WEIGHTS_0`` pair."""
 
@@ -104,11 +106,8 @@ def top_influences(weights: np.ndarray, k: int = GLTF_INFLUENCES) -> tuple[np.nd
         (V, k) uint16 bone indices (unused slots: 0) and (V, k) float32 weights summing to 1
         (unused slots: 0), largest first.
     """
-    order = np.argsort(-weights, axis=1, kind="stable")[:, :k]
-    values = np.take_along_axis(weights, order, axis=1)
-    values = np.where(values > 0, values, 0.0)
+    order, values = largest_influences(weights, k)
     values = values / values.sum(axis=1, keepdims=True)
-    order = np.where(values > 0, order, 0)
     return order.astype(np.uint16), values.astype(np.float32)
 
 

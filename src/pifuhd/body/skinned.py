@@ -183,6 +183,15 @@ def limit_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> np.ndarray
     return kept / kept.sum(axis=1, keepdims=True)
 
 
+def largest_influences(weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest of each row of (V, J) weights, largest first: (V, k) bone indices
+    (0 in slots whose weight is 0) and (V, k) weights (as given, not renormalised)."""
+    order = np.argsort(-weights, axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(weights, order, axis=1)
+    values = np.where(values > 0, values, 0.0)
+    return np.where(values > 0, order, 0), values
+
+
 def nearest_vertices(points: np.ndarray, candidates: np.ndarray, pool: np.ndarray) -> np.ndarray:
     """(M,) index (into the full array) of the nearest of ``candidates[pool]`` to each point."""
     from scipy.spatial import cKDTree

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,19 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def staging_folder(out_dir: str | os.PathLike[str], prefix: str) -> Iterator[Path]:
+    """Yield a fresh temporary folder inside ``out_dir`` (created), removed afterwards with
+    whatever is left in it; :func:`publish` moves the finished files out of it first."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{prefix}-", dir=out))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def publish(staging: Path, names: list[str], out_dir: Path) -> list[Path]:

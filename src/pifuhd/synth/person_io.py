@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pifuhd.body.skinned import MAX_INFLUENCES
+from pifuhd.body.skinned import MAX_INFLUENCES, largest_influences
 from pifuhd.synth.person import SynthPerson
 
 MATERIAL = "skin_and_clothes"
@@ -54,9 +54,7 @@ def mtl_text(texture: str = "texture.png") -> str:
 
 def sparse_weights(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
     """(indices (V, k) int16, weights (V, k) float32) of dense (V, J) weights, largest first."""
-    order = np.argsort(-weights, axis=1, kind="stable")[:, :k]
-    values = np.take_along_axis(weights, order, axis=1)
-    order = np.where(values > 0, order, 0)
+    order, values = largest_influences(weights, k)
     return order.astype(np.int16), values.astype(np.float32)
 
 
