@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,14 @@ from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
-from pifuhd.geometry.carving import carved_query, carved_query_torch
 from pifuhd.geometry.fragments import drop_fragments
-from pifuhd.geometry.grid import evaluate_coarse_to_fine, evaluate_dense
 from pifuhd.geometry.marching import surface_mesh, triangulate
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
-from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS, evaluate_original_octree
+from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS
 from pifuhd.geometry.projection import default_calib
-from pifuhd.geometry.torch_grid import evaluate_coarse_to_fine_torch, evaluate_dense_torch
 from pifuhd.geometry.torch_marching import triangulate_torch
-from pifuhd.geometry.torch_octree import evaluate_original_octree_torch
 from pifuhd.guards import body_features, person_bounds, prefetch_body_model
+from pifuhd.inference_grid import GridEvaluation
 from pifuhd.inference_settings import InferenceSettings, default_settings
 from pifuhd.io.composite import network_photo
 from pifuhd.io.crops import CropRect, crop_image, cube_to_pixel_matrix
@@ -65,9 +61,6 @@ from pifuhd.runtime import (
     Precision,
     default_chunk,
     encode,
-    grid_ticker,
-    occupancy_query,
-    occupancy_query_torch,
     resolve_precision,
     timed_stage,
 )
@@ -76,7 +69,7 @@ log = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
-class Reconstructor:
+class Reconstructor(GridEvaluation):
     """A loaded model plus reconstruction settings; call it on images.
 
     Args:
@@ -345,62 +338,6 @@ class Reconstructor:
             colors = self.color.query(color_features, features.coarse, pts, calib)
             out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
         return out
-
-    def point_query(
-        self, features: PIFuHDFeatures, bounds: np.ndarray | None = None
-    ) -> Callable[[np.ndarray], np.ndarray]:
-        """The fine occupancy of one photo: points (N, 3) float32 in the cube -> (N,) float32,
-        carved by ``bounds`` ((2, M, M) z range per cell of the crop square) when given."""
-        precision = self.precision if self.fast else "fp32"
-        query = occupancy_query(self.model, features, precision, fast=self.fast)
-        if bounds is not None:
-            query = carved_query(query, bounds, self.settings.border)
-        return query
-
-    def occupancy_volume(
-        self,
-        features: PIFuHDFeatures,
-        progress: StageCallback | None = None,
-        bounds: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, int]:
-        """(R, R, R) float32 fine occupancy over the cube grid, and the points evaluated;
-        with ``bounds`` ((2, M, M) z range per cell of the crop square), carved
-        (``pifuhd.geometry.carving``)."""
-        total = self.resolution**3
-        query = self.point_query(features, bounds)
-        tick = grid_ticker(progress)
-        if self.original_octree:
-            return evaluate_original_octree(query, self.resolution, chunk=self.chunk, progress=tick)
-        if self.coarse_to_fine:
-            return evaluate_coarse_to_fine(
-                query, self.resolution, dilation=self.dilation, chunk=self.chunk, progress=tick
-            )
-        return evaluate_dense(query, self.resolution, chunk=self.chunk, progress=tick), total
-
-    def occupancy_padded(
-        self,
-        features: PIFuHDFeatures,
-        progress: StageCallback | None = None,
-        bounds: np.ndarray | None = None,
-    ) -> tuple[torch.Tensor, int]:
-        """``occupancy_volume`` on the device: the (R + 2)^3 float32 volume inside a zero
-        border, as a tensor there, and the points evaluated."""
-        total = self.resolution**3
-        precision = self.precision if self.fast else "fp32"
-        query = occupancy_query_torch(self.model, features, precision, fast=self.fast)
-        if bounds is not None:
-            query = carved_query_torch(query, bounds, self.settings.border)
-        tick = grid_ticker(progress)
-        device, chunk = self.device, self.chunk
-        if self.original_octree:
-            return evaluate_original_octree_torch(
-                query, self.resolution, device, chunk=chunk, progress=tick
-            )
-        if self.coarse_to_fine:
-            return evaluate_coarse_to_fine_torch(
-                query, self.resolution, device, dilation=self.dilation, chunk=chunk, progress=tick
-            )
-        return evaluate_dense_torch(query, self.resolution, device, chunk, tick), total
 
 
 def reconstruct(
