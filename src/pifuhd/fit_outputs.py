@@ -21,7 +21,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,12 +28,13 @@ import numpy as np
 import trimesh
 from PIL import Image, ImageDraw
 
+from pifuhd.batch import ItemReport, run_batch
 from pifuhd.body.anny import AnnyMissingError
 from pifuhd.body.detect import MediaPipeMissingError, detect_people
 from pifuhd.body.fit import FitSettings
 from pifuhd.body.observations import FINE_SIZE, BodyFit
 from pifuhd.body.photo import fit_person, share_in_crop
-from pifuhd.errors import InputError, PifuhdError
+from pifuhd.errors import InputError
 from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.crops import CropRect, cube_to_pixel_matrix, given_crop
 from pifuhd.io.images import LoadedImage, load_image, write_png
@@ -55,15 +55,8 @@ JOINT_RGB = (255, 40, 40)
 """Colour of the joint dots."""
 
 
-@dataclass
-class FitReport:
-    """Outcome of one photo of a batch."""
-
-    image: Path
-    ok: bool
-    outputs: list[Path]
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
+FitReport = ItemReport
+"""Outcome of one photo of a batch (``pifuhd.batch.ItemReport``, with the fits' warnings)."""
 
 
 def frame_matrix(crop: CropRect, frame: Frame) -> np.ndarray:
@@ -259,35 +252,30 @@ def fit_body_files(
         settings: ``pifuhd.body.fit.FitSettings`` (None: its defaults).
         on_start: called with each photo before it is fitted.
     """
-    reports = []
-    for image in inputs:
-        image = Path(image)
-        if on_start is not None:
-            on_start(image)
-        try:
-            loaded, fits, method, count = fit_photo(
-                image,
-                rect=rect,
-                keypoints=keypoints,
-                mask=mask,
-                all_people=all_people,
-                max_people=max_people,
-                settings=settings,
-            )
-            warnings = [w for fit in fits for w in fit.warnings]
-            for warning in dict.fromkeys(warnings):
-                log.warning("%s: %s", image, warning)
-            extra = {
-                "image": str(image),
-                "crop_method": method,
-                "people_found": count,
-                "image_size": [loaded.width, loaded.height],
-            }
-            outputs = write_photo_fits(image, loaded, fits, Path(out), frame, extra, all_people)
-            reports.append(FitReport(image, True, outputs, warnings=warnings))
-        except (MediaPipeMissingError, AnnyMissingError):
-            raise  # the same for every photo: stop
-        except PifuhdError as exc:
-            log.debug("failed on %s", image, exc_info=True)
-            reports.append(FitReport(image, False, [], error=str(exc)))
-    return reports
+
+    def work(image: Path) -> tuple[list[Path], list[str]]:
+        loaded, fits, method, count = fit_photo(
+            image,
+            rect=rect,
+            keypoints=keypoints,
+            mask=mask,
+            all_people=all_people,
+            max_people=max_people,
+            settings=settings,
+        )
+        warnings = [w for fit in fits for w in fit.warnings]
+        for warning in dict.fromkeys(warnings):
+            log.warning("%s: %s", image, warning)
+        extra = {
+            "image": str(image),
+            "crop_method": method,
+            "people_found": count,
+            "image_size": [loaded.width, loaded.height],
+        }
+        outputs = write_photo_fits(image, loaded, fits, Path(out), frame, extra, all_people)
+        return outputs, warnings
+
+    # MediaPipe or Anny missing is the same for every photo: stop
+    return run_batch(
+        [Path(i) for i in inputs], work, on_start, stop=(MediaPipeMissingError, AnnyMissingError)
+    )

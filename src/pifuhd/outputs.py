@@ -16,13 +16,12 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pifuhd.errors import PifuhdError
+from pifuhd.batch import ItemReport, run_batch
 from pifuhd.inference import Frame, Reconstruction, Reconstructor
 from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.images import write_png
@@ -31,16 +30,6 @@ from pifuhd.io.texture import textured_obj_files, uv_atlas
 
 log = logging.getLogger(__name__)
 NORMAL_NAMES = ("normal_front", "normal_back")
-
-
-@dataclass
-class ItemReport:
-    """Outcome of one photo of a batch."""
-
-    image: Path
-    ok: bool
-    outputs: list[Path]
-    error: str | None = None
 
 
 def normal_to_uint8(normal: np.ndarray) -> np.ndarray:
@@ -121,22 +110,3 @@ def reconstruct_files(
         return outputs
 
     return run_batch(images, work, on_start)
-
-
-def run_batch(
-    images: Sequence[Path],
-    work: Callable[[Path], list[Path]],
-    on_start: Callable[[Path], None] | None = None,
-) -> list[ItemReport]:
-    """``work(image)`` (the written files) for each image; a failure on one (a
-    ``PifuhdError``) is reported and the others go on. Unexpected exceptions (bugs) propagate."""
-    reports = []
-    for image in images:
-        if on_start is not None:
-            on_start(image)
-        try:
-            reports.append(ItemReport(image=image, ok=True, outputs=work(image)))
-        except PifuhdError as exc:
-            log.debug("failed on %s", image, exc_info=True)
-            reports.append(ItemReport(image=image, ok=False, outputs=[], error=str(exc)))
-    return reports

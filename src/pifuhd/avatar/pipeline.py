@@ -38,6 +38,7 @@ from pifuhd.avatar.canonical import rig_canonical
 from pifuhd.avatar.gltf import SkinnedAvatar, glb_bytes
 from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
 from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
+from pifuhd.batch import run_batch
 from pifuhd.body.poses import Pose
 from pifuhd.body.skinned import unskin
 from pifuhd.errors import InputError
@@ -255,8 +256,7 @@ def avatar_files(
     **inputs: Any,
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
-    and the others go on (``pifuhd.outputs.ItemReport`` per photo)."""
-    from pifuhd.outputs import run_batch
+    and the others go on (``pifuhd.batch.ItemReport`` per photo)."""
 
     def work(image: Path) -> list[Path]:
         avatar = make_avatar(
