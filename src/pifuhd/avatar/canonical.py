@@ -14,9 +14,9 @@ gives the canonical mesh; posing that mesh with the same weights gives the posed
 were raised, bent or close to the body come out whole in the rest pose, because every
 canonical point takes its weights from the rest body where the limbs stand apart.
 
-What this does not do yet (issue 19): a learned canonical model that also reads the canonical
-coordinate and normal, which is what removes "ghosts" (canonical space near one body part
-that the pose maps onto another part, e.g. beside the hips when the hands rest on them).
+CAR's learned canonical model, which also reads the canonical coordinate and normal, is
+``pifuhd.avatar.learned``; it meshes and binds through :func:`mesh_query` and
+:func:`bind_canonical` as this does.
 
 Frames: canonical and posed points in the synthetic-person frame (cm, y up, facing +z); the
 occupancy in the crop's cube (``pifuhd.avatar.rigging``).
@@ -39,7 +39,9 @@ from pifuhd.geometry.grid import evaluate_coarse_to_fine
 from pifuhd.geometry.marching import surface_mesh, triangulate
 
 NEIGHBOURS = 8
-"""Rest body vertices whose weights a canonical point blends (inverse-distance weighted)."""
+"""Rest body vertices whose weights a canonical point blends (``RestSkin.neighbours``)."""
+BLEND_CM = 3.0
+"""Width of the Gaussian that blends the nearest vertices' weights (``RestSkin.neighbours``)."""
 REACH_CM = 25.0
 """Canonical points farther than this from the rest body are outside (hair, skirts and coats
 lie within it; farther, a pose maps empty canonical space onto the person)."""
@@ -87,16 +89,31 @@ class RestSkin:
         gap = np.linalg.norm(self.vertices[rest_idx] - self.vertices[posed_idx], axis=1)
         return gap <= tol
 
+    def neighbours(self, points: np.ndarray, k: int = NEIGHBOURS) -> tuple[np.ndarray, ...]:
+        """((N, k) nearest rest vertices, (N, k) their blend weights, rows summing to 1, (N,)
+        distance to the nearest). Weights ``g(d_i) - g(d_{k+1})`` with the Gaussian
+        ``g(d) = exp(-(d^2 - d_1^2) / s^2)``, ``s = BLEND_CM``, less that of the first vertex left
+        out: smooth across the vertices and continuous as one enters or leaves the set."""
+        dist, idx = self.tree.query(np.asarray(points, np.float64), k=k + 1)
+        gauss = np.exp(-(dist**2 - dist[:, :1] ** 2) / BLEND_CM**2)
+        weight = gauss[:, :k] - gauss[:, k:]
+        total = weight.sum(axis=1, keepdims=True)
+        weight = np.where(total > 1e-12, weight / np.maximum(total, 1e-12), 1.0 / k)
+        return idx[:, :k], weight, dist[:, 0]
+
     def query(self, points: np.ndarray, k: int = NEIGHBOURS) -> tuple[sp.csr_matrix, np.ndarray]:
         """((N, J) sparse blended weights, rows summing to 1; (N,) distance to the nearest
-        vertex). Each point blends its ``k`` nearest vertices by inverse squared distance."""
-        dist, idx = self.tree.query(np.asarray(points, np.float64), k=k)
-        inv = 1.0 / np.maximum(dist, 1e-3) ** 2
-        inv /= inv.sum(axis=1, keepdims=True)
-        n = len(points)
+        vertex): the weights of the ``k`` nearest vertices blended as :meth:`neighbours`."""
+        idx, weight, nearest = self.neighbours(points, k)
+        return self.weights_of(idx, weight), nearest
+
+    def weights_of(self, idx: np.ndarray, weight: np.ndarray) -> sp.csr_matrix:
+        """(N, J) sparse: each row blends the weights of its (k,) vertices ``idx`` by
+        ``weight`` (:meth:`neighbours`)."""
+        n, k = idx.shape
         rows = np.repeat(np.arange(n), k)
-        pick = sp.csr_matrix((inv.ravel(), (rows, idx.ravel())), shape=(n, len(self.vertices)))
-        return pick @ self.sparse_weights, dist[:, 0]
+        pick = sp.csr_matrix((weight.ravel(), (rows, idx.ravel())), shape=(n, len(self.vertices)))
+        return pick @ self.sparse_weights
 
     @property
     def sparse_weights(self) -> sp.csr_matrix:
@@ -176,10 +193,30 @@ def canonical_surface(
     rest_skin = RestSkin.of(body)
     box = CanonicalBox.around(rest_skin.vertices)
     query = pullback_query(occupancy, rest_skin, body.transforms, placement, box, agree=agree)
+    return mesh_query(query, box, resolution)
+
+
+def mesh_query(
+    query: Callable[[np.ndarray], np.ndarray], box: CanonicalBox, resolution: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes at level 0.5 of a canonical grid query over ``box`` (coarse to fine),
+    small distant pieces dropped: ((V, 3) canonical cm, (F, 3) faces)."""
     volume, _ = evaluate_coarse_to_fine(query, resolution)
     mesh = surface_mesh(triangulate(volume, level=0.5), (resolution,) * 3)
     mesh, _ = drop_fragments(mesh, FRAGMENT_SHARE, FRAGMENT_GAP / box.half)
     return box.to_canonical(mesh.vertices), np.asarray(mesh.faces, np.int64)
+
+
+def bind_canonical(
+    rest: np.ndarray, faces: np.ndarray, body: Body, placement: CubePlacement
+) -> RiggedMesh:
+    """A canonical mesh bound to the body (weights of its nearest rest vertices, four
+    influences kept as glTF does) and posed by it (CAR Sec. 3.2)."""
+    weights, _ = RestSkin.of(body).query(rest)
+    joints, values = top_influences(weights.toarray(), GLTF_INFLUENCES)
+    dense = dense_influences(joints, values, weights.shape[1])
+    posed = skin_sparse(rest, sp.csr_matrix(dense), body.transforms)
+    return RiggedMesh(rest, posed, faces, dense, body, placement)
 
 
 def rig_canonical(
@@ -193,8 +230,4 @@ def rig_canonical(
     pose (subject frame; ``placement`` takes it to the cube)."""
     placement = cube_placement(body, fit_vertices)
     rest, faces = canonical_surface(occupancy, body, placement, resolution)
-    weights, _ = RestSkin.of(body).query(rest)
-    joints, values = top_influences(weights.toarray(), GLTF_INFLUENCES)
-    dense = dense_influences(joints, values, weights.shape[1])
-    posed = skin_sparse(rest, sp.csr_matrix(dense), body.transforms)
-    return RiggedMesh(rest, posed, faces, dense, body, placement)
+    return bind_canonical(rest, faces, body, placement)

@@ -36,6 +36,7 @@ from scipy.spatial import cKDTree
 from pifuhd.avatar.build import skinned_avatar
 from pifuhd.avatar.canonical import rig_canonical
 from pifuhd.avatar.gltf import SkinnedAvatar, glb_bytes
+from pifuhd.avatar.learned import rig_learned
 from pifuhd.avatar.motion import CLIPS, CM_TO_M, anny_rig, builtin_clip
 from pifuhd.avatar.rigging import RiggedMesh, rig_mesh
 from pifuhd.batch import run_batch
@@ -51,6 +52,8 @@ METHODS = {
     "unpose": "the reconstructed mesh unposed through the fitted body's skinning",
     "pullback": "the photo's occupancy pulled back through the fitted body's skinning and "
     "meshed in the rest pose",
+    "learned": "CAR's canonical signed distance model (pixel-aligned evidence at the posed "
+    "point, canonical normal and coordinate) meshed in the rest pose",
 }
 
 
@@ -87,6 +90,20 @@ class Avatar:
         transforms = anny_body(self.shape, params).transforms
         vertices = CM_TO_M * self.rigged.pose(transforms)
         return trimesh.Trimesh(vertices, self.rigged.faces, process=False)
+
+
+def default_canonical_model() -> Any:
+    """The bundled canonical model (``pifuhd.weights``), loaded once per process."""
+    global _CANONICAL_MODEL
+    if _CANONICAL_MODEL is None:
+        from pifuhd.avatar.train_canonical import load_canonical_model
+        from pifuhd.weights import default_canonical_model_path
+
+        _CANONICAL_MODEL = load_canonical_model(default_canonical_model_path())
+    return _CANONICAL_MODEL
+
+
+_CANONICAL_MODEL = None
 
 
 def parse_motions(text: str, files: bool = False) -> tuple[str, ...]:
@@ -137,6 +154,7 @@ def rig_reconstruction(
     canonical: str = "pullback",
     fine_size: int = 1024,
     refine: int | None = None,
+    model: Any = None,
 ) -> Avatar:
     """The avatar of a reconstruction made with ``Reconstructor.fit_body`` set (cube frame);
     arguments as :func:`make_avatar` (``image`` only names the photo in errors; ``fine_size``:
@@ -154,8 +172,14 @@ def rig_reconstruction(
     timings = dict(result.timings)
     start = time.perf_counter()
     body = anny_body(fit.shape, fit.anny_pose_deltas)
-    if canonical == "pullback":
-        rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
+    if canonical in ("pullback", "learned"):
+        if canonical == "learned":
+            model = default_canonical_model() if model is None else model
+            rigged = rig_learned(
+                model, body, fit.vertices, result.occupancy, result.normals, result.resolution
+            )
+        else:
+            rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
         timings["rig"] = time.perf_counter() - start
         iterations = result.settings.refine if refine is None else refine
         if iterations > 0:  # as the pipeline refines a reconstruction
@@ -166,14 +190,14 @@ def rig_reconstruction(
     elif canonical == "unpose":
         rigged = rig_mesh(result.mesh.vertices, result.mesh.faces, body, fit.vertices)
     else:
-        raise ValueError(f"canonical must be unpose or pullback, not {canonical!r}")
+        raise ValueError(f"canonical must be one of {', '.join(METHODS)}, not {canonical!r}")
     rig = anny_rig(fit.shape)
     timings["rig"] = timings.get("rig", 0.0) + time.perf_counter() - start
     start = time.perf_counter()
     colors = None
     if result.mesh.visual.kind == "vertex":
         colors = np.asarray(result.mesh.visual.vertex_colors)[:, :3] / 255.0
-        if canonical == "pullback":  # each vertex takes the nearest reconstructed colour
+        if canonical != "unpose":  # each vertex takes the nearest reconstructed colour
             _, nearest = cKDTree(result.mesh.vertices).query(rigged.placement.to_cube(rigged.posed))
             colors = colors[nearest]
     clips = [builtin_clip(m, fit.shape, rig, frames) for m in motions]
@@ -189,7 +213,7 @@ def rig_reconstruction(
     )
     timings["clips"] = time.perf_counter() - start
     posed = result.mesh.copy()
-    if canonical == "pullback":
+    if canonical != "unpose":
         posed = trimesh.Trimesh(rigged.placement.to_cube(rigged.posed), rigged.faces, process=False)
     if frame == "pixel":
         posed.apply_transform(cube_to_pixel_matrix(result.crop, fine_size))

@@ -35,7 +35,11 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The train command's arguments (shared by ``pifuhd train`` and ``python -m pifuhd.train``)."""
-    parser.add_argument("stage", choices=STAGES, help="what to train")
+    parser.add_argument(
+        "stage",
+        choices=(*STAGES, "avatar"),
+        help="what to train (avatar: CAR's canonical model, pifuhd.avatar.train_canonical)",
+    )
     parser.add_argument("--data", type=Path, help="folder written by `pifuhd prepare`")
     parser.add_argument("--out", type=Path, help="run folder (checkpoints, logs, val meshes)")
     parser.add_argument("--config", type=Path, help="settings file: run.json or run.toml")
@@ -95,10 +99,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pifuhd.train.loop import train
 
     configure_console(dist_from_env().is_main)
-    config = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise PifuhdError(f"--stop-after {args.stop_after}: must be at least 1")
+    if args.stage == "avatar":
+        return train_avatar(args)
+    config = config_from_args(args)
     train(config, resume=args.resume, stop_after=args.stop_after)
+    return 0
+
+
+def train_avatar(args: argparse.Namespace) -> int:
+    """``pifuhd train avatar --data DATA --out RUN [--steps N] [--set key=value]``."""
+    from pifuhd.avatar.train_canonical import AvatarTrainConfig, train_canonical
+
+    if args.data is None or args.out is None:
+        raise PifuhdError("train avatar: give --data (prepared synthetic people) and --out")
+    config = AvatarTrainConfig.with_overrides(args.overrides, args.steps)
+    train_canonical(args.data, args.out, config, args.resume, args.stop_after)
     return 0
 
 

@@ -22,3 +22,21 @@ def default_checkpoint() -> Path:
             "checkpoint folder)"
         )
     return DEFAULT_MODEL_DIR
+
+
+AVATAR_MODEL_DIR = Path(__file__).parent / "avatar"
+
+
+def default_canonical_model_path() -> Path:
+    """The bundled canonical model of the avatar (``pifuhd train avatar``'s output).
+
+    Raises:
+        CheckpointError: if this installation carries none.
+    """
+    path = AVATAR_MODEL_DIR / "canonical_sdf.safetensors"
+    if not path.is_file():
+        raise CheckpointError(
+            f"no canonical avatar model in {AVATAR_MODEL_DIR}; pass one made by "
+            "`pifuhd train avatar`, or use --canonical pullback"
+        )
+    return path
