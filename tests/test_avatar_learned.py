@@ -48,7 +48,6 @@ def test_features_read_the_photo_where_the_pose_takes_the_point(evidence: PhotoE
     picks = np.arange(0, len(skin.vertices), 997)
     feats, _ = canonical_features(evidence, skin.vertices[picks])
     assert feats.shape == (len(picks), FEATURES)
-    _, posed = skin.posed_tree.query(skin.posed_tree.data[picks])
     cube = evidence.placement.to_cube(skin.posed_tree.data[picks]).astype(np.float32)
     occ = np.clip(blob_occupancy(cube).astype(np.float64), 1e-6, 1 - 1e-6)
     expected = np.clip(np.log(occ / (1 - occ)), -7, 7) / 7
