@@ -6,7 +6,8 @@
 For each subject and yaw the photo (the view's render over grey) becomes an avatar with each
 method (``pifuhd.avatar.pipeline``; ``pullback+refine``: the pulled-back mesh refined in the
 photo's pose against the predicted normal maps, 50 iterations; ``pullback``: not refined;
-``unpose``: the reconstruction as the checkpoint's pipeline makes it). Scores
+``unpose``: the reconstruction as the checkpoint's pipeline makes it; ``learned``: CAR's
+canonical model, ``--canonical-model`` or the bundled one). Scores
 (``pifuhd.eval.metrics.geometry_metrics``: Chamfer, P2S, normal consistency, cm):
 
 - posed: the avatar's posed mesh against the view's true mesh (the prepared ``mesh.ply``),
@@ -56,9 +57,17 @@ def main() -> None:
         "--methods", default="unpose,pullback,pullback+refine", help="+refine: posed refinement"
     )
     parser.add_argument("-c", "--checkpoint", type=Path, default=None)
+    parser.add_argument(
+        "--canonical-model", type=Path, default=None, help="for learned: default the bundled"
+    )
     parser.add_argument("-o", "--out", type=Path, default=Path("avatar_eval.json"))
     args = parser.parse_args()
     methods = args.methods.split(",")
+    model = None
+    if args.canonical_model is not None:
+        from pifuhd.avatar.train_canonical import load_canonical_model
+
+        model = load_canonical_model(args.canonical_model)
     reconstructor = Reconstructor(
         args.checkpoint or default_checkpoint(), resolution=args.resolution
     )
@@ -91,7 +100,12 @@ def main() -> None:
                 start = time.perf_counter()
                 canonical, _, extra = method.partition("+")
                 avatar = rig_reconstruction(
-                    result, name, motions=(), canonical=canonical, refine=50 if extra else 0
+                    result,
+                    name,
+                    motions=(),
+                    canonical=canonical,
+                    refine=50 if extra else 0,
+                    model=model,
                 )
                 row[f"{method}_s"] = time.perf_counter() - start
                 posed = to_subject_frame(np.asarray(avatar.posed.vertices), calib)

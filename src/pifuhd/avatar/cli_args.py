@@ -41,11 +41,18 @@ def add_avatar_parsers(sub: Any) -> None:
     )
     av.add_argument(
         "--canonical",
-        choices=["unpose", "pullback"],
+        choices=["unpose", "pullback", "learned"],
         default="pullback",
         help="rest-pose mesh: the photo's occupancy pulled back into the rest pose and "
-        "meshed there, or the reconstruction unposed vertex by vertex (faster; large sheets "
-        "where limbs were bent far from the rest pose, e.g. sitting or running)",
+        "meshed there; CAR's learned canonical model (--canonical-model); or the "
+        "reconstruction unposed vertex by vertex (faster; large sheets where limbs were bent "
+        "far from the rest pose, e.g. sitting or running)",
+    )
+    av.add_argument(
+        "--canonical-model",
+        type=Path,
+        help="with --canonical learned: a model (or run folder) from `pifuhd train avatar`; "
+        "default: the bundled one",
     )
     av.add_argument("--texture", action="store_true", help="vertex colours from the colour net")
     av.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -84,6 +91,13 @@ def cmd_avatar(args: argparse.Namespace) -> int:
 
         args.checkpoint = default_checkpoint()
     images = input_images(args)
+    model = None
+    if args.canonical_model is not None:
+        if args.canonical != "learned":
+            raise InputError("--canonical-model needs --canonical learned")
+        from pifuhd.avatar.train_canonical import load_canonical_model
+
+        model = load_canonical_model(args.canonical_model)
     reconstructor = Reconstructor(
         args.checkpoint, device=args.device, resolution=args.resolution, texture=args.texture
     )
@@ -95,6 +109,7 @@ def cmd_avatar(args: argparse.Namespace) -> int:
         frame=args.frame,
         on_start=lambda image: print(f"making an avatar of {image}", file=sys.stderr),
         canonical=args.canonical,
+        model=model,
         rect=args.rect,
         keypoints=args.keypoints,
         mask=args.mask,

@@ -14,8 +14,8 @@ All are staged in a temporary folder and renamed into place together.
 
 The canonical surface is the photo's occupancy field pulled back through the fitted body's
 skinning (``pifuhd.avatar.canonical``) or, with ``canonical="unpose"``, the reconstruction
-taken back vertex by vertex (``pifuhd.avatar.rigging``); CAR's learned canonical model
-(issue 19) is not trained yet.
+taken back vertex by vertex (``pifuhd.avatar.rigging``), or with ``canonical="learned"`` CAR's
+canonical signed distance model (``pifuhd.avatar.learned``).
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def make_avatar(
     frames: int = 24,
     frame: str = "cube",
     canonical: str = "pullback",
+    model: Any = None,
     **inputs: Any,
 ) -> Avatar:
     """Reconstruct the largest person of ``image`` and rig it (module docstring).
@@ -132,7 +133,9 @@ def make_avatar(
         motions: built-in clips to add. frames: keyframes per clip loop.
         frame: "cube" or "pixel", for ``posed``. inputs: ``rect``, ``mask``, ``keypoints``.
         canonical: "pullback" (the photo's occupancy pulled back into the rest pose and
-            meshed there, ``pifuhd.avatar.canonical``; ``posed`` is that mesh posed again) or
+            meshed there, ``pifuhd.avatar.canonical``; ``posed`` is that mesh posed again),
+            "learned" (CAR's canonical model ``model``, default the bundled one,
+            ``pifuhd.avatar.learned``; posed the same way) or
             "unpose" (the reconstructed mesh taken back vertex by vertex,
             ``pifuhd.avatar.rigging``; ``posed`` is the reconstruction: faster, but vertices
             between bones turned far apart fly off into large sheets).
@@ -142,7 +145,9 @@ def make_avatar(
     reconstructor.fit_body = True
     result = reconstructor(image, frame="cube", **inputs)
     fine_size = reconstructor.model.config.fine.image_size
-    return rig_reconstruction(result, image, motions, frames, frame, canonical, fine_size)
+    return rig_reconstruction(
+        result, image, motions, frames, frame, canonical, fine_size, model=model
+    )
 
 
 def rig_reconstruction(
@@ -155,6 +160,8 @@ def rig_reconstruction(
     fine_size: int = 1024,
     refine: int | None = None,
     model: Any = None,
+    sdf_refine: int = 0,
+    hyper: Any = None,
 ) -> Avatar:
     """The avatar of a reconstruction made with ``Reconstructor.fit_body`` set (cube frame);
     arguments as :func:`make_avatar` (``image`` only names the photo in errors; ``fine_size``:
@@ -181,6 +188,10 @@ def rig_reconstruction(
         else:
             rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
         timings["rig"] = time.perf_counter() - start
+        if sdf_refine > 0:
+            start = time.perf_counter()
+            rigged = sdf_refined(rigged, fit.vertices, result.normals, sdf_refine, hyper)
+            timings["refine_sdf"] = time.perf_counter() - start
         iterations = result.settings.refine if refine is None else refine
         if iterations > 0:  # as the pipeline refines a reconstruction
             start = time.perf_counter()
@@ -222,6 +233,24 @@ def rig_reconstruction(
         rgba = np.concatenate([np.rint(colors * 255), np.full((len(colors), 1), 255)], 1)
         rest.visual.vertex_colors = rgba.astype(np.uint8)
     return Avatar(rest, posed, skinned, rigged, result, timings, canonical)
+
+
+def sdf_refined(
+    rigged: RiggedMesh, fit_vertices: np.ndarray, normals: list, steps: int, hyper: Any
+) -> RiggedMesh:
+    """CAR's posed refinement network (``pifuhd.avatar.refine_sdf``) fitted for ``steps``
+    from the hypernetwork's weights for this body (or from a sphere without one)."""
+    import torch
+
+    from pifuhd.avatar.hyper import body_points
+    from pifuhd.avatar.refine_sdf import refine_rigged_sdf
+
+    theta0 = None
+    if hyper is not None:
+        faces = rigged.body.weld[rigged.body.faces]
+        with torch.no_grad():
+            theta0 = hyper(torch.as_tensor(body_points(fit_vertices, faces)))
+    return refine_rigged_sdf(rigged, normals, steps, theta0)
 
 
 def refine_rigged(rigged: RiggedMesh, normals: list[np.ndarray], iterations: int) -> RiggedMesh:
@@ -277,6 +306,7 @@ def avatar_files(
     frame: str = "cube",
     on_start: Callable[[Path], None] | None = None,
     canonical: str = "pullback",
+    model: Any = None,
     **inputs: Any,
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
@@ -284,7 +314,7 @@ def avatar_files(
 
     def work(image: Path) -> list[Path]:
         avatar = make_avatar(
-            image, reconstructor, motions, frame=frame, canonical=canonical, **inputs
+            image, reconstructor, motions, frame=frame, canonical=canonical, model=model, **inputs
         )
         extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
         return write_avatar_files(avatar, out_dir, Path(image).stem, extra)
