@@ -183,9 +183,13 @@ def fit_theta(
     batch: int = 4096,
     seed: int = 0,
     on_step: Callable[[int, float, float], None] | None = None,
+    sgd_steps: int = 2,
+    alpha: float = 0.01,
 ) -> torch.Tensor:
-    """Adam on ``refine_terms`` from ``theta`` (a copy is optimised), ``batch`` random surface
-    and Eikonal points a step; ``on_step(step, loss, seconds)`` after each. Returns theta."""
+    """Optimise ``refine_terms`` from ``theta`` (a copy), ``batch`` random surface and Eikonal
+    points a step: the first ``sgd_steps`` plain gradient steps of size ``alpha`` (the inner
+    steps the hypernetwork is meta-trained for, ``pifuhd.avatar.hyper``), then Adam at ``lr``.
+    ``on_step(step, loss, seconds)`` after each of the ``iterations``. Returns theta."""
     theta = theta.detach().clone().requires_grad_(True)
     optim = torch.optim.Adam([theta], lr=lr)
     gen = torch.Generator().manual_seed(seed)
@@ -197,7 +201,11 @@ def fit_theta(
         loss = total_loss(refine_terms(theta, part))
         optim.zero_grad()
         loss.backward()
-        optim.step()
+        if step < sgd_steps:
+            with torch.no_grad():
+                theta -= alpha * theta.grad
+        else:
+            optim.step()
         if on_step is not None:
             on_step(step + 1, float(loss.detach()), time.perf_counter() - start)
     return theta.detach()
