@@ -7,7 +7,9 @@ For each subject and yaw the photo (the view's render over grey) becomes an avat
 method (``pifuhd.avatar.pipeline``; ``pullback+refine``: the pulled-back mesh refined in the
 photo's pose against the predicted normal maps, 50 iterations; ``pullback``: not refined;
 ``unpose``: the reconstruction as the checkpoint's pipeline makes it; ``learned``: CAR's
-canonical model, ``--canonical-model`` or the bundled one). Scores
+canonical model, ``--canonical-model`` or the bundled one; ``+sdf``: CAR's posed refinement
+network for ``--sdf-steps`` from a sphere, ``+hyper``: from ``--hyper``'s output, both before
+the vertex refinement when ``+refine`` is there too). Scores
 (``pifuhd.eval.metrics.geometry_metrics``: Chamfer, P2S, normal consistency, cm):
 
 - posed: the avatar's posed mesh against the view's true mesh (the prepared ``mesh.ply``),
@@ -60,6 +62,8 @@ def main() -> None:
     parser.add_argument(
         "--canonical-model", type=Path, default=None, help="for learned: default the bundled"
     )
+    parser.add_argument("--hyper", type=Path, default=None, help="for +hyper: a hypernetwork")
+    parser.add_argument("--sdf-steps", type=int, default=300, help="for +sdf and +hyper")
     parser.add_argument("-o", "--out", type=Path, default=Path("avatar_eval.json"))
     args = parser.parse_args()
     methods = args.methods.split(",")
@@ -68,6 +72,11 @@ def main() -> None:
         from pifuhd.avatar.train_canonical import load_canonical_model
 
         model = load_canonical_model(args.canonical_model)
+    hyper = None
+    if args.hyper is not None:
+        from pifuhd.avatar.hyper import load_hyper
+
+        hyper = load_hyper(args.hyper)
     reconstructor = Reconstructor(
         args.checkpoint or default_checkpoint(), resolution=args.resolution
     )
@@ -98,14 +107,17 @@ def main() -> None:
             cube_per_cm = float(np.cbrt(abs(np.linalg.det(calib[:3, :3]))))
             for method in methods:
                 start = time.perf_counter()
-                canonical, _, extra = method.partition("+")
+                canonical, *extras = method.split("+")
+                sdf = args.sdf_steps if {"sdf", "hyper"} & set(extras) else 0
                 avatar = rig_reconstruction(
                     result,
                     name,
                     motions=(),
                     canonical=canonical,
-                    refine=50 if extra else 0,
+                    refine=50 if "refine" in extras else 0,
                     model=model,
+                    sdf_refine=sdf,
+                    hyper=hyper if "hyper" in extras else None,
                 )
                 row[f"{method}_s"] = time.perf_counter() - start
                 posed = to_subject_frame(np.asarray(avatar.posed.vertices), calib)

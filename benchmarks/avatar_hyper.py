@@ -6,11 +6,12 @@
 For each held-out view the photo (its render over grey) becomes an avatar (pulled-back
 canonical mesh, posed; ``--canonical``), and the posed refinement network
 (``pifuhd.avatar.refine_sdf``) is fitted to it twice for ``--iterations`` steps (two plain
-gradient steps, as the hypernetwork is meta-trained for, then Adam) with the same batches: from the plain (geometric, sphere) start and from the hypernetwork's output for
-the view's fitted body. Reported per start: the loss curve (mean over views, a moving average
-of ``SMOOTH`` steps), the steps and wall seconds until the curve first reaches the loss the plain
-start ends with, and the avatar after projecting onto each fit's zero set (Chamfer / P2S /
-normal consistency against the view's true mesh). Writes ``--out`` (JSON) and ``--plot`` (PNG).
+gradient steps, as the hypernetwork is meta-trained for, then Adam) with the same batches: from
+the plain (geometric, sphere) start and from the hypernetwork's output for the view's fitted
+body. Reported per start: the loss curve (mean over views, a moving average of ``SMOOTH``
+steps), the steps and wall seconds until the curve first reaches the loss the plain start ends
+with, and the avatar after projecting onto each fit's zero set (Chamfer / P2S / normal
+consistency against the view's true mesh). Writes ``--out`` (JSON) and ``--plot`` (PNG).
 """
 
 from __future__ import annotations

@@ -54,6 +54,20 @@ def add_avatar_parsers(sub: Any) -> None:
         help="with --canonical learned: a model (or run folder) from `pifuhd train avatar`; "
         "default: the bundled one",
     )
+    av.add_argument(
+        "--sdf-refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="steps of CAR's posed refinement network before the vertex refinement (0: off; "
+        "docs/avatar.md: on this CPU it does not improve the avatar yet)",
+    )
+    av.add_argument(
+        "--hyper",
+        type=Path,
+        help="with --sdf-refine: a hypernetwork from `pifuhd train avatar-hyper` to start it "
+        "(default: a sphere)",
+    )
     av.add_argument("--texture", action="store_true", help="vertex colours from the colour net")
     av.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     av.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
@@ -98,6 +112,13 @@ def cmd_avatar(args: argparse.Namespace) -> int:
         from pifuhd.avatar.train_canonical import load_canonical_model
 
         model = load_canonical_model(args.canonical_model)
+    hyper = None
+    if args.hyper is not None:
+        from pifuhd.avatar.hyper import load_hyper
+
+        hyper = load_hyper(args.hyper)
+    if args.sdf_refine < 0:
+        raise InputError(f"--sdf-refine {args.sdf_refine}: give 0 or more steps")
     reconstructor = Reconstructor(
         args.checkpoint, device=args.device, resolution=args.resolution, texture=args.texture
     )
@@ -110,6 +131,8 @@ def cmd_avatar(args: argparse.Namespace) -> int:
         on_start=lambda image: print(f"making an avatar of {image}", file=sys.stderr),
         canonical=args.canonical,
         model=model,
+        sdf_refine=args.sdf_refine,
+        hyper=hyper,
         rect=args.rect,
         keypoints=args.keypoints,
         mask=args.mask,

@@ -124,6 +124,8 @@ def make_avatar(
     frame: str = "cube",
     canonical: str = "pullback",
     model: Any = None,
+    sdf_refine: int = 0,
+    hyper: Any = None,
     **inputs: Any,
 ) -> Avatar:
     """Reconstruct the largest person of ``image`` and rig it (module docstring).
@@ -146,8 +148,9 @@ def make_avatar(
     result = reconstructor(image, frame="cube", **inputs)
     fine_size = reconstructor.model.config.fine.image_size
     return rig_reconstruction(
-        result, image, motions, frames, frame, canonical, fine_size, model=model
-    )
+        result, image, motions, frames, frame, canonical, fine_size,
+        model=model, sdf_refine=sdf_refine, hyper=hyper,
+    )  # fmt: skip
 
 
 def rig_reconstruction(
@@ -307,6 +310,8 @@ def avatar_files(
     on_start: Callable[[Path], None] | None = None,
     canonical: str = "pullback",
     model: Any = None,
+    sdf_refine: int = 0,
+    hyper: Any = None,
     **inputs: Any,
 ) -> list[Any]:
     """Make and write each photo's avatar; a failure on one (a ``PifuhdError``) is reported
@@ -314,8 +319,9 @@ def avatar_files(
 
     def work(image: Path) -> list[Path]:
         avatar = make_avatar(
-            image, reconstructor, motions, frame=frame, canonical=canonical, model=model, **inputs
-        )
+            image, reconstructor, motions, frame=frame, canonical=canonical, model=model,
+            sdf_refine=sdf_refine, hyper=hyper, **inputs,
+        )  # fmt: skip
         extra = {"image": str(image), "checkpoint": reconstructor.checkpoint_info.get("path")}
         return write_avatar_files(avatar, out_dir, Path(image).stem, extra)
 

@@ -37,8 +37,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The train command's arguments (shared by ``pifuhd train`` and ``python -m pifuhd.train``)."""
     parser.add_argument(
         "stage",
-        choices=(*STAGES, "avatar"),
-        help="what to train (avatar: CAR's canonical model, pifuhd.avatar.train_canonical)",
+        choices=(*STAGES, "avatar", "avatar-hyper"),
+        help="what to train (avatar: CAR's canonical model, pifuhd.avatar.train_canonical; "
+        "avatar-hyper: CAR's hypernetwork, pifuhd.avatar.hyper)",
     )
     parser.add_argument("--data", type=Path, help="folder written by `pifuhd prepare`")
     parser.add_argument("--out", type=Path, help="run folder (checkpoints, logs, val meshes)")
@@ -101,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     configure_console(dist_from_env().is_main)
     if args.stop_after is not None and args.stop_after < 1:
         raise PifuhdError(f"--stop-after {args.stop_after}: must be at least 1")
-    if args.stage == "avatar":
+    if args.stage in ("avatar", "avatar-hyper"):
         return train_avatar(args)
     config = config_from_args(args)
     train(config, resume=args.resume, stop_after=args.stop_after)
@@ -109,11 +110,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_avatar(args: argparse.Namespace) -> int:
-    """``pifuhd train avatar --data DATA --out RUN [--steps N] [--set key=value]``."""
+    """``pifuhd train avatar|avatar-hyper --data DATA --out RUN [--steps N] [--set k=v]``."""
     from pifuhd.avatar.train_canonical import AvatarTrainConfig, train_canonical
 
     if args.data is None or args.out is None:
-        raise PifuhdError("train avatar: give --data (prepared synthetic people) and --out")
+        raise PifuhdError(f"train {args.stage}: give --data (prepared synthetic people) and --out")
+    if args.stage == "avatar-hyper":
+        from pifuhd.avatar.hyper import meta_train
+
+        settings = dict(item.partition("=")[::2] for item in args.overrides)
+        unknown = set(settings) - {"subjects", "lr", "batch"}
+        if unknown:
+            raise PifuhdError(f"train avatar-hyper: unknown setting {sorted(unknown)[0]!r}")
+        meta_train(
+            args.data, args.out, args.steps or 2500,
+            subjects=int(settings.get("subjects", 200)), lr=float(settings.get("lr", 1e-3)),
+            batch=int(settings.get("batch", 2048)), resume=args.resume,
+            stop_after=args.stop_after,
+        )  # fmt: skip
+        return 0
     config = AvatarTrainConfig.with_overrides(args.overrides, args.steps)
     train_canonical(args.data, args.out, config, args.resume, args.stop_after)
     return 0
