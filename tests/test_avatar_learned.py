@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,49 @@ def test_igr_losses_teach_a_sphere_with_the_inside_negative() -> None:
     assert abs(f[0]) < 0.03 and f[1] < -0.15 and 0.3 < f[2] < 0.5, f
     _, grad = sdf_with_gradient(model, probe[:1], eye)
     np.testing.assert_allclose(grad[0].detach().numpy(), [1.0, 0.0, 0.0], atol=0.1)
+
+
+def fake_cache(run: Path, name: str, seed: int) -> None:
+    """A cache file as ``build_cache`` writes it, for a sphere of radius 0.3 seen only
+    through the coordinate (the other features zero)."""
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(size=(600, 3))
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    coords = np.concatenate([0.3 * normal, 0.3 * normal + rng.normal(0, 0.05, (600, 3))])
+    features = np.zeros((1200, FEATURES), np.float32)
+    features[:, -3:] = coords
+    jacobian = np.zeros((1200, FEATURES, 3), np.float32)
+    jacobian[:, -3:, :] = np.eye(3)
+    normals = np.concatenate([normal, np.zeros_like(normal)])
+    kinds = np.repeat([0, 1], 600)
+    arrays = {"features": features, "jacobian": jacobian, "normals": normals, "kinds": kinds}
+    with open(run / "cache" / f"{name}@0.npz", "wb") as handle:
+        np.savez(handle, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+
+
+def test_train_avatar_fits_cached_views_stops_and_resumes(tmp_path: Path) -> None:
+    """``pifuhd train avatar`` on two cached views: it stops after 10 steps with a checkpoint,
+    resumes to 40, and the saved model (safetensors) has learned the sphere."""
+    from pifuhd.avatar.train_canonical import load_canonical_model
+    from pifuhd.cli import main
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    (run / "cache").mkdir(parents=True)
+    for seed, name in enumerate(("ann", "ben")):
+        (data / "subjects" / name).mkdir(parents=True)
+        fake_cache(run, name, seed)
+    args = ["train", "avatar", "--data", str(data), "--out", str(run), "--steps", "40"]
+    sets = ["--set", "views=0", "--set", "views_per_subject=1", "--set", "width=64"]
+    sets += ["--set", "depth=2", "--set", "lr=0.002", "--set", "points_per_view=300"]
+    assert main([*args, *sets, "--stop-after", "10"]) == 0
+    state = torch.load(run / "avatar_state.pt", weights_only=True)
+    assert state["step"] == 10
+    assert main([*args, *sets, "--resume"]) == 0
+    assert torch.load(run / "avatar_state.pt", weights_only=True)["step"] == 40
+    model = load_canonical_model(run)
+    probe = torch.zeros(2, FEATURES)
+    probe[:, -3:] = torch.tensor([[0.0, 0.05, 0.0], [0.0, 0.0, 0.6]])
+    with torch.no_grad():
+        f = model(probe)
+    assert f[0] < -0.1 and f[1] > 0.1, f
+    assert main([*args, "--set", "wings=2"]) == 1
