@@ -9,7 +9,9 @@ photo's pose against the predicted normal maps, 50 iterations; ``pullback``: not
 ``unpose``: the reconstruction as the checkpoint's pipeline makes it; ``learned``: CAR's
 canonical model, ``--canonical-model`` or the bundled one; ``+sdf``: CAR's posed refinement
 network for ``--sdf-steps`` from a sphere, ``+hyper``: from ``--hyper``'s output, both before
-the vertex refinement when ``+refine`` is there too). Scores
+the vertex refinement when ``+refine`` is there too; ``+attract``: the posed avatar drawn onto
+the reconstruction's surface first, ``pifuhd.avatar.posed_fit``; ``+pose``: the pose corrected
+onto it before that, 100 steps or N with ``+poseN``, ``pifuhd.avatar.pose_refine``). Scores
 (``pifuhd.eval.metrics.geometry_metrics``: Chamfer, P2S, normal consistency, cm):
 
 - posed: the avatar's posed mesh against the view's true mesh (the prepared ``mesh.ply``),
@@ -40,6 +42,11 @@ def truth_rest(scan: Path, scale: float) -> tuple[np.ndarray, np.ndarray]:
     return scale * np.asarray(mesh.vertices), np.asarray(mesh.faces)
 
 
+def pose_steps(extras: list[str]) -> int:
+    """``+pose`` -> 100 steps, ``+poseN`` -> N, none -> 0."""
+    return next((int(e[4:] or 100) for e in extras if e.startswith("pose")), 0)
+
+
 def main() -> None:
     from pifuhd.avatar.pipeline import rig_reconstruction
     from pifuhd.demo import composite
@@ -53,6 +60,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--scans", type=Path, required=True)
     parser.add_argument("--subjects", type=int, default=10, help="the first N subjects")
+    parser.add_argument("--names", default="", help="these subjects instead (comma-separated)")
     parser.add_argument("--yaws", default="0,90")
     parser.add_argument("-r", "--resolution", type=int, default=256)
     parser.add_argument(
@@ -82,6 +90,8 @@ def main() -> None:
     )
     reconstructor.fit_body = True
     names = sorted(p.name for p in (args.data / "subjects").iterdir())[: args.subjects]
+    if args.names:
+        names = args.names.split(",")
     rows: list[dict] = []
     for name in names:
         folder = args.data / "subjects" / name
@@ -118,6 +128,10 @@ def main() -> None:
                     model=model,
                     sdf_refine=sdf,
                     hyper=hyper if "hyper" in extras else None,
+                    attract="attract" in extras,
+                    pose_refine=next(
+                        (int(e[4:] or 100) for e in extras if e.startswith("pose")), 0
+                    ),
                 )
                 row[f"{method}_s"] = time.perf_counter() - start
                 posed = to_subject_frame(np.asarray(avatar.posed.vertices), calib)

@@ -41,12 +41,12 @@ def add_avatar_parsers(sub: Any) -> None:
     )
     av.add_argument(
         "--canonical",
-        choices=["unpose", "pullback", "learned"],
-        default="pullback",
-        help="rest-pose mesh: the photo's occupancy pulled back into the rest pose and "
-        "meshed there; CAR's learned canonical model (--canonical-model); or the "
-        "reconstruction unposed vertex by vertex (faster; large sheets where limbs were bent "
-        "far from the rest pose, e.g. sitting or running)",
+        choices=["learned", "pullback", "unpose"],
+        default="learned",
+        help="rest-pose mesh: CAR's learned canonical model (--canonical-model), posed and "
+        "corrected onto the photo's surface; the photo's occupancy pulled back into the rest "
+        "pose and meshed there; or the reconstruction unposed vertex by vertex (faster; large "
+        "sheets where limbs were bent far from the rest pose, e.g. sitting or running)",
     )
     av.add_argument(
         "--canonical-model",
