@@ -95,4 +95,4 @@ def test_an_untrained_hypernetwork_gives_the_plain_start_and_meta_steps_lower_th
         start = hyper(torch.as_tensor(points))
     _, loss_now = adapt(start, targets)
     assert loss_now < 0.8 * first, (first, loss_now)
-    assert float(total_loss(refine_terms(start, targets))) == loss_now
+    assert float(total_loss(refine_terms(start, targets)).detach()) == loss_now

@@ -36,8 +36,8 @@ from pifuhd.avatar.refine_sdf import (
     refine_terms,
     total_loss,
 )
+from pifuhd.avatar.run_files import model_file, save_run
 from pifuhd.errors import InputError
-from pifuhd.io.atomic import atomic_write
 
 log = logging.getLogger("pifuhd.train")
 BODY_POINTS = 2048
@@ -136,8 +136,6 @@ def meta_train(
 ) -> Path:  # fmt: skip
     """Meta-train the hypernetwork on prepared synthetic people (two views each, turning
     with the subject index); checkpoints every 100 steps, resumable. Returns the model file."""
-    from safetensors.torch import save_file
-
     names = sorted(p.name for p in (data / "subjects").iterdir())[:subjects]
     if not names:
         raise InputError(f"{data}: no prepared subjects")
@@ -181,11 +179,7 @@ def meta_train(
             log.info("meta step %d: loss at H %.4f, after %d inner steps %.4f (%.0f s)",
                      step, mean[0], INNER_STEPS, mean[1], time.perf_counter() - start)  # fmt: skip
         if step % 100 == 0 or step == last:
-            state = {"model": hyper.state_dict(), "optim": optim.state_dict(), "step": step}
-            with atomic_write(run / HYPER_STATE) as tmp:
-                torch.save({**state, "gen": gen.get_state()}, tmp)
-            with atomic_write(run / HYPER_FILE) as tmp:
-                save_file({k: v.contiguous() for k, v in hyper.state_dict().items()}, tmp)
+            save_run(run, (HYPER_STATE, HYPER_FILE), hyper, optim, step, gen)
     return run / HYPER_FILE
 
 
@@ -193,11 +187,7 @@ def load_hyper(path: str | Path) -> BodyHyperNet:
     """A meta-trained hypernetwork (safetensors, data only; a run folder works too)."""
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / HYPER_FILE
-    if not path.is_file():
-        raise InputError(f"{path}: no hypernetwork; train one with `pifuhd train avatar-hyper`")
+    path = model_file(path, HYPER_FILE, "hypernetwork", "pifuhd train avatar-hyper")
     hyper = BodyHyperNet()
     hyper.load_state_dict(load_file(str(path)))
     return hyper.eval()

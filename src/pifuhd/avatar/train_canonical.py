@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from pifuhd.avatar.canonical import REACH_CM
 from pifuhd.avatar.learned import CanonicalSDF, PhotoEvidence, canonical_features, sdf_with_gradient
+from pifuhd.avatar.run_files import model_file, save_run
 from pifuhd.errors import InputError
 from pifuhd.io.atomic import atomic_write
 
@@ -263,24 +264,16 @@ def train_canonical(
 
 
 def save_state(run: Path, model: CanonicalSDF, optim: Any, step: int, gen: Any) -> None:
-    """The resumable state and the model file, each written atomically."""
-    state = {"model": model.state_dict(), "optim": optim.state_dict(), "step": step}
-    with atomic_write(run / STATE_FILE) as tmp:
-        torch.save({**state, "gen": gen.get_state()}, tmp)
+    """The resumable state and the model file (its width and depth as metadata)."""
     meta = {"width": str(model.last.in_features), "depth": str(len(model.hidden))}
-    with atomic_write(run / MODEL_FILE) as tmp:
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp, metadata=meta)
+    save_run(run, (STATE_FILE, MODEL_FILE), model, optim, step, gen, meta)
 
 
 def load_canonical_model(path: str | Path) -> CanonicalSDF:
     """A trained canonical model (``MODEL_FILE``, safetensors: data only)."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / MODEL_FILE
-    if not path.is_file():
-        raise InputError(f"{path}: no canonical model; train one with `pifuhd train avatar`")
+    path = model_file(path, MODEL_FILE, "canonical model", "pifuhd train avatar")
     with safe_open(str(path), "pt") as handle:
         meta = handle.metadata() or {}
     model = CanonicalSDF(int(meta.get("width", 256)), int(meta.get("depth", 4)))
