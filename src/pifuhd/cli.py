@@ -29,6 +29,7 @@ from pifuhd.cli_parsers import (
 from pifuhd.errors import PifuhdError
 from pifuhd.eval.cli_args import add_evaluate_parser
 from pifuhd.train.cli_args import add_train_parser
+from pifuhd.web.cli_args import add_serve_parser
 
 log = logging.getLogger("pifuhd")
 
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto")
     demo.set_defaults(func=cmd_demo)
     add_train_parser(sub)
+    add_serve_parser(sub)
     finish_help(parser)
     return parser
 

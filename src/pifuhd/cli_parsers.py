@@ -215,6 +215,8 @@ EXAMPLES = {
     "evaluate": "pifuhd evaluate --data data200 -r 256\n"
     "  pifuhd evaluate --pred results --gt scans",
     "demo": "pifuhd demo -o demo -r 256",
+    "serve": "pifuhd serve            # then open http://127.0.0.1:7860/\n"
+    "  pifuhd serve --port 8080 --checkpoint runs/fine/best",
     "train": "pifuhd train fine --data data200 --out runs/fine --preset small --steps 2000\n"
     "  pifuhd train fine --out runs/fine --resume",
 }

@@ -26,6 +26,7 @@ from pifuhd.geometry.progress import ProgressFn
 from pifuhd.geometry.projection import default_calib
 from pifuhd.models.fast_query import FastQuery, supports_fast_query
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
+from pifuhd.stages import notify_stage
 
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -151,7 +152,9 @@ def grid_ticker(progress: Callable[[str, int, int], None] | None) -> ProgressFn:
 @contextmanager
 def timed_stage(timings: dict[str, float], name: str) -> Iterator[None]:
     """Add the wall time of the block to ``timings[name]``; on CUDA, after the GPU's queued
-    work has finished (kernels run asynchronously), so each stage gets its own time."""
+    work has finished (kernels run asynchronously), so each stage gets its own time. The
+    stage's listener (``pifuhd.stages``) hears ``name`` as the block starts."""
+    notify_stage(name)
     synchronize()
     start = time.perf_counter()
     try:

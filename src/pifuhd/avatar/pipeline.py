@@ -50,6 +50,7 @@ from pifuhd.errors import InputError
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.io.atomic import publish, staging_folder
 from pifuhd.io.crops import cube_to_pixel_matrix
+from pifuhd.stages import notify_stage
 
 log = logging.getLogger(__name__)
 METHODS = {
@@ -192,6 +193,7 @@ def rig_reconstruction(
             "needs one: give a full-body photo of one person"
         )
     timings = dict(result.timings)
+    notify_stage("rig")
     start = time.perf_counter()
     body = anny_body(fit.shape, fit.anny_pose_deltas)
     learned = canonical == "learned"
@@ -211,14 +213,17 @@ def rig_reconstruction(
             rigged = rig_canonical(result.occupancy, body, fit.vertices, result.resolution)
         timings["rig"] = time.perf_counter() - start
         if pose_refine > 0:
+            notify_stage("pose_refine")
             start = time.perf_counter()
             rigged = refine_rigged_pose(rigged, result.mesh, pose_refine)
             timings["pose_refine"] = time.perf_counter() - start
         if attract:
+            notify_stage("attract")
             start = time.perf_counter()
             rigged = attract_rigged(rigged, result.mesh)
             timings["attract"] = time.perf_counter() - start
         if sdf_refine > 0:
+            notify_stage("refine_sdf")
             start = time.perf_counter()
             rigged = sdf_refined(rigged, fit.vertices, result.normals, sdf_refine, hyper)
             timings["refine_sdf"] = time.perf_counter() - start
@@ -233,6 +238,7 @@ def rig_reconstruction(
         raise ValueError(f"canonical must be one of {', '.join(METHODS)}, not {canonical!r}")
     rig = anny_rig(fit.shape)
     timings["rig"] = timings.get("rig", 0.0) + time.perf_counter() - start
+    notify_stage("clips")
     start = time.perf_counter()
     colors = None
     if result.mesh.visual.kind == "vertex":
