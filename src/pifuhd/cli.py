@@ -37,12 +37,19 @@ log = logging.getLogger("pifuhd")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except PifuhdError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def configure_logging(verbose: bool) -> None:
+    """Warnings from everything; with ``-v`` also pifuhd's own info and debug lines (not
+    those of the libraries under it, such as Pillow's PNG chunk reader)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pifuhd").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def run() -> None:

@@ -14,6 +14,7 @@ the fast path is tested against.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ from pifuhd.geometry.projection import default_calib
 from pifuhd.models.fast_query import FastQuery, supports_fast_query
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
 from pifuhd.stages import notify_stage
+
+log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -161,7 +164,9 @@ def timed_stage(timings: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         synchronize()
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        timings[name] = timings.get(name, 0.0) + seconds
+        log.debug("stage %s: %.2f s", name, seconds)
 
 
 def synchronize() -> None:

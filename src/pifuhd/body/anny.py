@@ -110,9 +110,22 @@ def load_anny(cache_dir: str | os.PathLike[str] | None = None):
     if key not in _MODELS:
         if folder:
             anny.paths.set_anny_cache_path(Path(folder))
-        log.info("building the Anny body model (cache: %s)", anny.paths.get_anny_cache_path())
+        cache = anny.paths.get_anny_cache_path()
+        if cache_is_cold(cache):  # a minute or more of silence otherwise: say what happens
+            log.warning(
+                "first use of the Anny body model: building its cache in %s (about 90 s and "
+                "790 MB, once; set ANNY_CACHE_DIR to put it elsewhere)",
+                cache,
+            )
+        else:
+            log.info("loading the Anny body model (cache: %s)", cache)
         _MODELS[key] = anny.Anny(skinning_method="lbs")
     return _MODELS[key]
+
+
+def cache_is_cold(cache: Path) -> bool:
+    """Whether Anny's cache folder is missing or empty (its first build takes about 90 s)."""
+    return not cache.is_dir() or not any(cache.iterdir())
 
 
 def anny_version() -> str:

@@ -91,7 +91,8 @@ class PhotoWork:
             save_mesh(result.mesh, names[-1], fmt)
         names += body_files(job, result.body_fit, out)
         downloads = [(f"{fmt.upper()} mesh", f"{job.stem}.{fmt}") for fmt in ("obj", "ply", "glb")]
-        return names, page_result(job, result, f"{job.stem}.glb", downloads, names, [])
+        page = page_result(job, result, f"{job.stem}.glb", downloads, names, [], result.timings)
+        return names, page
 
     def _avatar(self, job: Job, rec: Any, out: Path) -> tuple[list[Path], dict[str, Any]]:
         from pifuhd.avatar.pipeline import make_avatar, write_avatar_files
@@ -112,8 +113,9 @@ class PhotoWork:
         ]
         clips = [clip.name for clip in avatar.skinned.clips]
         return names, page_result(
-            job, avatar.reconstruction, f"{stem}_avatar.glb", downloads, names, clips
-        )
+            job, avatar.reconstruction, f"{stem}_avatar.glb", downloads, names, clips,
+            avatar.timings,
+        )  # fmt: skip
 
 
 def body_files(job: Job, fit: Any, out: Path) -> list[Path]:
@@ -134,6 +136,7 @@ def page_result(
     downloads: list[tuple[str, str]],
     names: list[Path],
     clips: list[str],
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     """What the page needs to show a finished job (file names are served names)."""
     present = {path.name for path in names}
@@ -151,5 +154,5 @@ def page_result(
         "vertices": len(result.mesh.vertices),
         "faces": len(result.mesh.faces),
         "warnings": list(result.warnings),
-        "timings_s": {k: round(float(v), 2) for k, v in result.timings.items()},
+        "timings_s": {k: round(float(v), 2) for k, v in timings.items()},
     }
