@@ -57,3 +57,27 @@ def test_refinement_follows_the_normal_maps() -> None:
     assert radius.std() < np.linalg.norm(mesh.vertices, axis=1).std()
     assert np.abs(radius - RADIUS).max() < 0.03 * RADIUS
     np.testing.assert_array_equal(refined.faces, mesh.faces)
+
+
+def test_triangles_that_turn_over_are_put_back() -> None:
+    """A large step turns triangles over; the refined mesh keeps every face's orientation."""
+    mesh = bumpy_sphere(seed=1)
+    refined, report = refine_mesh(mesh, *sphere_maps(), RefineSettings(iterations=10, lr=3e-2))
+    start_n = mesh.face_normals
+    cos = (start_n * refined.face_normals).sum(1)
+    assert cos.min() > 0.0
+    assert report["vertices_restored"] > 0  # the step was large enough to fold some
+
+
+def test_unfold_restores_only_the_folded_triangle() -> None:
+    from pifuhd.geometry.normal_refine import unfold
+
+    start = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [2, 0, 0]], float)
+    faces = np.array([[0, 1, 2], [1, 3, 2], [1, 4, 3]])
+    moved = start.copy()
+    moved[0] = [2.0, 2.0, 0.0]  # face 0 turns over
+    moved[4] += [0.0, 0.0, 0.1]  # face 2 only tilts
+    out, restored = unfold(start, moved, faces)
+    np.testing.assert_array_equal(out[[0, 1, 2]], start[[0, 1, 2]])
+    np.testing.assert_array_equal(out[4], moved[4])
+    assert restored == 3

@@ -175,6 +175,9 @@ class JobQueue:
             "files": sorted(job.files),
             "result": job.result,
             "seconds": None if job.finished is None else round(job.finished - job.submitted, 2),
+            "work_seconds": None
+            if job.finished is None or job.started is None
+            else round(job.finished - job.started, 2),
         }
 
     def _loop(self) -> None:

@@ -25,6 +25,7 @@ const VIEWS = { front: [0, 0, 1], side: [1, 0, 0], back: [0, 0, -1], other: [-1,
 const $ = (id) => document.getElementById(id);
 const jobs = new Map(); // id -> {status, element}
 let selected = null;
+let userPicked = false; // until the user clicks a job, each finished one is shown
 
 // ---------- the 3D viewer ----------
 const canvas = $('viewer');
@@ -193,10 +194,13 @@ function addJob(status) {
   bar.max = 1;
   bar.value = 0;
   item.append(name, state, bar);
-  item.addEventListener('click', () => select(status.id));
+  item.addEventListener('click', () => {
+    userPicked = true;
+    select(status.id);
+  });
   $('jobs').append(item);
   jobs.set(status.id, { status, item });
-  if (!selected || jobs.get(selected).status.state !== 'running') selected = status.id;
+  if (!selected) selected = status.id;
   render(status);
   poll(status.id);
 }
@@ -211,8 +215,9 @@ async function poll(id) {
   const before = jobs.get(id).status.state;
   jobs.get(id).status = status;
   render(status);
-  if (status.state === 'done' && before !== 'done' && selected === id) await select(id);
-  if (status.state === 'failed' && selected === id) showError(`${status.name}: ${status.error}`);
+  const show = selected === id || !userPicked;
+  if (status.state === 'done' && before !== 'done' && show) await select(id);
+  if (status.state === 'failed') showError(`${status.name}: ${status.error}`);
   if (status.state === 'queued' || status.state === 'running') setTimeout(() => poll(id), 400);
 }
 
@@ -221,7 +226,10 @@ function describe(status) {
     return status.position ? `waiting, ${status.position} ahead in the queue` : 'starting';
   }
   if (status.state === 'failed') return `failed: ${status.error}`;
-  if (status.state === 'done') return `done in ${status.seconds} s`;
+  if (status.state === 'done') {
+    const waited = status.seconds - status.work_seconds;
+    return `done in ${status.work_seconds} s` + (waited > 0.5 ? ` (after ${waited.toFixed(1)} s in the queue)` : '');
+  }
   const stage = status.stages.length ? status.stages[status.stages.length - 1][0] : 'model';
   let text = STAGES[stage] || stage;
   const [done, total] = status.grid;
@@ -274,7 +282,7 @@ async function select(id) {
   $('images').replaceChildren(...figures);
   const warn = result.warnings.length ? ` Warnings: ${result.warnings.join('; ')}` : '';
   $('summary').textContent = `${status.name}: ${result.vertices} vertices, ${result.faces} faces, `
-    + `made in ${status.seconds} s.${warn}`;
+    + `made in ${status.work_seconds} s.${warn}`;
   canvas.dataset.loaded = '0';
   try {
     await showModel(base + encodeURIComponent(result.viewer), result.clips);
