@@ -116,6 +116,22 @@ def test_no_client_path_is_opened(server: WebServer, tmp_path: Path) -> None:
     assert status == 403
 
 
+def test_loopback_addresses_are_recognised() -> None:
+    from pifuhd.web.server import is_loopback
+
+    assert all(map(is_loopback, ("127.0.0.1", "127.3.4.5", "::1", "localhost")))
+    assert not any(map(is_loopback, ("0.0.0.0", "192.168.1.4", "example.org", "::")))
+
+
+def test_serve_help_shows_defaults_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from pifuhd.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "127.0.0.1" in text and "7860" in text and "pifuhd serve --port 8080" in text
+
+
 def test_options_and_stems() -> None:
     models = ("default", "mine")
     assert parse_options({}, models) == JobOptions()
