@@ -83,13 +83,52 @@ def test_reconstruct_texture_writes_the_nets_vertex_colours(
 ) -> None:
     textured, _ = checkpoints
     args = ["reconstruct", str(PERSON), "-c", str(textured), "-o", str(tmp_path)]
-    assert main([*args, *RES, "--texture", "--format", fmt]) == 0
+    assert main([*args, *RES, "--texture", "net", "--format", fmt]) == 0
     mesh = trimesh.load(tmp_path / f"person.{fmt}", force="mesh", process=False)
     assert mesh.visual.kind == "vertex" and len(mesh.vertices) > 0
     written = np.asarray(mesh.visual.vertex_colors)[:, :3].astype(int)
     expected = direct_colors(textured, np.asarray(mesh.vertices)).astype(int)
     assert np.abs(written - expected).max() <= ONE_LEVEL
     assert np.ptp(written, axis=0).max() > 0  # not one flat colour
+
+
+def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
+    tmp_path: Path, checkpoints: tuple[Path, Path]
+) -> None:
+    from pifuhd.geometry.normal_refine import visible_from
+    from pifuhd.surface_colors import photo_weight
+
+    textured, plain = checkpoints
+    args = ["reconstruct", str(PERSON), "-o", str(tmp_path), *RES]
+    assert main([*args, "-c", str(plain), "--texture", "photo"]) == 0
+    photo = trimesh.load(tmp_path / "person.obj", process=False)
+    rec = Reconstructor(plain, device="cpu", resolution=32, texture=True, texture_mode="photo")
+    result = rec(PERSON)
+    assert result.color_evidence.net is None
+    seen = visible_from(result.mesh, 1.0)
+    expected = srgb_to_uint8(
+        np.clip(
+            heldout_free_sample(result.color_evidence.image, result.mesh.vertices[seen]), 0, 1
+        )
+    ).astype(int)
+    written = np.asarray(photo.visual.vertex_colors)[seen, :3].astype(int)
+    assert np.abs(written - expected).max() <= ONE_LEVEL
+    assert main([*args, "-c", str(textured), "--texture"]) == 0  # blend: the default mode
+    blend = np.asarray(trimesh.load(tmp_path / "person.obj", process=False).visual.vertex_colors)
+    net = direct_colors(textured, np.asarray(photo.vertices)).astype(int)
+    both = blend[:, :3].astype(int)
+    weight = photo_weight(result.mesh, seen)[:, None]
+    photo_all = np.asarray(photo.visual.vertex_colors)[:, :3].astype(int)
+    expected = weight * photo_all + (1 - weight) * net
+    assert np.abs(both - expected).max() <= 2 * ONE_LEVEL
+    assert np.abs(both[~seen] - net[~seen]).max() <= ONE_LEVEL
+    assert (weight[seen] > 0.5).any()
+
+
+def heldout_free_sample(image: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    from pifuhd.surface_colors import sample_image
+
+    return sample_image(image, np.asarray(vertices))
 
 
 def test_reconstruct_texture_without_a_colour_net_is_one_clear_line(

@@ -47,11 +47,7 @@ def add_reconstruct_parser(sub: Any, func: Callable[[argparse.Namespace], int]) 
     rec.add_argument(
         "--dense", action="store_true", help="evaluate every grid point (no coarse-to-fine)"
     )
-    rec.add_argument(
-        "--texture",
-        action="store_true",
-        help="per-vertex colours from the checkpoint's colour net (pifuhd train color)",
-    )
+    add_texture_arguments(rec)
     rec.add_argument(
         "--uv",
         type=int,
@@ -201,6 +197,27 @@ def add_prepare_parser(sub: Any, func: Callable[[argparse.Namespace], int]) -> N
     prep.add_argument("--workers", type=int, default=1, help="subjects in parallel")
     prep.add_argument("--shard", help="K/N: this machine's share of the subjects (job arrays)")
     prep.set_defaults(func=func)
+
+
+def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--texture [blend|photo|net]`` and ``--delight`` (``pifuhd.surface_colors``)."""
+    parser.add_argument(
+        "--texture",
+        nargs="?",
+        const="blend",
+        default=None,
+        choices=("blend", "photo", "net"),
+        metavar="MODE",
+        help="per-vertex colours: blend (the default MODE: the photo where the camera sees "
+        "the surface, the checkpoint's colour net elsewhere), photo (no colour net needed) "
+        "or net",
+    )
+    parser.add_argument(
+        "--delight",
+        action="store_true",
+        help="with --texture photo or blend: divide the photo's colours by the shading of a "
+        "light fitted to them",
+    )
 
 
 EXAMPLES = {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ from pifuhd.runtime import (
     resolve_precision,
     timed_stage,
 )
+from pifuhd.surface_colors import TEXTURE_MODES, PhotoEvidence, surface_colors
 
 log = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -86,9 +88,13 @@ class Reconstructor(GridEvaluation):
             corner-range rule, its lattice one voxel higher in y;
             ``pifuhd.geometry.original_octree``), to reproduce its meshes.
         chunk: points per network call (default: 4096 on a CPU, 262144 on a GPU).
-        texture: also colour the mesh's vertices with the checkpoint's colour net (its
-            ``color/`` folder; a CheckpointError naming ``pifuhd train color`` if it has none).
+        texture: also colour the mesh's vertices (``pifuhd.surface_colors``), by
+            ``texture_mode``: "blend" (the photo where the camera sees the surface, the colour
+            net elsewhere), "photo" or "net". The net is the checkpoint's (its ``color/``
+            folder; a CheckpointError naming ``pifuhd train color`` if it has none).
         color: a colour net to use instead (implies texture).
+        texture_mode: see ``texture``. delight: divide the photo's colours by the shading of
+            a light fitted to them.
         precision: 'fp32', 'bf16' (encoders under bf16 autocast, occupancy MLPs' products in
             bf16; the error is bounded in BENCHMARKS.md) or 'auto' (bf16 where the hardware
             has it natively); see ``pifuhd.runtime``.
@@ -115,17 +121,25 @@ class Reconstructor(GridEvaluation):
         fast: bool = True,
         on_device: bool | None = None,
         settings: InferenceSettings | None = None,
+        texture_mode: str = "blend",
+        delight: bool = False,
     ) -> None:
+        if texture_mode not in TEXTURE_MODES:
+            raise InputError(f"--texture {texture_mode}: choose one of {', '.join(TEXTURE_MODES)}")
+        self.texture = texture or color is not None
+        self.texture_mode = texture_mode
+        self.delight = delight
+        needs_net = self.texture and texture_mode != "photo"
         self.device = pick_device(device)
         self.on_device = self.device.type != "cpu" if on_device is None else on_device
         if isinstance(checkpoint, PIFuHD):
             self.model, self.checkpoint_info = checkpoint.eval(), {"source": "in-memory"}
-            if texture and color is None:
+            if needs_net and color is None:
                 raise CheckpointError(missing_color_message("the in-memory model"))
         else:
             self.model, self.checkpoint_info = load_checkpoint(checkpoint, "cpu")
             self.checkpoint_info.setdefault("path", str(checkpoint))
-            if texture and color is None:
+            if needs_net and color is None:
                 color, _ = load_color(checkpoint, "cpu")
             self.model.requires_grad_(False)  # no autocast cache of bf16 weight copies
             once_per_photo = (
@@ -256,9 +270,11 @@ class Reconstructor(GridEvaluation):
             with timed_stage(timings, "refine"):
                 maps = [n[0].permute(1, 2, 0).float().cpu().numpy() for n in features.normals]
                 mesh, _ = refine_mesh(mesh, *maps, RefineSettings(iterations=settings.refine))
-        if color_features is not None:
+        evidence = None
+        if self.texture:
             with timed_stage(timings, "color"):
-                colors = self.vertex_colors(features, color_features, mesh.vertices)
+                evidence = self.photo_evidence(features, color_features, fine)
+                colors = surface_colors(mesh, evidence, self.texture_mode, self.delight)
                 alpha = np.full((len(colors), 1), 255, dtype=np.uint8)
                 mesh.visual.vertex_colors = np.concatenate([srgb_to_uint8(colors), alpha], 1)
         with timed_stage(timings, "mesh"):
@@ -281,7 +297,22 @@ class Reconstructor(GridEvaluation):
             body=None if guard.body_vertices is None else (guard.body_vertices, guard.body_faces),
             body_fit=guard.fit,
             occupancy=self.point_query(features, guard.bounds) if self.fit_body else None,
+            color_evidence=evidence,
         )
+
+    def photo_evidence(
+        self,
+        features: PIFuHDFeatures,
+        color_features: torch.Tensor | None,
+        fine: torch.Tensor,
+    ) -> PhotoEvidence:
+        """What colours any cube-frame surface of this photo: the fine crop (1, 3, 2S, 2S) in
+        [-1, 1] as sRGB in [0, 1], and the colour net at vertices (when there is one)."""
+        image = (fine[0].permute(1, 2, 0).float().cpu().numpy() + 1.0) / 2.0
+        net = None
+        if color_features is not None:
+            net = partial(self.vertex_colors, features, color_features)
+        return PhotoEvidence(image=np.clip(image, 0.0, 1.0), net=net)
 
     def network_images(
         self, image: LoadedImage, crop: CropRect, mask: np.ndarray | None = None

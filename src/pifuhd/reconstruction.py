@@ -59,6 +59,10 @@ class Reconstruction:
     occupancy: Any = None
     """With ``Reconstructor.fit_body``: the photo's occupancy field, points (N, 3) float32 in
     the cube -> (N,) float32 in [0, 1] (carved as the mesh was), else None."""
+    color_evidence: Any = None
+    """With texture: what colours any cube-frame surface of this photo
+    (``pifuhd.surface_colors.PhotoEvidence``; e.g. a true mesh, to score colour apart from
+    shape), else None."""
 
     def info(self) -> dict[str, Any]:
         """JSON-serialisable summary (crop, resolution, timings, mesh size)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pifuhd.cli_common import input_images, print_batch
+from pifuhd.cli_parsers import add_texture_arguments
 from pifuhd.errors import InputError
 
 MOTIONS = "walk,wave"
@@ -68,7 +69,7 @@ def add_avatar_parsers(sub: Any) -> None:
         help="with --sdf-refine: a hypernetwork from `pifuhd train avatar-hyper` to start it "
         "(default: a sphere)",
     )
-    av.add_argument("--texture", action="store_true", help="vertex colours from the colour net")
+    add_texture_arguments(av)
     av.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     av.add_argument("--rect", help='crop "x y w h" in pixels (all inputs)')
     av.add_argument("--keypoints", type=Path, help="OpenPose BODY_25 JSON (one input)")
@@ -120,7 +121,12 @@ def cmd_avatar(args: argparse.Namespace) -> int:
     if args.sdf_refine < 0:
         raise InputError(f"--sdf-refine {args.sdf_refine}: give 0 or more steps")
     reconstructor = Reconstructor(
-        args.checkpoint, device=args.device, resolution=args.resolution, texture=args.texture
+        args.checkpoint,
+        device=args.device,
+        resolution=args.resolution,
+        texture=args.texture is not None,
+        texture_mode=args.texture or "blend",
+        delight=args.delight,
     )
     reports = avatar_files(
         reconstructor,

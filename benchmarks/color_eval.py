@@ -1,0 +1,168 @@
+"""Colour quality by texture mode, on the reconstructed geometry and on the true one.
+
+For each held-out subject, view and light preset of a prepared data folder, the photo (the
+view's ``rgb_<preset>`` render over grey, as ``pifuhd evaluate --data`` makes it) is
+reconstructed once; then every mode of ``pifuhd.surface_colors`` colours
+
+- the reconstructed mesh (PATD / PIPATD against the true coloured mesh: colour and shape error
+  together), and
+- the true mesh itself, moved into the view's cube (each true vertex's colour against its own
+  true colour: colour alone, as issue 21 asks).
+
+Modes: photo, photo+delight, net, blend, blend+delight; with ``--nets name=checkpoint,...``
+the net and blend modes also for other colour nets (``name:net``, ``name:blend``). PATD is the
+mean CIEDE2000 to the nearest true vertex, PIPATD the smallest over the k nearest
+(``pifuhd.eval.color_metrics``). Prints a table per light and writes JSON with ``-o``:
+
+    python3 benchmarks/color_eval.py --data held_data --lights wild,intermediate,clear -o c.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from pifuhd.demo import composite
+from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
+from pifuhd.eval.evaluate import load_mesh_colors
+from pifuhd.eval.heldout import to_subject_frame, view_records
+from pifuhd.inference import Reconstructor
+from pifuhd.surface_colors import PhotoEvidence, surface_colors
+from pifuhd.weights import default_checkpoint
+
+MODES = {
+    "photo": ("photo", False),
+    "photo+delight": ("photo", True),
+    "net": ("net", False),
+    "blend": ("blend", False),
+    "blend+delight": ("blend", True),
+}
+
+
+def png(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def to_cube(vertices: np.ndarray, calib: np.ndarray) -> np.ndarray:
+    """Subject frame (cm) -> the view's cube, through the (4, 4) calib."""
+    calib = np.asarray(calib, dtype=np.float64)
+    return vertices @ calib[:3, :3].T + calib[:3, 3]
+
+
+def score_modes(
+    mesh_cube: trimesh.Trimesh,
+    calib: np.ndarray,
+    evidences: dict[str, PhotoEvidence],
+    truth: tuple[np.ndarray, np.ndarray],
+    k: int,
+) -> dict[str, dict[str, float]]:
+    """PATD / PIPATD of every mode (and every net's net and blend modes) on one mesh."""
+    pred = to_subject_frame(np.asarray(mesh_cube.vertices), calib)
+    out = {}
+    for net_name, evidence in evidences.items():
+        for label, (mode, delight) in MODES.items():
+            if net_name != "untuned" and mode == "photo":
+                continue  # the photo modes do not depend on the net
+            name = label if net_name == "untuned" else f"{net_name}:{label}"
+            colors = surface_colors(mesh_cube, evidence, mode, delight)
+            out[name] = color_metrics(pred, colors, *truth, k=k)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--subjects", help="comma-separated (default: all)")
+    parser.add_argument("--yaws", default="0,90,180,270")
+    parser.add_argument("--lights", default="wild,intermediate,clear")
+    parser.add_argument("-r", "--resolution", type=int, default=256)
+    parser.add_argument("--k", type=int, default=DEFAULT_K)
+    parser.add_argument("--nets", default="", help="name=checkpoint,... other colour nets")
+    parser.add_argument("-o", "--out", type=Path)
+    args = parser.parse_args()
+
+    from pifuhd.checkpoint.color import load_color
+
+    checkpoint = default_checkpoint()
+    rec = Reconstructor(checkpoint, resolution=args.resolution, texture=True, texture_mode="net")
+    others = {}  # the same geometry with another colour net
+    for item in filter(None, args.nets.split(",")):
+        name, path = item.split("=", 1)
+        net = load_color(path, "cpu")[0]
+        others[name] = Reconstructor(
+            checkpoint, resolution=args.resolution, texture_mode="net", color=net
+        )
+    subjects = (
+        args.subjects.split(",")
+        if args.subjects
+        else sorted(p.name for p in (args.data / "subjects").iterdir())
+    )
+    yaws = tuple(float(y) for y in args.yaws.split(","))
+    rows: list[dict] = []
+    start = time.perf_counter()
+    for name in subjects:
+        folder = args.data / "subjects" / name
+        truth = load_mesh_colors(folder / "mesh.ply")
+        faces = np.asarray(trimesh.load(folder / "mesh.ply", process=False).faces)
+        for view in view_records(folder, yaws):
+            mask = png(folder / "mask" / view["file"])[..., 0] > 0.5
+            truth_cube = trimesh.Trimesh(to_cube(truth[0], view["calib"]), faces, process=False)
+            for light in args.lights.split(","):
+                photo = composite(png(folder / f"rgb_{light}" / view["file"]), mask)
+                size = photo.shape[0]
+                recon = rec(photo, rect=f"0 0 {size} {size}")
+                evidence = recon.color_evidence
+                evidences = {"untuned": evidence}
+                for other, other_rec in others.items():  # its own features of the photo
+                    evidences[other] = other_rec(photo, rect=f"0 0 {size} {size}").color_evidence
+                row = {"subject": name, "yaw": view["yaw"], "light": light}
+                row["recon"] = score_modes(recon.mesh, view["calib"], evidences, truth, args.k)
+                row["true"] = score_modes(truth_cube, view["calib"], evidences, truth, args.k)
+                rows.append(row)
+                print(
+                    f"{name}@{view['yaw']:g} {light}: "
+                    + ", ".join(
+                        f"{m} {row['recon'][m]['patd']:.1f}/{row['true'][m]['patd']:.1f}"
+                        for m in ("photo", "net", "blend")
+                    )
+                    + f" [{time.perf_counter() - start:.0f} s]",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    report(rows, args.k)
+    if args.out:
+        args.out.write_text(json.dumps({"k": args.k, "rows": rows}, indent=1))
+
+
+def report(rows: list[dict], k: int) -> None:
+    """Mean PATD / PIPATD per light, mode and geometry."""
+    table: dict = defaultdict(list)
+    for row in rows:
+        for geometry in ("true", "recon"):
+            for mode, scores in row[geometry].items():
+                table[(row["light"], geometry, mode)].append((scores["patd"], scores["pipatd"]))
+    lights = sorted({row["light"] for row in rows})
+    modes = list(rows[0]["true"])
+    print(f"PATD / PIPATD (CIEDE2000, k = {k}), {len(rows) // len(lights)} views per light")
+    print("| light | mode | true geometry | reconstructed geometry |")
+    print("|---|---|---|---|")
+    for light in lights:
+        for mode in modes:
+            cells = []
+            for geometry in ("true", "recon"):
+                values = np.array(table[(light, geometry, mode)])
+                cells.append(f"{values[:, 0].mean():.2f} / {values[:, 1].mean():.2f}")
+            print(f"| {light} | {mode} | {cells[0]} | {cells[1]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Colours from the photo where it is seen, the colour net where it is not, a band between
+(``pifuhd.surface_colors``), on spheres and pictures whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from pifuhd.geometry.normal_refine import visible_from
+from pifuhd.surface_colors import (
+    PhotoEvidence,
+    photo_weight,
+    sample_image,
+    surface_colors,
+)
+
+SIZE = 128
+RED, BLUE, GREEN = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0)
+
+
+def quadrants() -> np.ndarray:
+    """(S, S, 3): top half green; bottom-left red, bottom-right blue."""
+    image = np.zeros((SIZE, SIZE, 3), np.float32)
+    image[: SIZE // 2] = GREEN
+    image[SIZE // 2 :, : SIZE // 2] = RED
+    image[SIZE // 2 :, SIZE // 2 :] = BLUE
+    return image
+
+
+def sphere(radius: float = 0.6) -> trimesh.Trimesh:
+    return trimesh.creation.icosphere(subdivisions=4, radius=radius)
+
+
+def constant_net(color: tuple[float, float, float]):
+    return lambda vertices: np.tile(np.asarray(color, np.float32), (len(vertices), 1))
+
+
+def test_projection_reads_the_pixel_under_each_point() -> None:
+    points = np.array([[-0.5, 0.5, 0.0], [-0.5, -0.5, 0.3], [0.5, -0.5, -0.9]])
+    np.testing.assert_allclose(sample_image(quadrants(), points), [GREEN, RED, BLUE])
+    # the crop's first and last pixel centres are the cube's -1 and 1
+    ramp = np.tile(np.linspace(0, 1, SIZE, dtype=np.float32)[None, :, None], (SIZE, 1, 3))
+    edges = sample_image(ramp, np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(edges[:, 0], [0.0, 1.0, 0.5], atol=1e-6)
+
+
+def test_photo_mode_copies_seen_colours_onto_hidden_vertices() -> None:
+    mesh = sphere()
+    colors = surface_colors(mesh, PhotoEvidence(quadrants()), "photo")
+    v = mesh.vertices
+    seen = visible_from(mesh, 1.0)
+    lower_left = seen & (v[:, 0] < -0.15) & (v[:, 1] < -0.15)
+    np.testing.assert_allclose(colors[lower_left], np.tile(RED, (lower_left.sum(), 1)), atol=1e-6)
+    # a hidden vertex takes a seen neighbour's colour: the back of the top is green too
+    back_top = ~seen & (v[:, 1] > 0.3) & (np.abs(v[:, 0]) < 0.2)
+    assert back_top.any()
+    np.testing.assert_allclose(colors[back_top], np.tile(GREEN, (back_top.sum(), 1)), atol=1e-6)
+
+
+def test_blend_is_the_photo_in_front_the_net_behind_and_has_no_edge() -> None:
+    mesh = sphere()
+    red = np.tile(np.asarray(RED, np.float32), (SIZE, SIZE, 1))
+    colors = surface_colors(mesh, PhotoEvidence(red, constant_net(BLUE)), "blend")
+    z = mesh.vertex_normals[:, 2]
+    np.testing.assert_allclose(colors[z > 0.7], np.tile(RED, ((z > 0.7).sum(), 1)), atol=1e-3)
+    np.testing.assert_allclose(colors[z < 0.0], np.tile(BLUE, ((z < 0.0).sum(), 1)), atol=1e-6)
+    weight = photo_weight(mesh, visible_from(mesh, 1.0))
+    edges = mesh.edges_unique
+    jumps = np.abs(weight[edges[:, 0]] - weight[edges[:, 1]])
+    assert jumps.max() < 0.35  # a band several edges wide, no seam
+    assert ((weight > 0.05) & (weight < 0.95)).sum() > 100
+
+
+def test_delighting_removes_a_directional_light() -> None:
+    """A grey sphere lit from the upper left, photographed: the photo's colours vary by a factor
+    of several; divided by the fitted light they are nearly flat."""
+    mesh = sphere()
+    u = np.linspace(-1, 1, SIZE)
+    x, y = np.meshgrid(u, -u)
+    z = np.sqrt(np.clip(0.36 - x**2 - y**2, 0, None)) / 0.6
+    normals = np.stack([x / 0.6, y / 0.6, z], -1)
+    light = np.array([-0.5, 0.6, 0.62]) / np.linalg.norm([-0.5, 0.6, 0.62])
+    shading = 0.25 + 0.75 * np.clip(normals @ light, 0, None)
+    photo = (0.5 * shading[..., None] * np.ones(3)).astype(np.float32)
+    seen = visible_from(mesh, 1.0) & (mesh.vertex_normals[:, 2] > 0.3)
+    plain = surface_colors(mesh, PhotoEvidence(photo), "photo")[seen, 0]
+    flat = surface_colors(mesh, PhotoEvidence(photo), "photo", delight=True)[seen, 0]
+    assert plain.std() / plain.mean() > 0.2
+    assert flat.std() / flat.mean() < 0.4 * plain.std() / plain.mean()
+
+
+def test_modes_that_need_a_net_say_so() -> None:
+    with pytest.raises(ValueError, match="needs a colour net"):
+        surface_colors(sphere(), PhotoEvidence(quadrants()), "blend")
+    with pytest.raises(ValueError, match="texture mode must be one of"):
+        surface_colors(sphere(), PhotoEvidence(quadrants()), "paint")
