@@ -9,10 +9,13 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   fitted to the seen vertices imply (a second-order spherical-harmonics irradiance on the
   luminance, least squares; Ramamoorthi & Hanrahan 2001), so a shadow is not painted on.
 - ``net``: the colour net's albedo at every vertex (``pifuhd.models.color``).
-- ``blend`` (the default): ``w * photo + (1 - w) * net`` with ``w`` the photo's weight, 1 where
-  the surface faces the camera, falling to 0 as it turns away (``FACING``) and at the edge of
-  what the camera sees, then averaged over the mesh's neighbours ``SEAM_ROUNDS`` times so no
-  edge shows, and kept 0 where the camera does not see the surface.
+- ``blend`` (the default): ``w * photo + (1 - w) * (b * net + (1 - b) * photo)``, ``b`` =
+  ``NET_SHARE``. ``w`` is the photo's weight: 1 where the surface faces the camera, falling to
+  0 as it turns away (``FACING``) and at the edge of what the camera sees. It is then averaged
+  over the mesh's neighbours ``SEAM_ROUNDS`` times, so no edge shows, and kept 0 where the camera
+  does not see the surface. Where it is hidden, the colour is half the net's and half the
+  nearest seen vertex's photo colour. Under clear light the photo's copy is the better guess,
+  under wild light the net's; an even mix beat both on the validation people.
 
 All colours are sRGB in [0, 1].
 """
@@ -34,6 +37,13 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
+NET_SHARE = 0.5
+"""The net's share of the colour where the photo does not reach. Chosen on 5 validation people
+(``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights, geometry and colour nets untouched: PATD on
+the reconstructed geometry for shares 0 / 0.25 / 0.5 / 0.75 / 1 were wild 19.67 / 18.19 / 17.19 /
+16.76 / 17.02, intermediate 15.12 / 14.31 / 14.05 / 14.28 / 15.04, and clear 13.43 / 13.02 /
+13.13 / 13.65 / 14.67. 0.5 is the one share that beats both photo-only and net-only under every
+light, on both geometries. BENCHMARKS.md (session 18) has the table."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -145,5 +155,5 @@ def surface_colors(
     if mode == "photo":
         return photo.astype(np.float32)
     weight = photo_weight(mesh, seen)[:, None]
-    net = evidence.net(vertices)  # type: ignore[misc]
-    return (weight * photo + (1.0 - weight) * net).astype(np.float32)
+    unseen = NET_SHARE * evidence.net(vertices) + (1.0 - NET_SHARE) * photo  # type: ignore[misc]
+    return (weight * photo + (1.0 - weight) * unseen).astype(np.float32)
