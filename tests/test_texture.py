@@ -152,11 +152,13 @@ def test_info_shows_the_colour_net(
     assert json.loads(capsys.readouterr().out)["color"] is None
 
 
-def test_reconstruct_uv_atlas(tmp_path: Path, checkpoints: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("mode", ["blend", "photo", "net"])
+def test_reconstruct_uv_atlas(tmp_path: Path, checkpoints: tuple[Path, Path], mode: str) -> None:
     pytest.importorskip("xatlas")
-    textured, _ = checkpoints
-    args = ["reconstruct", str(PERSON), "-c", str(textured), "-o", str(tmp_path)]
-    assert main([*args, *RES, "--uv", "128"]) == 0
+    textured, plain = checkpoints
+    checkpoint = plain if mode == "photo" else textured  # photo colours need no colour net
+    args = ["reconstruct", str(PERSON), "-c", str(checkpoint), "-o", str(tmp_path)]
+    assert main([*args, *RES, "--uv", "256", "--texture", mode]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert {"person.obj", "person_uv.obj", "person_uv.mtl", "person_uv.png"} <= set(names)
     colored = trimesh.load(tmp_path / "person.obj", process=False)

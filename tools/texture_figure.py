@@ -1,8 +1,11 @@
 """A picture of textured reconstructions next to the ground truth, for held-out subjects.
 
     python tools/texture_figure.py --data DATA --subjects person_00001,person_00004 \\
-        --light wild -c untuned=RUN_A/checkpoints/step_N -c patch-SSIM=RUN_B/... \\
+        --light wild -c photo=default@photo -c net=default@net -c blend=default@blend \\
         -o docs/texture_comparison.png
+
+``-c LABEL=PATH[@MODE]``: a checkpoint (``default``: the bundled one) and its texture mode
+(``pifuhd.surface_colors``: blend, photo or net; default blend).
 
 One row per subject: the photo (the view at yaw 0 under ``--light``), then for each checkpoint
 its reconstruction's vertex colours (albedo, unshaded) seen from the front and the back, then
@@ -24,6 +27,7 @@ from pifuhd.eval.evaluate import load_mesh_arrays, load_mesh_colors
 from pifuhd.eval.heldout import to_subject_frame, view_records
 from pifuhd.inference import Reconstructor
 from pifuhd.io.atomic import atomic_write
+from pifuhd.weights import default_checkpoint
 
 TILE = 256
 CAPTION = 16
@@ -100,8 +104,12 @@ def main() -> None:
     args = p.parse_args()
     models = {}
     for item in args.checkpoint:
-        label, _, path = item.partition("=")
-        models[label] = Reconstructor(path, "cpu", args.resolution, texture=True)
+        label, _, spec = item.partition("=")
+        path, _, mode = spec.partition("@")
+        checkpoint = default_checkpoint() if path == "default" else path
+        models[label] = Reconstructor(
+            checkpoint, "cpu", args.resolution, texture=True, texture_mode=mode or "blend"
+        )
     rows = [subject_row(args.data, s, args.light, models) for s in args.subjects.split(",")]
     captions = [f"photo ({args.light})"]
     for label in models:
