@@ -30,6 +30,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+import pifuhd.surface_colors as surface_colors_module
 from pifuhd.demo import composite
 from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
 from pifuhd.eval.evaluate import load_mesh_colors
@@ -58,6 +59,18 @@ def to_cube(vertices: np.ndarray, calib: np.ndarray) -> np.ndarray:
     return vertices @ calib[:3, :3].T + calib[:3, 3]
 
 
+def colors_with_share(mesh, evidence, mode, delight, share):
+    """``surface_colors`` with another ``NET_SHARE`` (None: the shipped one)."""
+    if share is None:
+        return surface_colors(mesh, evidence, mode, delight)
+    shipped = surface_colors_module.NET_SHARE
+    surface_colors_module.NET_SHARE = share
+    try:
+        return surface_colors(mesh, evidence, mode, delight)
+    finally:
+        surface_colors_module.NET_SHARE = shipped
+
+
 def score_modes(
     mesh_cube: trimesh.Trimesh,
     calib: np.ndarray,
@@ -69,11 +82,12 @@ def score_modes(
     pred = to_subject_frame(np.asarray(mesh_cube.vertices), calib)
     out = {}
     for net_name, evidence in evidences.items():
-        for label, (mode, delight) in MODES.items():
+        for label, (mode, delight, *rest) in MODES.items():
+            share = rest[0] if rest else None
             if net_name != "untuned" and mode == "photo":
                 continue  # the photo modes do not depend on the net
             name = label if net_name == "untuned" else f"{net_name}:{label}"
-            colors = surface_colors(mesh_cube, evidence, mode, delight)
+            colors = colors_with_share(mesh_cube, evidence, mode, delight, share)
             out[name] = color_metrics(pred, colors, *truth, k=k)
     return out
 
@@ -87,8 +101,11 @@ def main() -> None:
     parser.add_argument("-r", "--resolution", type=int, default=256)
     parser.add_argument("--k", type=int, default=DEFAULT_K)
     parser.add_argument("--nets", default="", help="name=checkpoint,... other colour nets")
+    parser.add_argument("--shares", default="", help="more blend NET_SHAREs to score, e.g. 0.5")
     parser.add_argument("-o", "--out", type=Path)
     args = parser.parse_args()
+    for share in filter(None, args.shares.split(",")):
+        MODES[f"blend(share {share})"] = ("blend", False, float(share))
 
     from pifuhd.checkpoint.color import load_color
 

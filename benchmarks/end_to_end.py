@@ -6,6 +6,7 @@ encoders, the grid, the files and the interpreter's exit), with the bundled defa
 then the median, the spread and how many runs met ``--goal``. Run it on a quiet machine:
 
     python3 benchmarks/end_to_end.py examples/person.png -r 256 --repeats 5
+    python3 benchmarks/end_to_end.py examples/person.png -r 256 --with "--texture blend"
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _process_memory import run_sampled
 
 
-def one_run(image: Path, resolution: int, checkpoint: Path | None) -> tuple[float, float]:
+def one_run(
+    image: Path, resolution: int, checkpoint: Path | None, extra: list[str] | None = None
+) -> tuple[float, float]:
     """(wall s, peak MB) of one fresh reconstruction; raises when it fails."""
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pifuhd", "reconstruct", str(image)]
         command += ["-r", str(resolution), "-o", tmp]
         if checkpoint is not None:
             command += ["--checkpoint", str(checkpoint)]
+        command += extra or []
         code, _, wall, peak = run_sampled(command, dict(os.environ))
         if code != 0:
             raise RuntimeError(f"{' '.join(command)} failed (exit {code})")
@@ -42,10 +46,16 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="default: the bundled model")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--goal", type=float, default=10.0, help="seconds (issue 18: 10)")
+    parser.add_argument(
+        "--with",
+        dest="extra",
+        default="",
+        help='more reconstruct options in one string, e.g. --with "--texture blend"',
+    )
     args = parser.parse_args()
     walls, peaks = [], []
     for i in range(args.repeats):
-        wall, peak = one_run(args.image, args.resolution, args.checkpoint)
+        wall, peak = one_run(args.image, args.resolution, args.checkpoint, args.extra.split())
         walls.append(wall)
         peaks.append(peak)
         print(f"run {i + 1}: {wall:.2f} s, peak {peak:.0f} MB", flush=True)

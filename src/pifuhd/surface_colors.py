@@ -3,8 +3,9 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
 
 - ``photo``: each vertex takes the crop's colour at its projection (orthographic along z:
   cube ``(x, y)`` -> ``grid_sample`` coordinates ``(x, -y)``, the fine image's pixel centres,
-  ``docs/conventions.md``). Hidden vertices (a ray toward the camera hits the surface) take the
-  colour of the nearest seen vertex, as a plain projection would copy the front onto the back.
+  ``docs/conventions.md``). A hidden vertex (a ray toward the camera hits the surface) gets the
+  colour of the surface in front of it: the front is copied onto the back. (Taking the nearest
+  seen vertex's colour instead painted the back with blotches from the silhouette's edges.)
   With ``delight``, the colour is divided by the shading that the vertex normals and a light
   fitted to the seen vertices imply (a second-order spherical-harmonics irradiance on the
   luminance, least squares; Ramamoorthi & Hanrahan 2001), so a shadow is not painted on.
@@ -13,9 +14,9 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   ``NET_SHARE``. ``w`` is the photo's weight: 1 where the surface faces the camera, falling to
   0 as it turns away (``FACING``) and at the edge of what the camera sees. It is then averaged
   over the mesh's neighbours ``SEAM_ROUNDS`` times, so no edge shows, and kept 0 where the camera
-  does not see the surface. Where it is hidden, the colour is half the net's and half the
-  nearest seen vertex's photo colour. Under clear light the photo's copy is the better guess,
-  under wild light the net's; an even mix beat both on the validation people.
+  does not see the surface. Where it is hidden, the colour mixes the net's (a quarter) with the
+  photo's copy of the front. Under clear light the photo's copy is the better guess, under wild
+  light the net's (``NET_SHARE``).
 
 All colours are sRGB in [0, 1].
 """
@@ -29,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import trimesh
-from scipy.spatial import cKDTree
 
 from pifuhd.geometry.normal_refine import visible_from
 
@@ -37,13 +37,15 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-NET_SHARE = 0.5
+NET_SHARE = 0.25
 """The net's share of the colour where the photo does not reach. Chosen on 5 validation people
-(``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights, geometry and colour nets untouched: PATD on
-the reconstructed geometry for shares 0 / 0.25 / 0.5 / 0.75 / 1 were wild 19.67 / 18.19 / 17.19 /
-16.76 / 17.02, intermediate 15.12 / 14.31 / 14.05 / 14.28 / 15.04, and clear 13.43 / 13.02 /
-13.13 / 13.65 / 14.67. 0.5 is the one share that beats both photo-only and net-only under every
-light, on both geometries. BENCHMARKS.md (session 18) has the table."""
+(``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights, geometry and colour nets untouched. PATD on
+the reconstructed geometry for shares 0 (photo only) / 0.25 / 0.5 / 0.75 / 1 (net only):
+- wild 18.09 / 17.00 / 16.41 / 16.38 / 17.02;
+- intermediate 12.96 / 12.77 / 13.12 / 13.86 / 15.04;
+- clear 11.35 / 11.56 / 12.26 / 13.27 / 14.67.
+The best share depends on the light: the photo is nearly the albedo under clear light and far
+from it under wild light. 0.25 is best on average. BENCHMARKS.md (session 18) has the table."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -121,16 +123,12 @@ def photo_weight(mesh: trimesh.Trimesh, seen: np.ndarray) -> np.ndarray:
 def photo_colors(
     mesh: trimesh.Trimesh, image: np.ndarray, seen: np.ndarray, delight: bool = False
 ) -> np.ndarray:
-    """(V, 3) the photo's colours (module docstring): projected where seen, the nearest seen
-    vertex's elsewhere; divided by the fitted shading with ``delight``."""
-    vertices = np.asarray(mesh.vertices)
-    colors = sample_image(image, vertices).astype(np.float64)
+    """(V, 3) the photo's colours at every vertex's projection (module docstring); divided
+    by the fitted shading with ``delight`` (the light fitted to the ``seen`` vertices)."""
+    colors = sample_image(image, np.asarray(mesh.vertices)).astype(np.float64)
     if delight:
         normals = np.asarray(mesh.vertex_normals)
         colors = colors / relative_shading(normals, colors, seen)[:, None]
-    if seen.any() and not seen.all():
-        _, nearest = cKDTree(vertices[seen]).query(vertices[~seen])
-        colors[~seen] = colors[seen][nearest]
     return np.clip(colors, 0.0, 1.0)
 
 
