@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from pifuhd.web.app import close, make_server
-
-CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+from pifuhd.web.headless import CHROMIUM_ARGS, running_server
 
 
 def main() -> None:
@@ -36,36 +33,30 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
 
-    server = make_server(port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     shown, stages = [], []
-    try:
-        with sync_playwright() as play:
-            browser = play.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.url)
-            page.wait_for_selector("body[data-ready='1']")
-            page.select_option("#resolution", args.resolution)
-            page.check(f"input[name=mode][value={args.mode}]")
-            for index in range(args.repeats):
-                start = time.perf_counter()
-                page.set_input_files("#files", str(args.image))
-                page.locator("#jobs li.done").nth(index).wait_for(timeout=900_000)
-                page.wait_for_selector("#viewer[data-loaded='1']", timeout=120_000)
-                shown.append(time.perf_counter() - start)
-                job = page.locator("#jobs li").nth(index).get_attribute("data-job")
-                with urllib.request.urlopen(f"{server.url}api/jobs/{job}") as response:
-                    status = json.loads(response.read())
-                stages.append(status["result"]["timings_s"])
-                print(
-                    f"upload {index + 1}: shown after {shown[-1]:.2f} s; "
-                    f"server job {status['seconds']:.2f} s; stages {stages[-1]}",
-                    flush=True,
-                )
-            browser.close()
-    finally:
-        server.shutdown()
-        close(server)
+    with running_server() as server, sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#resolution", args.resolution)
+        page.check(f"input[name=mode][value={args.mode}]")
+        for index in range(args.repeats):
+            start = time.perf_counter()
+            page.set_input_files("#files", str(args.image))
+            page.locator("#jobs li.done").nth(index).wait_for(timeout=900_000)
+            page.wait_for_selector("#viewer[data-loaded='1']", timeout=120_000)
+            shown.append(time.perf_counter() - start)
+            job = page.locator("#jobs li").nth(index).get_attribute("data-job")
+            with urllib.request.urlopen(f"{server.url}api/jobs/{job}") as response:
+                status = json.loads(response.read())
+            stages.append(status["result"]["timings_s"])
+            print(
+                f"upload {index + 1}: shown after {shown[-1]:.2f} s; "
+                f"server job {status['seconds']:.2f} s; stages {stages[-1]}",
+                flush=True,
+            )
+        browser.close()
     warm = shown[1:]
     print(f"first upload (model loaded into the fresh server): {shown[0]:.2f} s")
     if warm:

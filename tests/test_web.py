@@ -17,7 +17,8 @@ import pytest
 import trimesh
 from PIL import Image
 
-from pifuhd.web.app import close, make_server, sample_photo
+from pifuhd.web.app import sample_photo
+from pifuhd.web.headless import running_server
 from pifuhd.web.jobs import JobOptions, JobQueue, parse_options, safe_stem
 from pifuhd.web.server import WebServer, static_files
 
@@ -29,12 +30,8 @@ NAMESPACES = {"http://www.w3.org/1999/xhtml"}
 
 @pytest.fixture
 def server() -> Iterator[WebServer]:
-    srv = make_server(port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    close(srv)
+    with running_server() as srv:
+        yield srv
 
 
 def request(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +19,12 @@ import pytest
 import trimesh
 from PIL import Image
 
-from pifuhd.web.app import close, make_server
+from pifuhd.web.headless import CHROMIUM_ARGS, running_server
 from pifuhd.web.server import WebServer
 
 SAMPLE = Path(__file__).parents[1] / "examples" / "person.png"
 BACKGROUND = np.array([223, 226, 232])
 """The viewer's background colour (#dfe2e8)."""
-CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
-"""Software WebGL (no GPU on CI); no sandbox, as CI runs as root."""
 
 
 def chromium_path() -> str | None:
@@ -59,11 +56,8 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def server() -> Iterator[WebServer]:
-    srv = make_server(port=0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv
-    srv.shutdown()
-    close(srv)
+    with running_server() as srv:
+        yield srv
 
 
 def model_pixels(png: bytes) -> np.ndarray:

@@ -7,14 +7,11 @@ with colours, turned to the side, in headless Chromium.
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from pifuhd.web.app import close, make_server
-
-CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+from pifuhd.web.headless import CHROMIUM_ARGS, running_server
 
 
 def main() -> None:
@@ -23,24 +20,18 @@ def main() -> None:
     parser.add_argument("--view", default="side", choices=["front", "side", "back", "other"])
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args()
-    server = make_server(port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as play:
-            browser = play.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server.url)
-            page.wait_for_selector("body[data-ready='1']")
-            page.check("#texture")
-            page.click("#sample")
-            page.wait_for_selector("#viewer[data-loaded='1']", timeout=600_000)
-            page.click(f"button[data-view={args.view}]")
-            page.wait_for_timeout(500)
-            page.screenshot(path=str(args.out), full_page=True)
-            browser.close()
-    finally:
-        server.shutdown()
-        close(server)
+    with running_server() as server, sync_playwright() as play:
+        browser = play.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_selector("body[data-ready='1']")
+        page.check("#texture")
+        page.click("#sample")
+        page.wait_for_selector("#viewer[data-loaded='1']", timeout=600_000)
+        page.click(f"button[data-view={args.view}]")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(args.out), full_page=True)
+        browser.close()
     print(f"wrote {args.out}")
 
 
