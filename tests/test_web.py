@@ -218,3 +218,31 @@ def test_two_requests_at_once_run_one_after_the_other(server: WebServer) -> None
     assert highest_x(meshes["mirrored.png"]) < -0.1
     extent = np.ptp(meshes["plain.png"].vertices, axis=0)
     assert 1.0 < extent[1] < 2.0
+
+
+@pytest.mark.usefixtures("anny_cache")
+def test_a_second_model_given_at_start_is_offered_and_used(tmp_path: Path) -> None:
+    """``pifuhd serve --checkpoint PATH``: the page lists it and a job can pick it."""
+    from pifuhd.checkpoint.native import save_native
+    from pifuhd.checkpoint.synthetic import give_surface, random_model
+    from pifuhd.inference import Reconstructor
+    from pifuhd.io.images import load_image
+    from pifuhd.io.people import find_people
+    from tests.conftest import PERSON, tiny_config
+
+    net = random_model(tiny_config(), seed=0)
+    image = load_image(PERSON)
+    person = find_people(PERSON, image)[0]
+    give_surface(net, Reconstructor(net, device="cpu").encode(image, person.crop, person.mask))
+    checkpoint = save_native(net, tmp_path / "tiny")
+    with running_server(checkpoint=checkpoint) as srv:
+        config = json.loads(request(f"{srv.url}api/config")[1])
+        assert config["models"] == ["default", "tiny"]
+        status, doc = upload(srv, PERSON.read_bytes(), "p.png", model="tiny", resolution="32")
+        assert status == 202
+        done = wait_done(srv, doc["id"])
+        assert done["state"] == "done", done["error"]
+        info = json.loads(request(f"{srv.url}api/jobs/{doc['id']}/files/p.json")[1])
+        assert info["checkpoint"] == "tiny" and info["resolution"] == 32
+    with pytest.raises(Exception, match="no such checkpoint"):
+        running_server(checkpoint=tmp_path / "missing").__enter__()
