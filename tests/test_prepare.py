@@ -77,9 +77,11 @@ def test_prepare_layout_and_bad_mesh(scans: Path, tmp_path: Path) -> None:
     assert manifest["counts"] == {"done": 2, "skipped": 0, "failed": 1}
     assert manifest["seed"] == 3 and manifest["versions"]["numpy"]
     subject = out / "subjects" / "anna"
-    for name in ("rgb", "rgb_512", "normal_front", "normal_back", "mask", "depth_front"):
+    for name in ("rgb", "rgb_32", "normal_front", "normal_back", "mask", "depth_front"):
         assert len(list((subject / name).glob("*.png"))) == 4
-    assert Image.open(subject / "rgb_512" / "0000.png").size == (32, 32)
+    # the half-size render is named by its size (rgb_512 for the default 1024)
+    assert Image.open(subject / "rgb_32" / "0000.png").size == (32, 32)
+    assert not (subject / "rgb_512").exists()
     # fixed lights: same silhouette, different shading (wild is harsh, clear is soft)
     wild = np.asarray(Image.open(subject / "rgb_wild" / "0000.png"), dtype=float)
     clear = np.asarray(Image.open(subject / "rgb_clear" / "0000.png"), dtype=float)

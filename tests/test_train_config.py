@@ -78,6 +78,12 @@ def test_schedule_phases_and_sharding() -> None:
     assert [learning_rate(config, 0, e) for e in range(5)] == [1.0, 1.0, 0.1, 0.1, 0.1 * 0.1]
     by_step = config.replace(lr_decay_unit="step", lr_decay_every=3)
     assert learning_rate(by_step, 5, 0) == pytest.approx(0.1)
+    warm = TrainConfig(lr=1.0, warmup_steps=4)
+    assert [learning_rate(warm, s, 0) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    warm_decay = by_step.replace(warmup_steps=10)
+    assert learning_rate(warm_decay, 4, 0) == pytest.approx(0.1 * 0.5)
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
     phases = [phase_at("all", s, 2) for s in range(5)]
     assert phases == ["coarse", "coarse", "fine", "fine", "coarse"]
     assert phase_at("fine", 3, 2) == "fine"

@@ -156,7 +156,7 @@ class ColorDataset(OccupancyDataset):
         calib = similarity @ np.asarray(view["calib"], dtype=np.float64)
         stem, size, folder = view["file"], self.image_size, subject.folder
 
-        sized = f"{light}_{size}"  # rgb_512 exists for the SH renders
+        sized = f"{light}_{size}"  # rgb_512 exists for the SH renders of 1024 data
         rgb_name = sized if size != FINE_FULL and (folder / sized / stem).is_file() else light
         mask = _load(folder / "mask" / stem, size)
         image = self._compose(_load(folder / rgb_name / stem, size), mask, similarity, rng, size)

@@ -8,7 +8,7 @@ Layout written under ``DATA/`` (documented in ``docs/data_format.md``)::
     subjects/<name>/samples.npz         occupancy points (cm), inside labels, sample kind
     subjects/<name>/colors.npz          surface points, normals, albedo
     subjects/<name>/mesh.ply            the normalised mesh with vertex albedo (ground truth)
-    subjects/<name>/<map>/<view>.png    rgb, rgb_512, normal_front, normal_back, mask,
+    subjects/<name>/<map>/<view>.png    rgb, rgb_<size/2>, normal_front, normal_back, mask,
                                         depth_front, depth_back, rgb_<preset>
     subjects/<name>/body/<view>.npz     synthetic subjects: the true and the fitted body in the
     subjects/<name>/body/faces.npy      view's cube (``pifuhd.data.bodies``), Anny's triangles
@@ -350,9 +350,10 @@ def render_view_files(
         "light": np.asarray(light).tolist(),
         "file": f"{stem}.png",
     }
+    half = f"rgb_{config.size // 2}"  # rgb_512 at the default size 1024
     names = [
         "rgb",
-        "rgb_512",
+        half,
         "normal_front",
         "normal_back",
         "mask",
@@ -368,7 +369,7 @@ def render_view_files(
     maps = lit[0]
     images = {
         "rgb": to_uint8(maps.rgb),
-        "rgb_512": to_uint8(downsample2(maps.rgb)),
+        half: to_uint8(downsample2(maps.rgb)),
         "normal_front": normal_to_rgb8(maps.normal_front),
         "normal_back": normal_to_rgb8(maps.normal_back),
         "mask": maps.mask.astype(np.uint8) * 255,

@@ -64,6 +64,10 @@ class TrainConfig:
     """Unit of ``lr_decay_every`` (the paper: x0.1 every 10 epochs)."""
     lr_decay_gamma: float = 0.1
     """Factor of each learning-rate decay."""
+    warmup_steps: int = 0
+    """Raise the learning rate linearly from lr / warmup_steps to lr over the run's first this
+    many steps; 0 = none. For fine-tuning with a fresh optimiser: RMSProp's first steps move
+    every weight by about 10x lr (docs/training.md, "Fine-tuning and the first steps")."""
     grad_clip: float = 0.0
     """Clip the global gradient norm to this value; 0 = no clipping."""
     amp: Literal["none", "bf16", "fp16"] = "none"
@@ -170,6 +174,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in (
             "lr_decay_every",
+            "warmup_steps",
             "crop_size",
             "val_every",
             "val_resolution",

@@ -54,11 +54,19 @@ def build_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.op
 
 def learning_rate(config: TrainConfig, step: int, epoch: int) -> float:
     """Step decay: ``lr * gamma ** (units // lr_decay_every)`` with units = completed
-    steps or epochs; constant when ``lr_decay_every`` is 0."""
-    if config.lr_decay_every == 0:
-        return config.lr
-    units = step if config.lr_decay_unit == "step" else epoch
-    return config.lr * config.lr_decay_gamma ** (units // config.lr_decay_every)
+    steps or epochs (constant when ``lr_decay_every`` is 0), times the linear warm-up
+    ``min(1, (step + 1) / warmup_steps)`` when ``warmup_steps`` > 0.
+
+    Why a warm-up when fine-tuning: a fresh RMSProp state starts its mean square at 0, so
+    step t divides the gradient by ``sqrt(1 - 0.99 ** t)`` times its RMS: about 10x lr per
+    weight at step 1, 3x at step 10, 1.4x at step 50 (no bias correction, unlike Adam)."""
+    lr = config.lr
+    if config.lr_decay_every > 0:
+        units = step if config.lr_decay_unit == "step" else epoch
+        lr *= config.lr_decay_gamma ** (units // config.lr_decay_every)
+    if config.warmup_steps > 0:
+        lr *= min(1.0, (step + 1) / config.warmup_steps)
+    return lr
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
