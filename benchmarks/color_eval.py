@@ -24,9 +24,11 @@ import json
 import sys
 import time
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 import trimesh
 from PIL import Image
 
@@ -59,16 +61,9 @@ def to_cube(vertices: np.ndarray, calib: np.ndarray) -> np.ndarray:
     return vertices @ calib[:3, :3].T + calib[:3, 3]
 
 
-def colors_with_share(mesh, evidence, mode, delight, share):
-    """``surface_colors`` with another ``NET_SHARE`` (None: the shipped one)."""
-    if share is None:
-        return surface_colors(mesh, evidence, mode, delight)
-    shipped = surface_colors_module.NET_SHARE
-    surface_colors_module.NET_SHARE = share
-    try:
-        return surface_colors(mesh, evidence, mode, delight)
-    finally:
-        surface_colors_module.NET_SHARE = shipped
+def colors_with_share(mesh, evidence, mode, delight, shares):
+    """``surface_colors`` with other blend shares (None: the shipped ones)."""
+    return surface_colors(mesh, evidence, mode, delight, shares)
 
 
 def score_modes(
@@ -83,7 +78,7 @@ def score_modes(
     out = {}
     for net_name, evidence in evidences.items():
         for label, (mode, delight, *rest) in MODES.items():
-            share = rest[0] if rest else None
+            share = rest[0] if rest else None  # (seen, unseen) net shares
             if net_name != "untuned" and mode == "photo":
                 continue  # the photo modes do not depend on the net
             name = label if net_name == "untuned" else f"{net_name}:{label}"
@@ -101,23 +96,34 @@ def main() -> None:
     parser.add_argument("-r", "--resolution", type=int, default=256)
     parser.add_argument("--k", type=int, default=DEFAULT_K)
     parser.add_argument("--nets", default="", help="name=checkpoint,... other colour nets")
-    parser.add_argument("--shares", default="", help="more blend NET_SHAREs to score, e.g. 0.5")
+    parser.add_argument(
+        "--shares",
+        default="",
+        help="more blend net shares to score: UNSEEN or SEEN/UNSEEN, e.g. 0.5,0.25/0.75",
+    )
     parser.add_argument("-o", "--out", type=Path)
     args = parser.parse_args()
     for share in filter(None, args.shares.split(",")):
-        MODES[f"blend(share {share})"] = ("blend", False, float(share))
+        seen, _, unseen = share.rpartition("/")
+        pair = (float(seen or surface_colors_module.SEEN_NET_SHARE), float(unseen))
+        MODES[f"blend(share {share})"] = ("blend", False, pair)
 
     from pifuhd.checkpoint.color import load_color
 
     checkpoint = default_checkpoint()
     rec = Reconstructor(checkpoint, resolution=args.resolution, texture=True, texture_mode="net")
-    others = {}  # the same geometry with another colour net
+    coarse_images = []  # the coarse image of the last photo, for the other nets' features
+    shipped_encode = rec.color_features
+
+    def keep_coarse(coarse):
+        coarse_images[:] = [coarse]
+        return shipped_encode(coarse)
+
+    rec.color_features = keep_coarse
+    others = {}  # other colour nets on the same geometry and photo
     for item in filter(None, args.nets.split(",")):
         name, path = item.split("=", 1)
-        net = load_color(path, "cpu")[0]
-        others[name] = Reconstructor(
-            checkpoint, resolution=args.resolution, texture_mode="net", color=net
-        )
+        others[name] = load_color(path, rec.device)[0].eval()
     subjects = (
         args.subjects.split(",")
         if args.subjects
@@ -139,8 +145,12 @@ def main() -> None:
                 recon = rec(photo, rect=f"0 0 {size} {size}")
                 evidence = recon.color_evidence
                 evidences = {"untuned": evidence}
-                for other, other_rec in others.items():  # its own features of the photo
-                    evidences[other] = other_rec(photo, rect=f"0 0 {size} {size}").color_evidence
+                features = evidence.net.args[0]  # partial(rec.vertex_colors, features, ...)
+                for other, net in others.items():  # its own features of the same photo
+                    with torch.inference_mode():
+                        encoded = net.encode(coarse_images[0])
+                    query = partial(rec.vertex_colors, features, encoded, color=net)
+                    evidences[other] = PhotoEvidence(image=evidence.image, net=query)
                 row = {"subject": name, "yaw": view["yaw"], "light": light}
                 row["recon"] = score_modes(recon.mesh, view["calib"], evidences, truth, args.k)
                 row["true"] = score_modes(truth_cube, view["calib"], evidences, truth, args.k)

@@ -355,18 +355,24 @@ class Reconstructor(GridEvaluation):
 
     @torch.inference_mode()
     def vertex_colors(
-        self, features: PIFuHDFeatures, color_features: torch.Tensor, vertices: np.ndarray
+        self,
+        features: PIFuHDFeatures,
+        color_features: torch.Tensor,
+        vertices: np.ndarray,
+        color: ColorNet | None = None,
     ) -> np.ndarray:
-        """(V, 3) float32 sRGB albedo in [0, 1] of the colour net at ``vertices`` (V, 3) in the
-        cube, ``chunk`` points per call; ``color_features`` from ``self.color.encode``."""
-        if self.color is None:
+        """(V, 3) float32 sRGB albedo in [0, 1] of the colour net (``color``, default this
+        reconstructor's) at ``vertices`` (V, 3) in the cube, ``chunk`` points per call;
+        ``color_features`` from that net's ``encode``."""
+        color = self.color if color is None else color
+        if color is None:
             raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
         calib = default_calib(1, self.device)
         out = np.empty((len(vertices), 3), dtype=np.float32)
         for start in range(0, len(vertices), self.chunk):
             part = np.asarray(vertices[start : start + self.chunk], dtype=np.float32)
             pts = torch.from_numpy(part).to(self.device).T.unsqueeze(0)
-            colors = self.color.query(color_features, features.coarse, pts, calib)
+            colors = color.query(color_features, features.coarse, pts, calib)
             out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
         return out
 

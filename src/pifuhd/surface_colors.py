@@ -46,6 +46,8 @@ the reconstructed geometry for shares 0 (photo only) / 0.25 / 0.5 / 0.75 / 1 (ne
 - clear 11.35 / 11.56 / 12.26 / 13.27 / 14.67.
 The best share depends on the light: the photo is nearly the albedo under clear light and far
 from it under wild light. 0.25 is best on average. BENCHMARKS.md (session 18) has the table."""
+SEEN_NET_SHARE = 0.0
+"""The net's share where the photo sees the surface (0: the photo alone there)."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -133,10 +135,15 @@ def photo_colors(
 
 
 def surface_colors(
-    mesh: trimesh.Trimesh, evidence: PhotoEvidence, mode: str = "blend", delight: bool = False
+    mesh: trimesh.Trimesh,
+    evidence: PhotoEvidence,
+    mode: str = "blend",
+    delight: bool = False,
+    shares: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """(V, 3) float32 sRGB vertex colours of a cube-frame mesh by ``mode`` (module
-    docstring).
+    docstring). ``shares``: the net's share where the photo sees the surface and where it does
+    not, for the blend (default ``(SEEN_NET_SHARE, NET_SHARE)``).
 
     Raises:
         ValueError: an unknown mode, or "net" / "blend" without a colour net.
@@ -152,6 +159,9 @@ def surface_colors(
     photo = photo_colors(mesh, evidence.image, seen, delight)
     if mode == "photo":
         return photo.astype(np.float32)
+    seen_share, unseen_share = (SEEN_NET_SHARE, NET_SHARE) if shares is None else shares
     weight = photo_weight(mesh, seen)[:, None]
-    unseen = NET_SHARE * evidence.net(vertices) + (1.0 - NET_SHARE) * photo  # type: ignore[misc]
-    return (weight * photo + (1.0 - weight) * unseen).astype(np.float32)
+    net = evidence.net(vertices)  # type: ignore[misc]
+    where_seen = seen_share * net + (1.0 - seen_share) * photo
+    unseen = unseen_share * net + (1.0 - unseen_share) * photo
+    return (weight * where_seen + (1.0 - weight) * unseen).astype(np.float32)
