@@ -10,6 +10,7 @@ import trimesh
 from pifuhd.geometry.normal_refine import visible_from
 from pifuhd.surface_colors import (
     NET_SHARE,
+    SEEN_NET_SHARE,
     PhotoEvidence,
     photo_weight,
     sample_image,
@@ -65,7 +66,8 @@ def test_blend_is_the_photo_in_front_the_net_behind_and_has_no_edge() -> None:
     red = np.tile(np.asarray(RED, np.float32), (SIZE, SIZE, 1))
     colors = surface_colors(mesh, PhotoEvidence(red, constant_net(BLUE)), "blend")
     z = mesh.vertex_normals[:, 2]
-    np.testing.assert_allclose(colors[z > 0.7], np.tile(RED, ((z > 0.7).sum(), 1)), atol=1e-3)
+    front = np.multiply(SEEN_NET_SHARE, BLUE) + np.multiply(1 - SEEN_NET_SHARE, RED)
+    np.testing.assert_allclose(colors[z > 0.7], np.tile(front, ((z > 0.7).sum(), 1)), atol=1e-3)
     hidden = np.tile(
         np.multiply(NET_SHARE, BLUE) + np.multiply(1 - NET_SHARE, RED), ((z < 0).sum(), 1)
     )
@@ -75,6 +77,17 @@ def test_blend_is_the_photo_in_front_the_net_behind_and_has_no_edge() -> None:
     jumps = np.abs(weight[edges[:, 0]] - weight[edges[:, 1]])
     assert jumps.max() < 0.35  # a band several edges wide, no seam
     assert ((weight > 0.05) & (weight < 0.95)).sum() > 100
+
+
+def test_blend_shares_reach_the_photo_and_the_net() -> None:
+    mesh = sphere()
+    evidence = PhotoEvidence(quadrants(), constant_net(BLUE))
+    photo = surface_colors(mesh, evidence, "photo")
+    np.testing.assert_allclose(surface_colors(mesh, evidence, shares=(0.0, 0.0)), photo, atol=1e-6)
+    net = np.tile(np.asarray(BLUE, np.float32), (len(mesh.vertices), 1))
+    np.testing.assert_allclose(surface_colors(mesh, evidence, shares=(1.0, 1.0)), net, atol=1e-6)
+    half = surface_colors(mesh, evidence, shares=(0.5, 0.5))
+    np.testing.assert_allclose(half, 0.5 * photo + 0.5 * net, atol=1e-6)
 
 
 def test_delighting_removes_a_directional_light() -> None:
