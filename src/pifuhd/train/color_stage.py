@@ -81,6 +81,7 @@ def color_loss_settings(config: TrainConfig) -> ColorLoss:
         ssim_weight=config.color_ssim_weight,
         patch_size=config.color_patch_size,
         stats=config.color_ssim_stats,
+        space=config.color_l1_space,
     )
 
 

@@ -111,6 +111,9 @@ class TrainConfig:
     """Colour stage: std of the colour samples' offset along the normal, cm."""
     color_l1_weight: float = 1.0
     """Colour stage: weight of the L1 term (sRGB, at num_points coloured points)."""
+    color_l1_space: Literal["srgb", "lab"] = "srgb"
+    """Colour stage: space of the L1 term, sRGB (PIFu) or CIELAB / 100 (closer to the
+    CIEDE2000 scores; ``pifuhd.train.lab``)."""
     color_ssim_weight: float = 0.0
     """Colour stage: weight of the 3D patch-wise 1 - SSIM term; 0 = L1 only."""
     color_patches: int = 256

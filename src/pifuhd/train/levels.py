@@ -21,6 +21,7 @@ from torch import nn
 from pifuhd.geometry.projection import default_calib
 from pifuhd.models.color import ColorNet, to_srgb
 from pifuhd.models.pifuhd import PIFuHD, crop_upsampled
+from pifuhd.train.lab import lab_l1
 from pifuhd.train.losses import normal_loss, stacked_occupancy_loss
 from pifuhd.train.patch_ssim import patch_ssim_loss
 
@@ -157,6 +158,8 @@ class ColorLoss:
     """Grid points per patch axis, as the dataset's."""
     stats: str = "patch"
     """SSIM statistics within each patch (the paper) or ``across`` patches."""
+    space: str = "srgb"
+    """Space of the L1 term: ``srgb`` (PIFu) or ``lab`` (CIELAB / 100, ``pifuhd.train.lab``)."""
 
 
 def color_losses(
@@ -170,7 +173,8 @@ def color_losses(
 
     The geometry's coarse feature (last stack) is computed without gradient from the same
     image; predictions (tanh) map to sRGB by (c + 1) / 2 before the comparisons with the
-    albedo targets in [0, 1]. L1 is taken at ``color_points``, SSIM on ``patch_points``.
+    albedo targets in [0, 1]. L1 (in sRGB, or CIELAB / 100 with ``space`` "lab") is taken at
+    ``color_points``, SSIM on ``patch_points``.
     """
     net = model.netG
     calib = default_calib(batch["image"].shape[0], batch["image"].device)
@@ -179,7 +183,10 @@ def color_losses(
         geometry = geometry[-1].detach()
     features = color.encode(batch["image"])
     pred = to_srgb(color.query(features, geometry, batch["color_points"], calib)).float()
-    l1 = (pred - batch["color_targets"]).abs().mean()
+    if settings.space == "lab":
+        l1 = lab_l1(pred, batch["color_targets"])
+    else:
+        l1 = (pred - batch["color_targets"]).abs().mean()
     losses: Losses = {"loss": settings.l1_weight * l1, "l1": l1.detach()}
     if settings.ssim_weight:
         if "patch_points" not in batch:
