@@ -79,9 +79,9 @@ def score_modes(
     for net_name, evidence in evidences.items():
         for label, (mode, delight, *rest) in MODES.items():
             share = rest[0] if rest else None  # (seen, unseen) net shares
-            if net_name != "untuned" and mode == "photo":
+            if net_name != "shipped" and mode == "photo":
                 continue  # the photo modes do not depend on the net
-            name = label if net_name == "untuned" else f"{net_name}:{label}"
+            name = label if net_name == "shipped" else f"{net_name}:{label}"
             colors = colors_with_share(mesh_cube, evidence, mode, delight, share)
             out[name] = color_metrics(pred, colors, *truth, k=k)
     return out
@@ -144,7 +144,7 @@ def main() -> None:
                 size = photo.shape[0]
                 recon = rec(photo, rect=f"0 0 {size} {size}")
                 evidence = recon.color_evidence
-                evidences = {"untuned": evidence}
+                evidences = {"shipped": evidence}
                 features = evidence.net.args[0]  # partial(rec.vertex_colors, features, ...)
                 for other, net in others.items():  # its own features of the same photo
                     with torch.inference_mode():
