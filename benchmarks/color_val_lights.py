@@ -4,7 +4,7 @@ For each light render (``rgb`` random SH, ``rgb_wild``, ``rgb_intermediate``, ``
 each colour checkpoint: mean CIEDE2000, sRGB L1, mean chroma and lightness of the predictions
 (and of the true albedo) at surface points of the validation subjects a run holds out
 (``split_subjects``, the training's ``val_fraction`` and ``seed``), ground-truth normal maps as
-in training, no augmentation. It is the validation of ``pifuhd train color`` split by light, to
+in training (``--normals predicted``: the normal nets', as at inference), no augmentation. It is the validation of ``pifuhd train color`` split by light, to
 choose fine-tuning settings without touching the held-out people:
 
     python3 benchmarks/color_val_lights.py --data train_data base runs/x/checkpoints/step_0000400
@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=4000)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--normals", choices=("gt", "predicted"), default="gt", help="normal maps the encoder reads"
+    )
     parser.add_argument("checkpoints", nargs="+", help="colour checkpoints, or base")
     args = parser.parse_args()
     names = sorted(p.name for p in (args.data / "subjects").iterdir())
@@ -83,7 +86,7 @@ def main() -> None:
         for index in spread_indices(len(dataset), args.items):
             item = default_collate([dataset[index]])
             batch = {k: v for k, v in item.items() if torch.is_tensor(v)}
-            normals = encoder_normals(model, batch, "gt")
+            normals = encoder_normals(model, batch, args.normals)
             net = model.netG
             geometry = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)
             target = batch["color_targets"][0].T.numpy()
