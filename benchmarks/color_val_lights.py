@@ -3,8 +3,9 @@
 For each light render (``rgb`` random SH, ``rgb_wild``, ``rgb_intermediate``, ``rgb_clear``) and
 each colour checkpoint: mean CIEDE2000, sRGB L1, mean chroma and lightness of the predictions
 (and of the true albedo) at surface points of the validation subjects a run holds out
-(``split_subjects``, the training's ``val_fraction`` and ``seed``), ground-truth normal maps as
-in training (``--normals predicted``: the normal nets', as at inference), no augmentation. It is the validation of ``pifuhd train color`` split by light, to
+(``split_subjects``, the training's ``val_fraction`` and ``seed``). The encoder reads the
+ground-truth normal maps as in training (``--normals predicted``: the normal nets', as at
+inference); no augmentation. It is the validation of ``pifuhd train color`` split by light, to
 choose fine-tuning settings without touching the held-out people:
 
     python3 benchmarks/color_val_lights.py --data train_data base runs/x/checkpoints/step_0000400
