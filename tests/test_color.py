@@ -19,7 +19,7 @@ from pifuhd.data.color_dataset import ColorDataset, ColorSampling, grid_offsets
 from pifuhd.data.prepare import PrepareConfig, prepare
 from pifuhd.errors import InputError
 from pifuhd.geometry.projection import default_calib
-from pifuhd.models.color import ColorConfig, ColorNet, to_srgb
+from pifuhd.models.color import ColorConfig, ColorNet, to_srgb, with_image_skip
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train import ConfigError, TrainConfig
 from pifuhd.train.cli_args import main
@@ -192,6 +192,56 @@ def color_args(data: Path, init: Path, out: Path, steps: int, *extra: str) -> li
     for key, value in sets.items():
         args += ["--set", f"{key}={value}"]
     return [*args, *extra]
+
+
+def test_image_skip_appends_the_pooled_image_and_widening_keeps_the_colours() -> None:
+    geometry = PIFuHD(tiny_config()).eval()
+    net = tiny_color(geometry).eval()
+    old = {k: v for k, v in net.config.to_dict().items() if k != "image_skip"}
+    assert ColorConfig.from_dict(old).image_skip is False  # files written before the option
+    wide = with_image_skip(net).eval()
+    assert wide.config.image_skip and wide.config.mlp_config.dims[0] == 16 + 3 + 8 + 1
+    assert ColorConfig.from_json(wide.config.to_json()) == wide.config
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        features = wide.encode(image)
+    assert features.shape == (1, 19, 16, 16)
+    # the last 3 channels: each feature pixel's mean over its 4 x 4 image pixels
+    block = image[0, :, 4:8, 8:12].mean(dim=(1, 2))
+    assert torch.allclose(features[0, 16:, 1, 2], block, atol=1e-6)
+    assert torch.equal(features[:, :16], net.encode(image).detach())
+    geometry_features = torch.randn(1, 8, 16, 16)
+    points = torch.rand(1, 3, 40) * 2 - 1
+    calib = default_calib(1)
+    with torch.no_grad():
+        before = net(image, geometry_features, points, calib)
+        after = wide(image, geometry_features, points, calib)
+        torch.nn.init.normal_(wide.mlp.filters[0].weight)
+        changed = wide(image, geometry_features, points, calib)
+    assert torch.allclose(before, after, atol=1e-6)  # zero weights: the same colours
+    assert (changed - before).abs().max() > 1e-2  # ... until the new weights are trained
+    with pytest.raises(ValueError, match="already"):
+        with_image_skip(wide)
+
+
+def test_color_image_skip_widens_an_init_net(color_data: tuple[Path, Path], tmp_path: Path) -> None:
+    data, init = color_data
+    run = tmp_path / "run"
+    assert main(color_args(data, init, run, 1)) == 0
+    config = TrainConfig.for_stage(
+        "color", data=str(data), init=str(latest(run)), color_image_skip=True
+    )
+    net = build_color_net(config, PIFuHD(tiny_config()), None)
+    loaded, _ = load_color(latest(run))
+    assert net.config.image_skip and not loaded.config.image_skip
+    first = net.mlp.filters[0].weight
+    skip = loaded.config.encoder_channels
+    assert torch.equal(first[:, skip : skip + 3], torch.zeros_like(first[:, :3]))
+    assert torch.equal(first[:, :skip], loaded.mlp.filters[0].weight[:, :skip])
+    fresh = TrainConfig.for_stage("color", data=str(data), init=str(init), color_image_skip=True)
+    assert build_color_net(fresh, PIFuHD(tiny_config()), None).config.image_skip
+    with pytest.raises(ConfigError, match="cannot be switched on when resuming"):
+        build_color_net(config, PIFuHD(tiny_config()), latest(run))
 
 
 def latest(run: Path) -> Path:

@@ -55,6 +55,11 @@ class ColorConfig:
     """0-based MLP layers whose input is re-concatenated with the MLP input."""
     use_depth: bool = True
     """Feed the normalised depth z * (image_size // 2) / z_size to the MLP (PIFu does)."""
+    image_skip: bool = False
+    """Append the image itself, averaged over each feature pixel (``stride`` x ``stride``),
+    to the encoder's features: the MLP then sees the photo's colour at the point's
+    projection. Our addition, not PIFu's: the instance-normalised encoder removes each
+    channel's mean over the image, and with it the photo's absolute colour and brightness."""
     image_size: int = 512
     """Side of the square input image (the coarse geometry's image size)."""
     z_size: float = 200.0
@@ -82,9 +87,15 @@ class ColorConfig:
         return 2**self.num_downsample
 
     @property
-    def feature_channels(self) -> int:
-        """Channels of the colour feature map: base_channels * 2 ** num_downsample."""
+    def encoder_channels(self) -> int:
+        """Channels of the encoder's output: base_channels * 2 ** num_downsample."""
         return self.base_channels * 2**self.num_downsample
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of the colour feature map: the encoder's, plus the image's 3 with
+        ``image_skip``."""
+        return self.encoder_channels + 3 * int(self.image_skip)
 
     @property
     def mlp_config(self) -> MlpConfig:
@@ -191,8 +202,14 @@ class ColorNet(nn.Module):
         self.mlp = PixelAlignedMLP(config.mlp_config)
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """image (B, 3, S, S) in [-1, 1] (the coarse image) -> (B, C, S/stride, S/stride)."""
-        return self.image_filter(image)
+        """image (B, 3, S, S) in [-1, 1] (the coarse image) -> (B, C, S/stride, S/stride),
+        C = ``config.feature_channels`` (with ``image_skip`` the last 3 are the image's mean
+        over each feature pixel)."""
+        features = self.image_filter(image)
+        if not self.config.image_skip:
+            return features
+        stride = self.config.stride
+        return torch.cat([features, F.avg_pool2d(image[:, :3], stride, stride)], dim=1)
 
     def depth_feature(self, z: torch.Tensor) -> torch.Tensor:
         """Normalised depth fed to the MLP: z * (image_size // 2) / z_size."""
@@ -228,6 +245,23 @@ class ColorNet(nn.Module):
     ) -> torch.Tensor:
         """Colours (B, 3, N) in [-1, 1] of points given the image (see ``query``)."""
         return self.query(self.encode(image), geometry_features, points, calib)
+
+
+def with_image_skip(net: ColorNet) -> ColorNet:
+    """A copy of ``net`` with ``image_skip`` on that computes the same colours: the MLP's
+    first layer gets zero weights for the 3 new image channels (training then learns them).
+    ``net`` must not have ``image_skip`` already."""
+    if net.config.image_skip:
+        raise ValueError("the colour net already has image_skip")
+    wide = ColorNet(dataclasses.replace(net.config, image_skip=True))
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    first = "mlp.filters.0.weight"
+    weight = state[first]  # (out, in, 1); the image channels go after the encoder's
+    at = net.config.encoder_channels
+    zeros = weight.new_zeros(weight.shape[0], 3, weight.shape[2])
+    state[first] = torch.cat([weight[:, :at], zeros, weight[:, at:]], dim=1)
+    wide.load_state_dict(state)
+    return wide.to(next(net.parameters()).device).train(net.training)
 
 
 def to_srgb(colors: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.color_dataset import ColorDataset, ColorSampling
 from pifuhd.eval.color_metrics import ciede2000, srgb_to_lab
 from pifuhd.geometry.projection import default_calib
-from pifuhd.models.color import ColorConfig, ColorNet, to_srgb
+from pifuhd.models.color import ColorConfig, ColorNet, to_srgb, with_image_skip
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.levels import ColorLoss, encoder_normals
@@ -53,10 +53,21 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
         net = ColorNet(color_config)
         load_color_weights(net, source)
         log.info("colour net from %s", source)
+        if config.color_image_skip and not net.config.image_skip:
+            if resume_from is not None:
+                raise ConfigError(
+                    "color_image_skip cannot be switched on when resuming a run without it; "
+                    "start a new run with --init"
+                )
+            net = with_image_skip(net)
+            log.info("colour net widened for the image skip (zero weights: unchanged)")
     else:
         torch.manual_seed(config.seed)
         color_config = ColorConfig.for_geometry(
-            geometry.config, base_channels=config.color_width, num_blocks=config.color_blocks
+            geometry.config,
+            base_channels=config.color_width,
+            num_blocks=config.color_blocks,
+            image_skip=config.color_image_skip,
         )
         net = ColorNet(color_config)
     expected = geometry.config.coarse.encoder.out_channels

@@ -105,6 +105,10 @@ class TrainConfig:
     """Colour stage, fresh net: encoder base channels (features: 4x this at 128^2)."""
     color_blocks: int = 6
     """Colour stage, fresh net: residual blocks of the encoder (PIFu: 6)."""
+    color_image_skip: bool = False
+    """Colour stage: the MLP also sees the photo's colour at the point (``ColorConfig.
+    image_skip``). A net from ``init`` without it is widened with zero weights first, so it
+    starts out computing what it did."""
     color_lights: tuple[str, ...] = ()
     """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
     color_offset_cm: float = 1.0
