@@ -4,6 +4,7 @@ dataset (lights, points, patches), a training step that moves only the colour ne
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.color_dataset import ColorDataset, ColorSampling, grid_offsets
 from pifuhd.data.prepare import PrepareConfig, prepare
 from pifuhd.errors import InputError
-from pifuhd.geometry.projection import default_calib
+from pifuhd.geometry.projection import default_calib, orthographic
 from pifuhd.models.color import ColorConfig, ColorNet, to_srgb, with_image_skip
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train import ConfigError, TrainConfig
@@ -224,6 +225,28 @@ def test_image_skip_appends_the_pooled_image_and_widening_keeps_the_colours() ->
         with_image_skip(wide)
 
 
+def test_residual_net_starts_as_the_photo_colour_and_learns_a_correction() -> None:
+    geometry = PIFuHD(tiny_config()).eval()
+    net = with_image_skip(tiny_color(geometry), residual=True).eval()
+    assert net.config.residual and ColorConfig.from_json(net.config.to_json()) == net.config
+    with pytest.raises(ValueError, match="needs image_skip"):
+        ColorConfig(residual=True)
+    image = torch.rand(1, 3, 64, 64) * 1.6 - 0.8
+    # points on feature pixels (row 3, columns 5 and 9; align_corners): no interpolation
+    u, v = torch.tensor([5.0, 9.0]) * 2 / 15 - 1, torch.full((2,), 3.0 * 2 / 15 - 1)
+    points = torch.stack([u, -v, torch.zeros(2)])[None]  # the test calib flips y
+    calib = default_calib(1)
+    assert torch.allclose(orthographic(points, calib)[0, :2], torch.stack([u, v]))
+    with torch.no_grad():
+        colors = net(image, torch.randn(1, 8, 16, 16), points, calib)
+        torch.nn.init.normal_(net.mlp.filters[-1].bias, std=0.5)
+        corrected = net(image, torch.randn(1, 8, 16, 16), points, calib)
+    block = torch.stack([image[0, :, 12:16, 20:24], image[0, :, 12:16, 36:40]], -1).mean((1, 2))
+    assert torch.allclose(colors[0], block, atol=1e-5)  # the photo's colour, pooled
+    expected = torch.tanh(torch.atanh(block) + net.mlp.filters[-1].bias[:, None])
+    assert torch.allclose(corrected[0], expected, atol=1e-5)
+
+
 def test_color_image_skip_widens_an_init_net(color_data: tuple[Path, Path], tmp_path: Path) -> None:
     data, init = color_data
     run = tmp_path / "run"
@@ -240,6 +263,11 @@ def test_color_image_skip_widens_an_init_net(color_data: tuple[Path, Path], tmp_
     assert torch.equal(first[:, :skip], loaded.mlp.filters[0].weight[:, :skip])
     fresh = TrainConfig.for_stage("color", data=str(data), init=str(init), color_image_skip=True)
     assert build_color_net(fresh, PIFuHD(tiny_config()), None).config.image_skip
+    residual = dataclasses.replace(config, color_image_skip=False, color_residual=True)
+    net = build_color_net(residual, PIFuHD(tiny_config()), None)
+    assert net.config.image_skip and net.config.residual
+    assert not net.mlp.filters[-1].weight.any() and not net.mlp.filters[-1].bias.any()
+    assert torch.equal(net.mlp.filters[0].weight[:, :skip], loaded.mlp.filters[0].weight[:, :skip])
     with pytest.raises(ConfigError, match="cannot be switched on when resuming"):
         build_color_net(config, PIFuHD(tiny_config()), latest(run))
 

@@ -30,6 +30,8 @@ from pifuhd.models.hourglass import make_norm
 from pifuhd.models.mlp import PixelAlignedMLP
 
 COLOR_FORMAT_VERSION = 1
+RESIDUAL_LIMIT = 0.995
+"""The photo's colour is clamped to [-this, this] before atanh (atanh(0.995) = 3.0)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,12 @@ class ColorConfig:
     to the encoder's features: the MLP then sees the photo's colour at the point's
     projection. Our addition, not PIFu's: the instance-normalised encoder removes each
     channel's mean over the image, and with it the photo's absolute colour and brightness."""
+    residual: bool = False
+    """Predict a correction to the photo's colour at the point instead of the colour itself:
+    ``tanh(atanh(p) + logits)``, ``p`` the image-skip colour in [-1, 1] (needs
+    ``image_skip``). With the MLP's last layer at zero the net returns the photo's colour, as
+    ``--texture photo`` does for a seen point; training learns what differs (the light, the
+    hidden side). Our addition, not PIFu's."""
     image_size: int = 512
     """Side of the square input image (the coarse geometry's image size)."""
     z_size: float = 200.0
@@ -79,6 +87,7 @@ class ColorConfig:
             f"colour image_size {self.image_size} must be divisible by the stride {self.stride}",
         )
         _check(all(d >= 1 for d in self.mlp_hidden), "colour MLP widths must be >= 1")
+        _check(not self.residual or self.image_skip, "a residual colour net needs image_skip")
         _ = self.mlp_config  # validates the skip layers
 
     @property
@@ -230,11 +239,15 @@ class ColorNet(nn.Module):
         """
         xyz = orthographic(points, calib)
         uv = xyz[:, :2]
-        parts = [sample_features(features, uv), sample_features(geometry_features, uv)]
+        own = sample_features(features, uv)
+        parts = [own, sample_features(geometry_features, uv)]
         if self.config.use_depth:
             parts.append(self.depth_feature(xyz[:, 2:3]))
         logits, _ = self.mlp.forward_logits(torch.cat(parts, dim=1))
-        return torch.tanh(logits)
+        if not self.config.residual:
+            return torch.tanh(logits)
+        photo = own[:, -3:].float().clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+        return torch.tanh(torch.atanh(photo) + logits.float())
 
     def forward(
         self,
@@ -247,19 +260,25 @@ class ColorNet(nn.Module):
         return self.query(self.encode(image), geometry_features, points, calib)
 
 
-def with_image_skip(net: ColorNet) -> ColorNet:
+def with_image_skip(net: ColorNet, residual: bool = False) -> ColorNet:
     """A copy of ``net`` with ``image_skip`` on that computes the same colours: the MLP's
     first layer gets zero weights for the 3 new image channels (training then learns them).
-    ``net`` must not have ``image_skip`` already."""
+    With ``residual`` the MLP's last layer is zeroed as well: the copy returns the photo's
+    colour at each point (``ColorConfig.residual``) and keeps the rest of ``net`` as its
+    start. ``net`` must not have ``image_skip`` already."""
     if net.config.image_skip:
         raise ValueError("the colour net already has image_skip")
-    wide = ColorNet(dataclasses.replace(net.config, image_skip=True))
+    wide = ColorNet(dataclasses.replace(net.config, image_skip=True, residual=residual))
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     first = "mlp.filters.0.weight"
     weight = state[first]  # (out, in, 1); the image channels go after the encoder's
     at = net.config.encoder_channels
     zeros = weight.new_zeros(weight.shape[0], 3, weight.shape[2])
     state[first] = torch.cat([weight[:, :at], zeros, weight[:, at:]], dim=1)
+    if residual:
+        last = len(wide.mlp.filters) - 1
+        for kind in ("weight", "bias"):
+            state[f"mlp.filters.{last}.{kind}"].zero_()
     wide.load_state_dict(state)
     return wide.to(next(net.parameters()).device).train(net.training)
 

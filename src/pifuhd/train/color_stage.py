@@ -53,21 +53,23 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
         net = ColorNet(color_config)
         load_color_weights(net, source)
         log.info("colour net from %s", source)
-        if config.color_image_skip and not net.config.image_skip:
+        wants_skip = config.color_image_skip or config.color_residual
+        if wants_skip and not net.config.image_skip:
             if resume_from is not None:
                 raise ConfigError(
-                    "color_image_skip cannot be switched on when resuming a run without it; "
-                    "start a new run with --init"
+                    "color_image_skip / color_residual cannot be switched on when resuming a "
+                    "run without them; start a new run with --init"
                 )
-            net = with_image_skip(net)
-            log.info("colour net widened for the image skip (zero weights: unchanged)")
+            net = with_image_skip(net, residual=config.color_residual)
+            log.info("colour net widened for the image skip (residual: %s)", config.color_residual)
     else:
         torch.manual_seed(config.seed)
         color_config = ColorConfig.for_geometry(
             geometry.config,
             base_channels=config.color_width,
             num_blocks=config.color_blocks,
-            image_skip=config.color_image_skip,
+            image_skip=config.color_image_skip or config.color_residual,
+            residual=config.color_residual,
         )
         net = ColorNet(color_config)
     expected = geometry.config.coarse.encoder.out_channels

@@ -109,6 +109,10 @@ class TrainConfig:
     """Colour stage: the MLP also sees the photo's colour at the point (``ColorConfig.
     image_skip``). A net from ``init`` without it is widened with zero weights first, so it
     starts out computing what it did."""
+    color_residual: bool = False
+    """Colour stage: the net predicts a correction to the photo's colour at the point
+    (``ColorConfig.residual``; implies the image skip). A net from ``init`` without it keeps
+    its weights but a zeroed last layer, so it starts out as the photo's colour."""
     color_lights: tuple[str, ...] = ()
     """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
     color_offset_cm: float = 1.0
