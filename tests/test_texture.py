@@ -96,7 +96,7 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     tmp_path: Path, checkpoints: tuple[Path, Path]
 ) -> None:
     from pifuhd.geometry.normal_refine import visible_from
-    from pifuhd.surface_colors import NET_SHARE, photo_weight
+    from pifuhd.surface_colors import NET_SHARE, SEEN_NET_SHARE, photo_weight
 
     textured, plain = checkpoints
     args = ["reconstruct", str(PERSON), "-o", str(tmp_path), *RES]
@@ -118,7 +118,8 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     weight = photo_weight(result.mesh, seen)[:, None]
     photo_all = np.asarray(photo.visual.vertex_colors)[:, :3].astype(int)
     unseen = NET_SHARE * net + (1 - NET_SHARE) * photo_all
-    expected = weight * photo_all + (1 - weight) * unseen
+    where_seen = SEEN_NET_SHARE * net + (1 - SEEN_NET_SHARE) * photo_all
+    expected = weight * where_seen + (1 - weight) * unseen
     assert np.abs(both - expected).max() <= 2 * ONE_LEVEL
     assert (weight[seen] > 0.5).any()
 

@@ -10,13 +10,12 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   fitted to the seen vertices imply (a second-order spherical-harmonics irradiance on the
   luminance, least squares; Ramamoorthi & Hanrahan 2001), so a shadow is not painted on.
 - ``net``: the colour net's albedo at every vertex (``pifuhd.models.color``).
-- ``blend`` (the default): ``w * photo + (1 - w) * (b * net + (1 - b) * photo)``, ``b`` =
-  ``NET_SHARE``. ``w`` is the photo's weight: 1 where the surface faces the camera, falling to
-  0 as it turns away (``FACING``) and at the edge of what the camera sees. It is then averaged
-  over the mesh's neighbours ``SEAM_ROUNDS`` times, so no edge shows, and kept 0 where the camera
-  does not see the surface. Where it is hidden, the colour mixes the net's (a quarter) with the
-  photo's copy of the front. Under clear light the photo's copy is the better guess, under wild
-  light the net's (``NET_SHARE``).
+- ``blend`` (the default): ``w * (a * net + (1 - a) * photo) + (1 - w) * (b * net + (1 - b) *
+  photo)``, ``a`` = ``SEEN_NET_SHARE``, ``b`` = ``NET_SHARE``. ``w`` is the photo's weight: 1
+  where the surface faces the camera, falling to 0 as it turns away (``FACING``) and at the
+  edge of what the camera sees. It is then averaged over the mesh's neighbours ``SEAM_ROUNDS``
+  times, so no edge shows, and kept 0 where the camera does not see the surface. Where it is
+  hidden, the colour mixes the net's (three quarters) with the photo's copy of the front.
 
 All colours are sRGB in [0, 1].
 """
@@ -37,17 +36,17 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-NET_SHARE = 0.25
-"""The net's share of the colour where the photo does not reach. Chosen on 5 validation people
-(``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights, geometry and colour nets untouched. PATD on
-the reconstructed geometry for shares 0 (photo only) / 0.25 / 0.5 / 0.75 / 1 (net only):
-- wild 18.09 / 17.00 / 16.41 / 16.38 / 17.02;
-- intermediate 12.96 / 12.77 / 13.12 / 13.86 / 15.04;
-- clear 11.35 / 11.56 / 12.26 / 13.27 / 14.67.
-The best share depends on the light: the photo is nearly the albedo under clear light and far
-from it under wild light. 0.25 is best on average. BENCHMARKS.md (session 18) has the table."""
-SEEN_NET_SHARE = 0.0
-"""The net's share where the photo sees the surface (0: the photo alone there)."""
+NET_SHARE = 0.75
+"""The net's share of the colour where the photo does not reach (the rest: the photo's copy
+of the front). Chosen with ``SEEN_NET_SHARE`` on 5 validation people (``pifuhd synth 5 --seed
+6000``) x 4 yaws x 3 lights, by the mean PATD of the six light x geometry cells: 13.29 for
+0.5 / 0.75, against 14.28 for the photo alone and 13.55 for the best shares of the session-18
+net. The best shares depend on the light: under clear light the photo is nearly the albedo,
+under wild light it is far from it. BENCHMARKS.md (session 20) has the grid."""
+SEEN_NET_SHARE = 0.5
+"""The net's share where the photo sees the surface. The bundled net is residual (it
+corrects the photo's colour pooled over 4 x 4 pixels), so half of it keeps the photo's
+full-resolution detail and half its correction."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
