@@ -40,7 +40,7 @@ NET_SHARE = 0.75
 """The net's share of the colour where the photo does not reach (the rest: the photo's copy
 of the front). Chosen with ``SEEN_NET_SHARE`` on 5 validation people (``pifuhd synth 5 --seed
 6000``) x 4 yaws x 3 lights, by the mean PATD of the six light x geometry cells: 13.29 for
-0.5 / 0.75, against 14.28 for the photo alone and 13.55 for the best shares of the session-18
+0.5 / 0.75, against 14.28 for the photo alone and 13.54 for the best shares of the session-18
 net. The best shares depend on the light: under clear light the photo is nearly the albedo,
 under wild light it is far from it. BENCHMARKS.md (session 20) has the grid."""
 SEEN_NET_SHARE = 0.5
