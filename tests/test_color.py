@@ -20,7 +20,13 @@ from pifuhd.data.color_dataset import ColorDataset, ColorSampling, grid_offsets
 from pifuhd.data.prepare import PrepareConfig, prepare
 from pifuhd.errors import InputError
 from pifuhd.geometry.projection import default_calib, orthographic
-from pifuhd.models.color import ColorConfig, ColorNet, to_srgb, with_image_skip
+from pifuhd.models.color import (
+    ColorConfig,
+    ColorNet,
+    to_srgb,
+    with_image_skip,
+    with_light_code,
+)
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train import ConfigError, TrainConfig
 from pifuhd.train.cli_args import main
@@ -247,6 +253,42 @@ def test_residual_net_starts_as_the_photo_colour_and_learns_a_correction() -> No
     assert torch.allclose(corrected[0], expected, atol=1e-5)
 
 
+def test_light_code_is_the_points_colour_statistics_and_chunks_agree() -> None:
+    geometry = PIFuHD(tiny_config()).eval()
+    skip = with_image_skip(tiny_color(geometry), residual=True).eval()
+    net = with_light_code(skip).eval()
+    assert net.config.light_code and net.config.mlp_config.dims[0] == 16 + 3 + 8 + 1 + 6
+    with pytest.raises(ValueError, match="needs image_skip"):
+        ColorConfig(light_code=True)
+    with pytest.raises(ValueError, match="with image_skip and without one"):
+        with_light_code(net)
+    image = torch.rand(1, 3, 64, 64) * 1.6 - 0.8
+    u = torch.tensor([2.0, 5.0, 9.0, 12.0]) * 2 / 15 - 1
+    v = torch.tensor([3.0, 3.0, 7.0, 11.0]) * 2 / 15 - 1
+    points = torch.stack([u, -v, torch.zeros(4)])[None]
+    calib = default_calib(1)
+    geometry_features = torch.randn(1, 8, 16, 16)
+    with torch.no_grad():
+        features = net.encode(image)
+        code = net.light_code_of(features, points, calib)
+        before = skip(image, geometry_features, points, calib)
+        after = net(image, geometry_features, points, calib)
+        torch.nn.init.normal_(net.mlp.filters[0].weight)
+        torch.nn.init.normal_(net.mlp.filters[-1].weight)
+        whole = net.query(features, geometry_features, points, calib)
+        halves = [net.query(features, geometry_features, points[:, :, i : i + 2], calib, code)
+                  for i in (0, 2)]  # fmt: skip
+        own = net.query(features, geometry_features, points[:, :, :2], calib)
+    assert torch.allclose(before, after, atol=1e-6)  # zero weights: unchanged
+    pixels = [(3, 2), (3, 5), (7, 9), (11, 12)]  # (row, column) of the 16 x 16 grid
+    blocks = torch.stack([image[0, :, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4].mean((1, 2))
+                          for r, c in pixels], 1)  # fmt: skip
+    expected = torch.cat([blocks.mean(1), blocks.std(1)])
+    assert torch.allclose(code[0, :, 0], expected, atol=1e-5)
+    assert torch.allclose(torch.cat(halves, dim=2), whole, atol=1e-6)  # one code for all
+    assert (own - whole[:, :, :2]).abs().max() > 1e-3  # a code of 2 points differs
+
+
 def test_color_image_skip_widens_an_init_net(color_data: tuple[Path, Path], tmp_path: Path) -> None:
     data, init = color_data
     run = tmp_path / "run"
@@ -270,6 +312,13 @@ def test_color_image_skip_widens_an_init_net(color_data: tuple[Path, Path], tmp_
     assert torch.equal(net.mlp.filters[0].weight[:, :skip], loaded.mlp.filters[0].weight[:, :skip])
     with pytest.raises(ConfigError, match="cannot be switched on when resuming"):
         build_color_net(config, PIFuHD(tiny_config()), latest(run))
+    coded = dataclasses.replace(config, color_image_skip=False, color_light_code=True)
+    net = build_color_net(coded, PIFuHD(tiny_config()), None)
+    assert net.config.image_skip and net.config.light_code and not net.config.residual
+    assert not net.mlp.filters[0].weight[:, -6:].any()
+    coded_run = tmp_path / "coded"  # a run with the code and the SSIM patches trains
+    assert main(color_args(data, init, coded_run, 1, "--set", "color_light_code=true")) == 0
+    assert load_color(latest(coded_run))[0].config.light_code
 
 
 def latest(run: Path) -> Path:

@@ -369,10 +369,14 @@ class Reconstructor(GridEvaluation):
             raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
         calib = default_calib(1, self.device)
         out = np.empty((len(vertices), 3), dtype=np.float32)
+        code = None  # the light code over all vertices, the same for every chunk
+        if color.config.light_code:
+            every = torch.from_numpy(np.asarray(vertices, dtype=np.float32)).to(self.device)
+            code = color.light_code_of(color_features, every.T.unsqueeze(0), calib)
         for start in range(0, len(vertices), self.chunk):
             part = np.asarray(vertices[start : start + self.chunk], dtype=np.float32)
             pts = torch.from_numpy(part).to(self.device).T.unsqueeze(0)
-            colors = color.query(color_features, features.coarse, pts, calib)
+            colors = color.query(color_features, features.coarse, pts, calib, code)
             out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
         return out
 

@@ -31,6 +31,8 @@ from pifuhd.models.mlp import PixelAlignedMLP
 
 COLOR_FORMAT_VERSION = 1
 RESIDUAL_LIMIT = 0.995
+LIGHT_CODE_CHANNELS = 6
+"""The light code: per-channel mean and standard deviation of the points' photo colours."""
 """The photo's colour is clamped to [-this, this] before atanh (atanh(0.995) = 3.0)."""
 
 
@@ -68,6 +70,11 @@ class ColorConfig:
     ``image_skip``). With the MLP's last layer at zero the net returns the photo's colour, as
     ``--texture photo`` does for a seen point; training learns what differs (the light, the
     hidden side). Our addition, not PIFu's."""
+    light_code: bool = False
+    """Give the MLP a code of the photo's light: the mean and standard deviation, over the
+    queried points, of their image-skip colours (6 numbers per image, the same for every
+    point; needs ``image_skip``). The points lie on the person, so the code describes the
+    person's pixels, not the background's. Our addition, not PIFu's."""
     image_size: int = 512
     """Side of the square input image (the coarse geometry's image size)."""
     z_size: float = 200.0
@@ -88,6 +95,7 @@ class ColorConfig:
         )
         _check(all(d >= 1 for d in self.mlp_hidden), "colour MLP widths must be >= 1")
         _check(not self.residual or self.image_skip, "a residual colour net needs image_skip")
+        _check(not self.light_code or self.image_skip, "a light code needs image_skip")
         _ = self.mlp_config  # validates the skip layers
 
     @property
@@ -110,6 +118,7 @@ class ColorConfig:
     def mlp_config(self) -> MlpConfig:
         """The MLP: colour feature + geometry feature (+ depth) -> hidden widths -> 3."""
         width = self.feature_channels + self.geometry_channels + int(self.use_depth)
+        width += LIGHT_CODE_CHANNELS * int(self.light_code)
         return MlpConfig(
             dims=(width, *self.mlp_hidden, 3), skip_layers=self.mlp_skip_layers, merge_layer=0
         )
@@ -224,18 +233,29 @@ class ColorNet(nn.Module):
         """Normalised depth fed to the MLP: z * (image_size // 2) / z_size."""
         return z * (self.config.image_size // 2) / self.config.z_size
 
+    def light_code_of(
+        self, features: torch.Tensor, points: torch.Tensor, calib: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, 6, 1): mean and standard deviation over the N points (B, 3, N) of their
+        image-skip colours (the last 3 channels of ``features``)."""
+        uv = orthographic(points, calib)[:, :2]
+        colors = sample_features(features[:, -3:], uv).float()
+        return torch.cat([colors.mean(2, keepdim=True), colors.std(2, keepdim=True)], dim=1)
+
     def query(
         self,
         features: torch.Tensor,
         geometry_features: torch.Tensor,
         points: torch.Tensor,
         calib: torch.Tensor,
+        code: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Colours (B, 3, N) in [-1, 1] (tanh) at points.
 
         features: (B, C, h, w) from ``encode``; geometry_features: (B, C_g, h', w') the frozen
         geometry's coarse feature map (last stack); points: (B, 3, N) in the cube; calib:
         (B, 3|4, 4). Points projecting outside the image see zero features (no masking).
+        code: (B, 6, 1) light code (``light_code``); None = from these points.
         """
         xyz = orthographic(points, calib)
         uv = xyz[:, :2]
@@ -243,6 +263,9 @@ class ColorNet(nn.Module):
         parts = [own, sample_features(geometry_features, uv)]
         if self.config.use_depth:
             parts.append(self.depth_feature(xyz[:, 2:3]))
+        if self.config.light_code:
+            code = self.light_code_of(features, points, calib) if code is None else code
+            parts.append(code.to(own.dtype).expand(-1, -1, own.shape[2]))
         logits, _ = self.mlp.forward_logits(torch.cat(parts, dim=1))
         if not self.config.residual:
             return torch.tanh(logits)
@@ -279,6 +302,21 @@ def with_image_skip(net: ColorNet, residual: bool = False) -> ColorNet:
         last = len(wide.mlp.filters) - 1
         for kind in ("weight", "bias"):
             state[f"mlp.filters.{last}.{kind}"].zero_()
+    wide.load_state_dict(state)
+    return wide.to(next(net.parameters()).device).train(net.training)
+
+
+def with_light_code(net: ColorNet) -> ColorNet:
+    """A copy of ``net`` (with ``image_skip``) with ``light_code`` on that computes the same
+    colours: zero weights for the 6 code inputs, the MLP input's last channels."""
+    if net.config.light_code or not net.config.image_skip:
+        raise ValueError("a light code needs a colour net with image_skip and without one")
+    wide = ColorNet(dataclasses.replace(net.config, light_code=True))
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    first = "mlp.filters.0.weight"
+    weight = state[first]
+    zeros = weight.new_zeros(weight.shape[0], LIGHT_CODE_CHANNELS, weight.shape[2])
+    state[first] = torch.cat([weight, zeros], dim=1)
     wide.load_state_dict(state)
     return wide.to(next(net.parameters()).device).train(net.training)
 

@@ -22,7 +22,13 @@ from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.color_dataset import ColorDataset, ColorSampling
 from pifuhd.eval.color_metrics import ciede2000, srgb_to_lab
 from pifuhd.geometry.projection import default_calib
-from pifuhd.models.color import ColorConfig, ColorNet, to_srgb, with_image_skip
+from pifuhd.models.color import (
+    ColorConfig,
+    ColorNet,
+    to_srgb,
+    with_image_skip,
+    with_light_code,
+)
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import ConfigError, TrainConfig
 from pifuhd.train.levels import ColorLoss, encoder_normals
@@ -53,23 +59,16 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
         net = ColorNet(color_config)
         load_color_weights(net, source)
         log.info("colour net from %s", source)
-        wants_skip = config.color_image_skip or config.color_residual
-        if wants_skip and not net.config.image_skip:
-            if resume_from is not None:
-                raise ConfigError(
-                    "color_image_skip / color_residual cannot be switched on when resuming a "
-                    "run without them; start a new run with --init"
-                )
-            net = with_image_skip(net, residual=config.color_residual)
-            log.info("colour net widened for the image skip (residual: %s)", config.color_residual)
+        net = widen_color_net(net, config, resumed=resume_from is not None)
     else:
         torch.manual_seed(config.seed)
         color_config = ColorConfig.for_geometry(
             geometry.config,
             base_channels=config.color_width,
             num_blocks=config.color_blocks,
-            image_skip=config.color_image_skip or config.color_residual,
+            image_skip=config.color_image_skip or config.color_residual or config.color_light_code,
             residual=config.color_residual,
+            light_code=config.color_light_code,
         )
         net = ColorNet(color_config)
     expected = geometry.config.coarse.encoder.out_channels
@@ -78,6 +77,26 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
             f"the colour net takes {net.config.geometry_channels} geometry channels but the "
             f"geometry's coarse encoder gives {expected}; init from a matching checkpoint"
         )
+    return net
+
+
+def widen_color_net(net: ColorNet, config: TrainConfig, resumed: bool) -> ColorNet:
+    """``net`` with the image skip / residual output / light code that ``config`` asks for
+    and it lacks, added with zero weights (``pifuhd.models.color``); refused on resume."""
+    wants_skip = config.color_image_skip or config.color_residual or config.color_light_code
+    missing_skip = wants_skip and not net.config.image_skip
+    missing_code = config.color_light_code and not net.config.light_code
+    if (missing_skip or missing_code) and resumed:
+        raise ConfigError(
+            "color_image_skip / color_residual / color_light_code cannot be switched on when "
+            "resuming a run without them; start a new run with --init"
+        )
+    if missing_skip:
+        net = with_image_skip(net, residual=config.color_residual)
+        log.info("colour net widened for the image skip (residual: %s)", config.color_residual)
+    if missing_code:
+        net = with_light_code(net)
+        log.info("colour net widened for the light code")
     return net
 
 

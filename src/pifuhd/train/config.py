@@ -113,6 +113,9 @@ class TrainConfig:
     """Colour stage: the net predicts a correction to the photo's colour at the point
     (``ColorConfig.residual``; implies the image skip). A net from ``init`` without it keeps
     its weights but a zeroed last layer, so it starts out as the photo's colour."""
+    color_light_code: bool = False
+    """Colour stage: the MLP also gets a code of the photo's light (``ColorConfig.
+    light_code``; implies the image skip). Added to a net from ``init`` with zero weights."""
     color_lights: tuple[str, ...] = ()
     """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
     color_offset_cm: float = 1.0

@@ -182,7 +182,10 @@ def color_losses(
         geometry = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)
         geometry = geometry[-1].detach()
     features = color.encode(batch["image"])
-    pred = to_srgb(color.query(features, geometry, batch["color_points"], calib)).float()
+    code = None  # the light code of the colour points, for the patches too
+    if color.config.light_code:
+        code = color.light_code_of(features, batch["color_points"], calib)
+    pred = to_srgb(color.query(features, geometry, batch["color_points"], calib, code)).float()
     if settings.space == "lab":
         l1 = lab_l1(pred, batch["color_targets"])
     else:
@@ -191,7 +194,8 @@ def color_losses(
     if settings.ssim_weight:
         if "patch_points" not in batch:
             raise ValueError("ssim_weight > 0 needs patches in the batch (color_patches > 0)")
-        patch = to_srgb(color.query(features, geometry, batch["patch_points"], calib)).float()
+        patch = color.query(features, geometry, batch["patch_points"], calib, code)
+        patch = to_srgb(patch).float()
         ssim = patch_ssim_loss(
             patch, batch["patch_targets"], size=settings.patch_size, stats=settings.stats
         )
