@@ -50,12 +50,25 @@ def regressor_rows() -> np.ndarray:
     return rows
 
 
-def person_views(seed: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+def person_yaws(rng: np.random.Generator, seed: int, side: int = 0) -> np.ndarray:
+    """The person's view yaws (degrees): a random start plus quarter turns, jittered by 15
+    degrees (drawn from ``rng``), then ``side`` more near the side views (90 or 270, jittered
+    by 20; their own stream): side views hide one arm behind the body, where the depths are
+    hardest."""
+    yaws = (rng.uniform(0, 90) + np.arange(4) * 90 + rng.normal(0, 15, 4)) % 360
+    if side > 0:
+        extra = np.random.default_rng(seed + 7_777)
+        sides = extra.choice([90.0, 270.0], side) + extra.normal(0, 20, side)
+        yaws = np.concatenate([yaws, sides % 360])
+    return yaws
+
+
+def person_views(seed: int, rows: np.ndarray, side: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed + 77)
     asset, _, body = normalised_person(seed)
     renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
     record: dict[str, list] = {k: [] for k in ("kp", "vis", "world", "true", "yaw", "preset")}
-    yaws = (rng.uniform(0, 90) + np.arange(4) * 90 + rng.normal(0, 15, 4)) % 360
+    yaws = person_yaws(rng, seed, side)
     for yaw in yaws:
         preset = int(rng.integers(len(PRESETS)))
         maps = renderer.render_lights(float(yaw), 1024, [light_preset(PRESETS[preset])])[0]
@@ -81,6 +94,7 @@ def main() -> None:
     parser.add_argument("start", type=int)
     parser.add_argument("stop", type=int)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--side", type=int, default=0, help="extra views near the side views")
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,7 +104,7 @@ def main() -> None:
         if path.exists():
             continue
         start = time.perf_counter()
-        arrays = person_views(seed, rows)
+        arrays = person_views(seed, rows, args.side)
         tmp = path.with_name(f".{path.name}.tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)

@@ -28,7 +28,7 @@ for a, b in ((19, 20), (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32
 
 
 def load(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    parts: dict[str, list] = {"kp": [], "vis": [], "world": [], "true": []}
+    parts: dict[str, list] = {"kp": [], "vis": [], "world": [], "true": [], "yaw": []}
     seeds = []
     for path in sorted(folder.glob("seed_*.npz")):
         with np.load(path) as data:
@@ -41,10 +41,17 @@ def load(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def mirrored(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    out = {k: v[:, MIRROR].copy() for k, v in d.items()}
+    """Every view mirrored left to right (landmarks swapped, x negated; yaw -> 360 - yaw)."""
+    out = {k: (v[:, MIRROR] if v.ndim > 1 else v).copy() for k, v in d.items()}
     for key in ("kp", "world", "true"):
         out[key][..., 0] *= -1.0
+    out["yaw"] = (360.0 - out["yaw"]) % 360.0
     return out
+
+
+def side_views(yaw: np.ndarray, within: float = 30.0) -> np.ndarray:
+    """(N,) bool: views within ``within`` degrees of a side view (yaw 90 or 270)."""
+    return np.abs((yaw % 180.0) - 90.0) <= within
 
 
 def targets(d: dict[str, np.ndarray]) -> np.ndarray:
@@ -102,11 +109,14 @@ def main() -> None:
         pred = net(torch.from_numpy(xv.astype(np.float32))).numpy()
     depth = np.zeros((len(pred), 33))
     depth[:, list(MAPPED)] = pred
+    side = side_views(held["yaw"])
     report = {
         "train_views": int((~val).sum()),
         "held_out_views": int(val.sum()),
         "forearm_order_mediapipe": forearm_order(held["world"][..., 2], held["true"]),
         "forearm_order_net": forearm_order(depth, held["true"]),
+        "forearm_order_net_side_views": forearm_order(depth[side], held["true"][side]),
+        "forearm_order_net_other_views": forearm_order(depth[~side], held["true"][~side]),
     }
     print(json.dumps(report))
     state = {k: v.contiguous() for k, v in net.state_dict().items()}
