@@ -9,9 +9,11 @@ import trimesh
 
 from pifuhd.geometry.normal_refine import visible_from
 from pifuhd.surface_colors import (
-    NET_SHARE,
-    SEEN_NET_SHARE,
+    CLEAR_SHARES,
+    HARSH_SHARES,
     PhotoEvidence,
+    blend_shares,
+    light_harshness,
     photo_weight,
     sample_image,
     surface_colors,
@@ -66,10 +68,12 @@ def test_blend_is_the_photo_in_front_the_net_behind_and_has_no_edge() -> None:
     red = np.tile(np.asarray(RED, np.float32), (SIZE, SIZE, 1))
     colors = surface_colors(mesh, PhotoEvidence(red, constant_net(BLUE)), "blend")
     z = mesh.vertex_normals[:, 2]
-    front = np.multiply(SEEN_NET_SHARE, BLUE) + np.multiply(1 - SEEN_NET_SHARE, RED)
+    # an evenly lit photo: the soft-light shares, the photo's own colours
+    seen_share, hidden_share = CLEAR_SHARES
+    front = np.multiply(seen_share, BLUE) + np.multiply(1 - seen_share, RED)
     np.testing.assert_allclose(colors[z > 0.7], np.tile(front, ((z > 0.7).sum(), 1)), atol=1e-3)
     hidden = np.tile(
-        np.multiply(NET_SHARE, BLUE) + np.multiply(1 - NET_SHARE, RED), ((z < 0).sum(), 1)
+        np.multiply(hidden_share, BLUE) + np.multiply(1 - hidden_share, RED), ((z < 0).sum(), 1)
     )
     np.testing.assert_allclose(colors[z < 0.0], hidden, atol=1e-6)
     weight = photo_weight(mesh, visible_from(mesh, 1.0))
@@ -90,17 +94,23 @@ def test_blend_shares_reach_the_photo_and_the_net() -> None:
     np.testing.assert_allclose(half, 0.5 * photo + 0.5 * net, atol=1e-6)
 
 
-def test_delighting_removes_a_directional_light() -> None:
-    """A grey sphere lit from the upper left, photographed: the photo's colours vary by a factor
-    of several; divided by the fitted light they are nearly flat."""
-    mesh = sphere()
+def lit_sphere_photo(ambient: float = 0.25) -> np.ndarray:
+    """(S, S, 3) a grey sphere of radius 0.6, lit by ``ambient`` plus a light from the upper
+    left."""
     u = np.linspace(-1, 1, SIZE)
     x, y = np.meshgrid(u, -u)
     z = np.sqrt(np.clip(0.36 - x**2 - y**2, 0, None)) / 0.6
     normals = np.stack([x / 0.6, y / 0.6, z], -1)
     light = np.array([-0.5, 0.6, 0.62]) / np.linalg.norm([-0.5, 0.6, 0.62])
-    shading = 0.25 + 0.75 * np.clip(normals @ light, 0, None)
-    photo = (0.5 * shading[..., None] * np.ones(3)).astype(np.float32)
+    shading = ambient + (1.0 - ambient) * np.clip(normals @ light, 0, None)
+    return (0.5 * shading[..., None] * np.ones(3)).astype(np.float32)
+
+
+def test_delighting_removes_a_directional_light() -> None:
+    """A grey sphere lit from the upper left, photographed: the photo's colours vary by a factor
+    of several; divided by the fitted light they are nearly flat."""
+    mesh = sphere()
+    photo = lit_sphere_photo()
     seen = visible_from(mesh, 1.0) & (mesh.vertex_normals[:, 2] > 0.3)
     plain = surface_colors(mesh, PhotoEvidence(photo), "photo")[seen, 0]
     flat = surface_colors(mesh, PhotoEvidence(photo), "photo", delight=True)[seen, 0]
@@ -113,3 +123,29 @@ def test_modes_that_need_a_net_say_so() -> None:
         surface_colors(sphere(), PhotoEvidence(quadrants()), "blend")
     with pytest.raises(ValueError, match="texture mode must be one of"):
         surface_colors(sphere(), PhotoEvidence(quadrants()), "paint")
+
+
+def test_harsh_light_gives_the_net_the_larger_share_and_its_white_balance() -> None:
+    """Lit from one side with little ambient light, the photo's shading spreads widely: the
+    blend takes the harsh-light shares, and the photo enters it scaled to the net's mean."""
+    mesh = sphere()
+    normals = np.asarray(mesh.vertex_normals)
+    seen = visible_from(mesh, 1.0)
+    well_seen = photo_weight(mesh, seen) > 0.5
+    harsh_photo, soft_photo = lit_sphere_photo(0.25), lit_sphere_photo(0.9)
+    colors = sample_image(harsh_photo, mesh.vertices).astype(np.float64)
+    assert light_harshness(normals, colors, well_seen) == 1.0
+    soft = sample_image(soft_photo, mesh.vertices).astype(np.float64)
+    assert light_harshness(normals, soft, well_seen) < 0.3
+    assert light_harshness(normals, colors, np.zeros_like(seen)) == 0.0  # nothing to judge by
+    assert blend_shares(1.0) == HARSH_SHARES and blend_shares(0.0) == CLEAR_SHARES
+    np.testing.assert_allclose(blend_shares(0.5), np.add(CLEAR_SHARES, HARSH_SHARES) / 2)
+    warm = (0.6, 0.3, 0.1)
+    out = surface_colors(mesh, PhotoEvidence(harsh_photo, constant_net(warm)), "blend")
+    front = np.flatnonzero(normals[:, 2] > 0.7)
+    gains = np.asarray(warm) / colors[well_seen].mean(0)
+    balanced = np.clip(colors[front] * gains, 0, 1)
+    expected = HARSH_SHARES[0] * np.asarray(warm) + (1 - HARSH_SHARES[0]) * balanced
+    np.testing.assert_allclose(out[front], expected, atol=2e-3)
+    # the photo's detail survives: the front is not one flat colour
+    assert np.ptp(out[front, 0]) > 0.05

@@ -96,7 +96,14 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     tmp_path: Path, checkpoints: tuple[Path, Path]
 ) -> None:
     from pifuhd.geometry.normal_refine import visible_from
-    from pifuhd.surface_colors import NET_SHARE, SEEN_NET_SHARE, photo_weight
+    from pifuhd.surface_colors import (
+        WELL_SEEN,
+        blend_colors,
+        blend_shares,
+        light_harshness,
+        net_balanced,
+        photo_weight,
+    )
 
     textured, plain = checkpoints
     args = ["reconstruct", str(PERSON), "-o", str(tmp_path), *RES]
@@ -115,13 +122,14 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     blend = np.asarray(trimesh.load(tmp_path / "person.obj", process=False).visual.vertex_colors)
     net = direct_colors(textured, np.asarray(photo.vertices)).astype(int)
     both = blend[:, :3].astype(int)
-    weight = photo_weight(result.mesh, seen)[:, None]
-    photo_all = np.asarray(photo.visual.vertex_colors)[:, :3].astype(int)
-    unseen = NET_SHARE * net + (1 - NET_SHARE) * photo_all
-    where_seen = SEEN_NET_SHARE * net + (1 - SEEN_NET_SHARE) * photo_all
-    expected = weight * where_seen + (1 - weight) * unseen
+    weight = photo_weight(result.mesh, seen)
+    photo_all = np.asarray(photo.visual.vertex_colors)[:, :3] / 255.0
+    well_seen = weight > WELL_SEEN
+    harsh = light_harshness(np.asarray(result.mesh.vertex_normals), photo_all, well_seen)
+    mixed = (1 - harsh) * photo_all + harsh * net_balanced(photo_all, net / 255.0, well_seen)
+    expected = 255.0 * blend_colors(weight, mixed, net / 255.0, blend_shares(harsh))
     assert np.abs(both - expected).max() <= 2 * ONE_LEVEL
-    assert (weight[seen] > 0.5).any()
+    assert well_seen[seen].any()
 
 
 def heldout_free_sample(image: np.ndarray, vertices: np.ndarray) -> np.ndarray:

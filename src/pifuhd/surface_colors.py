@@ -10,12 +10,16 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   fitted to the seen vertices imply (a second-order spherical-harmonics irradiance on the
   luminance, least squares; Ramamoorthi & Hanrahan 2001), so a shadow is not painted on.
 - ``net``: the colour net's albedo at every vertex (``pifuhd.models.color``).
-- ``blend`` (the default): ``w * (a * net + (1 - a) * photo) + (1 - w) * (b * net + (1 - b) *
-  photo)``, ``a`` = ``SEEN_NET_SHARE``, ``b`` = ``NET_SHARE``. ``w`` is the photo's weight: 1
-  where the surface faces the camera, falling to 0 as it turns away (``FACING``) and at the
-  edge of what the camera sees. It is then averaged over the mesh's neighbours ``SEAM_ROUNDS``
-  times, so no edge shows, and kept 0 where the camera does not see the surface. Where it is
-  hidden, the colour mixes the net's (three quarters) with the photo's copy of the front.
+- ``blend`` (the default): ``w * (a * net + (1 - a) * photo') + (1 - w) * (b * net + (1 - b) *
+  photo')``. ``w`` is the photo's weight: 1 where the surface faces the camera, falling to 0 as
+  it turns away (``FACING``) and at the edge of what the camera sees. It is then averaged over
+  the mesh's neighbours ``SEAM_ROUNDS`` times, so no edge shows, and kept 0 where the camera
+  does not see the surface. The net's shares ``a`` (seen) and ``b`` (hidden) follow the photo's
+  light: how harsh it is (``light_harshness``: the spread of the shading that a light fitted to
+  the well-seen vertices implies) moves them from ``CLEAR_SHARES`` (soft light: the photo is
+  nearly the albedo) to ``HARSH_SHARES`` (harsh, coloured light: the photo is far from it), and
+  in the same measure ``photo'`` moves from the photo to the photo with its channels scaled to
+  the net's means over the well-seen vertices (the net's white balance, the photo's detail).
 
 All colours are sRGB in [0, 1].
 """
@@ -36,17 +40,21 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-NET_SHARE = 0.75
-"""The net's share of the colour where the photo does not reach (the rest: the photo's copy
-of the front). Chosen with ``SEEN_NET_SHARE`` on 5 validation people (``pifuhd synth 5 --seed
-6000``) x 4 yaws x 3 lights, by the mean PATD of the six light x geometry cells: 13.29 for
-0.5 / 0.75, against 14.28 for the photo alone and 13.54 for the best shares of the session-18
-net. The best shares depend on the light: under clear light the photo is nearly the albedo,
-under wild light it is far from it. BENCHMARKS.md (session 20) has the grid."""
-SEEN_NET_SHARE = 0.5
-"""The net's share where the photo sees the surface. The bundled net is residual (it
-corrects the photo's colour pooled over 4 x 4 pixels), so half of it keeps the photo's
-full-resolution detail and half its correction."""
+CLEAR_SHARES = (0.0, 0.5)
+"""The net's shares (where the photo sees the surface, where it does not) under soft light."""
+HARSH_SHARES = (0.75, 1.0)
+"""The net's shares under harsh light. Both pairs and ``LIGHT_SPREAD`` were chosen on 5
+validation people (``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights with the bundled colour
+net, by the mean PATD of the six light x geometry cells: 12.88, against 13.08 for the best
+fixed shares (0.5 / 0.75, shipped before), 13.31 for the net alone and 14.28 for the photo alone.
+BENCHMARKS.md (session 22) has the search."""
+LIGHT_SPREAD = (0.08, 0.22)
+"""The shading spread (``light_harshness``) at which the shares start to move from
+``CLEAR_SHARES`` and at which they reach ``HARSH_SHARES``. Measured on the validation people
+(10th / 50th / 90th percentiles): clear light 0.05 / 0.10 / 0.18, intermediate 0.06 / 0.11 /
+0.18, wild 0.13 / 0.20 / 0.28."""
+WELL_SEEN = 0.5
+"""Photo weight above which a vertex counts as well seen (the light fit, the white balance)."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
@@ -141,8 +149,8 @@ def surface_colors(
     shares: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """(V, 3) float32 sRGB vertex colours of a cube-frame mesh by ``mode`` (module
-    docstring). ``shares``: the net's share where the photo sees the surface and where it does
-    not, for the blend (default ``(SEEN_NET_SHARE, NET_SHARE)``).
+    docstring). ``shares``: fixed net shares (where the photo sees the surface, where it does
+    not) for the blend, in place of the ones the photo's light chooses.
 
     Raises:
         ValueError: an unknown mode, or "net" / "blend" without a colour net.
@@ -158,9 +166,53 @@ def surface_colors(
     photo = photo_colors(mesh, evidence.image, seen, delight)
     if mode == "photo":
         return photo.astype(np.float32)
-    seen_share, unseen_share = (SEEN_NET_SHARE, NET_SHARE) if shares is None else shares
-    weight = photo_weight(mesh, seen)[:, None]
-    net = evidence.net(vertices)  # type: ignore[misc]
+    weight = photo_weight(mesh, seen)
+    net = evidence.net(vertices).astype(np.float64)  # type: ignore[misc]
+    if shares is None:
+        well_seen = weight > WELL_SEEN
+        raw = photo_colors(mesh, evidence.image, seen) if delight else photo
+        harsh = light_harshness(np.asarray(mesh.vertex_normals), raw, well_seen)
+        shares = blend_shares(harsh)
+        photo = (1.0 - harsh) * photo + harsh * net_balanced(photo, net, well_seen)
+    return blend_colors(weight, photo, net, shares).astype(np.float32)
+
+
+def blend_colors(
+    weight: np.ndarray, photo: np.ndarray, net: np.ndarray, shares: tuple[float, float]
+) -> np.ndarray:
+    """(V, 3) the blend of (V, 3) photo and net colours by the (V,) photo weight and the net's
+    (seen, hidden) shares (module docstring)."""
+    seen_share, unseen_share = shares
     where_seen = seen_share * net + (1.0 - seen_share) * photo
     unseen = unseen_share * net + (1.0 - unseen_share) * photo
-    return (weight * where_seen + (1.0 - weight) * unseen).astype(np.float32)
+    return weight[:, None] * where_seen + (1.0 - weight[:, None]) * unseen
+
+
+def light_harshness(normals: np.ndarray, colors: np.ndarray, well_seen: np.ndarray) -> float:
+    """How harsh the photo's light is, in [0, 1]: the standard deviation over the ``well_seen``
+    vertices of the relative shading a fitted light implies (``relative_shading``), mapped
+    linearly from ``LIGHT_SPREAD[0]`` (0) to ``LIGHT_SPREAD[1]`` (1). 0 when fewer than 50
+    vertices are well seen (nothing to judge the light by: the photo is trusted)."""
+    if well_seen.sum() < 50:
+        return 0.0
+    spread = float(np.std(relative_shading(normals, colors, well_seen)[well_seen]))
+    low, high = LIGHT_SPREAD
+    return float(np.clip((spread - low) / (high - low), 0.0, 1.0))
+
+
+def blend_shares(harsh: float) -> tuple[float, float]:
+    """The net's (seen, hidden) shares for a light of harshness ``harsh`` in [0, 1]."""
+    return (
+        CLEAR_SHARES[0] + harsh * (HARSH_SHARES[0] - CLEAR_SHARES[0]),
+        CLEAR_SHARES[1] + harsh * (HARSH_SHARES[1] - CLEAR_SHARES[1]),
+    )
+
+
+def net_balanced(photo: np.ndarray, net: np.ndarray, well_seen: np.ndarray) -> np.ndarray:
+    """(V, 3) the photo's colours with each channel scaled so that its mean over the
+    ``well_seen`` vertices is the net's there (gains clipped to [0.25, 4]); the photo itself
+    when fewer than 50 vertices are well seen."""
+    if well_seen.sum() < 50:
+        return photo
+    gains = net[well_seen].mean(0) / np.maximum(photo[well_seen].mean(0), 1e-3)
+    return np.clip(photo * np.clip(gains, 0.25, 4.0), 0.0, 1.0)
