@@ -209,8 +209,8 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("blend", "photo", "net"),
         metavar="MODE",
         help="per-vertex colours: blend (the default MODE: the photo where the camera sees "
-        "the surface, the checkpoint's colour net elsewhere), photo (no colour net needed) "
-        "or net",
+        "the surface, the checkpoint's colour net elsewhere, leaning on the net the harsher "
+        "the photo's light), photo (no colour net needed) or net",
     )
     parser.add_argument(
         "--delight",
