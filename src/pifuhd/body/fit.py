@@ -68,6 +68,9 @@ class FitSettings:
     lift: bool = True
     """Use the learned landmark depths (``pifuhd.body.lift``) instead of MediaPipe's for the 3D
     terms, when its weights are installed."""
+    gait: bool = True
+    """Relabel a side view's legs where the arms' counter-swing contradicts MediaPipe's labels
+    (``pifuhd.body.gait``; applied by ``pifuhd.body.photo.fit_person``)."""
     iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03

@@ -17,6 +17,7 @@ from pifuhd.body.detect import PersonLandmarks, detect_people
 from pifuhd.body.facing import facing_corrected
 from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
+from pifuhd.body.gait import gait_corrected
 from pifuhd.body.observations import (
     BodyFit,
     FitObservations,
@@ -43,6 +44,8 @@ UNRELIABLE_CM = 8.0
 of synthetic renders end at 1-3, fits that went wrong at 7.6 and more."""
 
 FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's facing"
+
+GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
 
 
 def observations(
@@ -109,10 +112,15 @@ def fit_person(
 ) -> BodyFit:
     """Fit one person detected in an (H, W, 3) [0, 1] image, in ``crop`` (None: the crop of
     the person's own mask); left and right are swapped first where the face test says MediaPipe
-    read the person's facing wrongly (``pifuhd.body.facing``). Warns when the image border cuts
-    the person."""
+    read the person's facing wrongly (``pifuhd.body.facing``), and a side view's legs where
+    the arms' swing says MediaPipe labelled them the wrong way round (``pifuhd.body.gait``).
+    Warns when the image border cuts the person."""
+    settings = settings or FitSettings()
     person, swapped = facing_corrected(rgb, person)
     notes = [FACING_NOTE] if swapped else []
+    if settings.gait:
+        person, relabelled = gait_corrected(person)
+        notes += [GAIT_NOTE] if relabelled else []
     if crop is not None and share_in_crop(person, crop) < 0.5:
         crop = None
         notes.append(OUTSIDE_CROP_NOTE)
