@@ -47,17 +47,21 @@ def mirror_index() -> np.ndarray:
     return index
 
 
-def mirrored(person: PersonLandmarks) -> PersonLandmarks:
-    """The same detection with every left landmark relabelled right and vice versa."""
-    m = mirror_index()
+def relabelled(person: PersonLandmarks, index: np.ndarray) -> PersonLandmarks:
+    """The same detection with landmark i given landmark ``index[i]``'s values ((33,) ints)."""
     return replace(
         person,
-        image_xy=person.image_xy[m],
-        visibility=person.visibility[m],
-        presence=person.presence[m],
-        world=person.world[m],
-        image_z=None if person.image_z is None else person.image_z[m],
+        image_xy=person.image_xy[index],
+        visibility=person.visibility[index],
+        presence=person.presence[index],
+        world=person.world[index],
+        image_z=None if person.image_z is None else person.image_z[index],
     )
+
+
+def mirrored(person: PersonLandmarks) -> PersonLandmarks:
+    """The same detection with every left landmark relabelled right and vice versa."""
+    return relabelled(person, mirror_index())
 
 
 def torso_facing(world: np.ndarray) -> float:

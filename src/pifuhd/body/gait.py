@@ -17,12 +17,10 @@ a walking gait) is turned the wrong way by this rule.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from pifuhd.body.detect import PersonLandmarks
-from pifuhd.body.facing import torso_facing
+from pifuhd.body.facing import relabelled, torso_facing
 
 LEG_PAIRS = ((25, 26), (27, 28), (29, 30), (31, 32))
 """MediaPipe (left, right) pairs of the legs: knees, ankles, heels, big toes."""
@@ -48,14 +46,7 @@ def leg_swapped(person: PersonLandmarks) -> PersonLandmarks:
     index = np.arange(33)
     for a, b in LEG_PAIRS:
         index[a], index[b] = b, a
-    return replace(
-        person,
-        image_xy=person.image_xy[index],
-        visibility=person.visibility[index],
-        presence=person.presence[index],
-        world=person.world[index],
-        image_z=None if person.image_z is None else person.image_z[index],
-    )
+    return relabelled(person, index)
 
 
 def swing_conflict(image_xy: np.ndarray, world: np.ndarray) -> bool:
