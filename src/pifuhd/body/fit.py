@@ -71,6 +71,10 @@ class FitSettings:
     gait: bool = True
     """Relabel a side view's legs where the arms' counter-swing contradicts MediaPipe's labels
     (``pifuhd.body.gait``; applied by ``pifuhd.body.photo.fit_person``)."""
+    feet: bool = True
+    """Put a side view's feet back on the two feet the person mask shows where MediaPipe
+    collapsed the stride (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``,
+    before ``gait``)."""
     iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03

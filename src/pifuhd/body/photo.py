@@ -15,6 +15,7 @@ import numpy as np
 from pifuhd.body.anny import load_anny
 from pifuhd.body.detect import PersonLandmarks, detect_people
 from pifuhd.body.facing import facing_corrected
+from pifuhd.body.feet import feet_placed
 from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
 from pifuhd.body.gait import gait_corrected
@@ -44,6 +45,8 @@ UNRELIABLE_CM = 8.0
 of synthetic renders end at 1-3, fits that went wrong at 7.6 and more."""
 
 FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's facing"
+
+FEET_NOTE = "feet moved onto the two feet the person mask shows: MediaPipe collapsed the stride"
 
 GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
 
@@ -113,11 +116,16 @@ def fit_person(
     """Fit one person detected in an (H, W, 3) [0, 1] image, in ``crop`` (None: the crop of
     the person's own mask); left and right are swapped first where the face test says MediaPipe
     read the person's facing wrongly (``pifuhd.body.facing``), and a side view's legs where
-    the arms' swing says MediaPipe labelled them the wrong way round (``pifuhd.body.gait``).
+    the arms' swing says MediaPipe labelled them the wrong way round (``pifuhd.body.gait``),
+    after its feet are put on the mask's feet where it collapsed the stride
+    (``pifuhd.body.feet``).
     Warns when the image border cuts the person."""
     settings = settings or FitSettings()
     person, swapped = facing_corrected(rgb, person)
     notes = [FACING_NOTE] if swapped else []
+    if settings.feet:
+        person, placed = feet_placed(person)
+        notes += [FEET_NOTE] if placed else []
     if settings.gait:
         person, relabelled = gait_corrected(person)
         notes += [GAIT_NOTE] if relabelled else []
