@@ -9,7 +9,7 @@ from pifuhd.body import feet
 from pifuhd.body.detect import PersonLandmarks
 
 
-def _mask(feet_x: tuple[int, ...], width: int = 20) -> np.ndarray:
+def _mask(feet_x: tuple[int, ...], width: int = 40) -> np.ndarray:
     """A (500, 300) person mask: a torso over x 80-120 down to y 300, legs down to y 480 ending
     in a foot blob (``width`` px) at each x of ``feet_x``."""
     mask = np.zeros((500, 300), bool)
@@ -47,7 +47,7 @@ def _person(ankles: tuple[float, float], mask: np.ndarray, frontal: bool = False
 def test_foot_blobs_finds_the_two_feet_left_to_right() -> None:
     blobs = feet.foot_blobs(_mask((200, 60)))
     assert len(blobs) == 2
-    assert blobs[0][:2] == (50.0, 70.0) and blobs[1][:2] == (190.0, 210.0)
+    assert blobs[0][:2] == (40.0, 80.0) and blobs[1][:2] == (180.0, 220.0)
     assert blobs[0][2] == pytest.approx(60.0) and blobs[1][2] == pytest.approx(200.0)
     assert len(feet.foot_blobs(_mask((95,), width=40))) == 1  # feet together: one blob
     assert feet.foot_blobs(_mask((200, 60))[:420]) == []  # cut by the lower border: no feet
@@ -99,7 +99,10 @@ def test_feet_already_on_the_blobs_side_by_side_or_frontal_are_left_alone() -> N
     assert not moved
     frontal, moved = feet.feet_placed(_person((110.0, 125.0), mask, frontal=True))
     assert not moved
-    close = _mask((88, 112))  # two feet 4 px apart: under 0.1 torso lengths
+    short = _mask((70, 115), width=30)  # 15 px apart, centres 45: under half a torso
+    assert feet.foot_shifts(_person((90.0, 95.0), short).image_xy, _person((0, 0), short).world,
+                            short) is None
+    close = _mask((80, 120), width=36)  # two feet 4 px apart: under 0.1 torso lengths
     near = _person((100.0, 101.0), close)
     assert feet.foot_shifts(near.image_xy, near.world, close) is None
     assert on.image_xy is not None and together.mask.shape == (500, 300)

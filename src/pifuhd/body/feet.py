@@ -46,6 +46,11 @@ MIN_GAP = 0.1
 """Smallest gap between the two foot blobs, in torso lengths (mid-shoulders to mid-hips in the
 image): feet that touch are one blob, and nothing is moved."""
 
+MIN_STRIDE = 0.5
+"""Smallest distance between the two blobs' ankle centres, in torso lengths (about a foot's
+length). Where a dark shoe falls out of the mask, its toe and the ankle above it are two blobs
+closer than that, not two feet."""
+
 ON_FOOT = 0.05
 """How far outside a blob (torso lengths) an ankle may lie and still count as on it."""
 
@@ -103,8 +108,8 @@ def foot_shifts(
     on tuning people the blob's centre did better than MediaPipe's ankle there) and spreading the
     knees to at least :data:`KNEE_SPREAD` of the new ankles' distance (about their midpoint,
     in the ankles' order);
-    None where nothing should move (not a side view, not two feet apart in the mask, or
-    MediaPipe's ankles already one on each).
+    None where nothing should move (not a side view, not two feet apart in the mask, blobs closer
+    than a stride, or MediaPipe's ankles already one on each).
 
     Args:
         image_xy: (33, 2) MediaPipe image landmarks in the mask's pixels, x right, y down.
@@ -118,6 +123,8 @@ def foot_shifts(
     )
     blobs = foot_blobs(mask)
     if torso < 1e-9 or len(blobs) != 2 or blobs[1][0] - blobs[0][1] < MIN_GAP * torso:
+        return None
+    if blobs[1][2] - blobs[0][2] < MIN_STRIDE * torso:
         return None
     ankles = {s: float(image_xy[LEGS[s][1], 0]) for s in "LR"}
     margin = ON_FOOT * torso
