@@ -71,6 +71,9 @@ class FitSettings:
     gait: bool = True
     """Relabel a side view's legs where the arms' counter-swing contradicts MediaPipe's labels
     (``pifuhd.body.gait``; applied by ``pifuhd.body.photo.fit_person``)."""
+    raised: bool = True
+    """Raise an arm into the person mask above the head where MediaPipe has no hand there
+    (``pifuhd.body.raised``; applied by ``pifuhd.body.photo.fit_person``, before ``feet``)."""
     feet: bool = True
     """Put a side view's feet back on the two feet the person mask shows where MediaPipe
     collapsed the stride (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``,

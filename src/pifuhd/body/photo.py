@@ -27,6 +27,7 @@ from pifuhd.body.observations import (
     mediapipe_world_to_cube,
     pixels_to_cube,
 )
+from pifuhd.body.raised import hands_raised
 from pifuhd.errors import InputError
 from pifuhd.io.crops import CropRect, rect_from_mask
 from pifuhd.io.images import load_image
@@ -45,6 +46,8 @@ UNRELIABLE_CM = 8.0
 of synthetic renders end at 1-3, fits that went wrong at 7.6 and more."""
 
 FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's facing"
+
+RAISED_NOTE = "an arm raised into the person mask above the head: MediaPipe had no hand there"
 
 FEET_NOTE = "feet moved onto the two feet the person mask shows: MediaPipe collapsed the stride"
 
@@ -123,6 +126,9 @@ def fit_person(
     settings = settings or FitSettings()
     person, swapped = facing_corrected(rgb, person)
     notes = [FACING_NOTE] if swapped else []
+    if settings.raised:
+        person, lifted = hands_raised(person)
+        notes += [RAISED_NOTE] if lifted else []
     if settings.feet:
         person, placed = feet_placed(person)
         notes += [FEET_NOTE] if placed else []
