@@ -133,6 +133,26 @@ def evaluate_view(fit, joints_cm: dict[str, np.ndarray], body_cm: np.ndarray, ya
     }
 
 
+def detected_views(seeds: list[int], yaws: str, preset: str, size: int):
+    """For each person and yaw (comma-separated degrees): the render over mid-grey through
+    MediaPipe and the face test, as the fitter sees it. Yields ``(seed, yaw, joints, person)``:
+    the true joints (cm, subject frame) and the corrected ``PersonLandmarks``; views where
+    MediaPipe finds nobody are skipped."""
+    from pifuhd.body.detect import detect_people
+    from pifuhd.body.facing import facing_corrected
+
+    for seed in seeds:
+        asset, joints, _ = normalised_person(seed)
+        renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
+        for yaw in (float(y) for y in yaws.split(",")):
+            maps = renderer.render(yaw, size, light_preset(preset))
+            alpha = maps.mask[..., None].astype(np.float32)
+            rgb = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
+            people = detect_people(rgb, max_people=1)
+            if people:
+                yield seed, yaw, joints, facing_corrected(rgb, people[0])[0]
+
+
 def fit_settings(pairs: list[str]) -> FitSettings:
     """FitSettings with ``NAME=VALUE`` fields changed (each value cast to the field's type)."""
     base, changes = FitSettings(), {}

@@ -18,16 +18,13 @@ import json
 
 import numpy as np
 import torch
-from body_fit import normalised_person, seeds_arg
+from body_fit import detected_views, seeds_arg
 from gait_labels import label_errors
 
-from pifuhd.body.detect import detect_people
-from pifuhd.body.facing import facing_corrected, torso_facing
+from pifuhd.body.facing import torso_facing
 from pifuhd.body.feet import feet_placed
 from pifuhd.body.observations import pixels_to_cube
 from pifuhd.data.asset import CUBE_HALF_CM, view_matrix
-from pifuhd.data.lighting import light_preset
-from pifuhd.data.render import SubjectRenderer
 from pifuhd.io.crops import CropRect
 
 LEGS = {25: "knee.L", 26: "knee.R", 27: "ankle.L", 28: "ankle.R"}
@@ -50,38 +47,28 @@ def main() -> None:
     counts = {"moved_better": 0, "moved_worse": 0, "left_off": 0, "left_alone": 0}
     before_all, after_all = [], []
     crop = CropRect(0, 0, args.size, args.size)
-    for seed in args.seeds:
-        asset, joints, _ = normalised_person(seed)
-        renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
-        for yaw in (float(y) for y in args.yaws.split(",")):
-            maps = renderer.render(yaw, args.size, light_preset(args.preset))
-            alpha = maps.mask[..., None].astype(np.float32)
-            rgb = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
-            people = detect_people(rgb, max_people=1)
-            if not people:
-                continue
-            person, _ = facing_corrected(rgb, people[0])
-            m = view_matrix(yaw)
-            true = {i: (m @ np.append(joints[n], 1.0))[:3] * CUBE_HALF_CM for i, n in LEGS.items()}
-            placed, moved = feet_placed(person)
-            before = leg_error(person.image_xy, crop, true)
-            after = leg_error(placed.image_xy, crop, true)
-            before_all.append(before)
-            after_all.append(after)
-            if moved:
-                key = "moved_better" if after < before else "moved_worse"
-            else:
-                key = "left_off" if before > OFF_CM else "left_alone"
-            counts[key] += 1
-            row = {
-                "seed": seed,
-                "yaw": yaw,
-                "facing": round(torso_facing(np.asarray(person.world, np.float64)), 3),
-                "legs_cm": round(before, 1),
-                "legs_after_cm": round(after, 1),
-                "outcome": key,
-            }
-            print(json.dumps(row), flush=True)
+    for seed, yaw, joints, person in detected_views(args.seeds, args.yaws, args.preset, args.size):
+        m = view_matrix(yaw)
+        true = {i: (m @ np.append(joints[n], 1.0))[:3] * CUBE_HALF_CM for i, n in LEGS.items()}
+        placed, moved = feet_placed(person)
+        before = leg_error(person.image_xy, crop, true)
+        after = leg_error(placed.image_xy, crop, true)
+        before_all.append(before)
+        after_all.append(after)
+        if moved:
+            key = "moved_better" if after < before else "moved_worse"
+        else:
+            key = "left_off" if before > OFF_CM else "left_alone"
+        counts[key] += 1
+        row = {
+            "seed": seed,
+            "yaw": yaw,
+            "facing": round(torso_facing(np.asarray(person.world, np.float64)), 3),
+            "legs_cm": round(before, 1),
+            "legs_after_cm": round(after, 1),
+            "outcome": key,
+        }
+        print(json.dumps(row), flush=True)
     counts["legs_cm_mean"] = round(float(np.mean(before_all)), 3)
     counts["legs_after_cm_mean"] = round(float(np.mean(after_all)), 3)
     print(json.dumps(counts))

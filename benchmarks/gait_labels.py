@@ -17,15 +17,12 @@ import json
 
 import numpy as np
 import torch
-from body_fit import normalised_person, seeds_arg
+from body_fit import detected_views, seeds_arg
 
-from pifuhd.body.detect import detect_people
-from pifuhd.body.facing import facing_corrected, torso_facing
+from pifuhd.body.facing import torso_facing
 from pifuhd.body.gait import swing_conflict
 from pifuhd.body.observations import pixels_to_cube
 from pifuhd.data.asset import CUBE_HALF_CM, view_matrix
-from pifuhd.data.lighting import light_preset
-from pifuhd.data.render import SubjectRenderer
 from pifuhd.io.crops import CropRect
 
 LEGS = {25: "knee.L", 26: "knee.R", 27: "ankle.L", 28: "ankle.R"}
@@ -50,41 +47,31 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     counts = {"relabelled_rightly": 0, "relabelled_wrongly": 0, "missed": 0, "left_alone": 0}
-    for seed in args.seeds:
-        asset, joints, _ = normalised_person(seed)
-        renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
-        for yaw in (float(y) for y in args.yaws.split(",")):
-            maps = renderer.render(yaw, args.size, light_preset(args.preset))
-            alpha = maps.mask[..., None].astype(np.float32)
-            rgb = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
-            people = detect_people(rgb, max_people=1)
-            if not people:
-                continue
-            person, _ = facing_corrected(rgb, people[0])
-            crop = CropRect(0, 0, args.size, args.size)
-            kp = pixels_to_cube(person.image_xy, crop) * CUBE_HALF_CM
-            m = view_matrix(yaw)
-            true = {i: (m @ np.append(joints[n], 1.0))[:3] * CUBE_HALF_CM for i, n in LEGS.items()}
-            direct, swapped = label_errors(kp, true)
-            world = np.asarray(person.world, np.float64)
-            relabel = swing_conflict(person.image_xy, world)
-            wrong = swapped < direct
-            if relabel:
-                key = "relabelled_rightly" if wrong else "relabelled_wrongly"
-            elif wrong and direct - swapped > CLEAR_CM:
-                key = "missed"
-            else:
-                key = "left_alone"
-            counts[key] += 1
-            row = {
-                "seed": seed,
-                "yaw": yaw,
-                "facing": round(torso_facing(world), 3),
-                "legs_cm": round(direct, 1),
-                "legs_swapped_cm": round(swapped, 1),
-                "outcome": key,
-            }
-            print(json.dumps(row), flush=True)
+    for seed, yaw, joints, person in detected_views(args.seeds, args.yaws, args.preset, args.size):
+        crop = CropRect(0, 0, args.size, args.size)
+        kp = pixels_to_cube(person.image_xy, crop) * CUBE_HALF_CM
+        m = view_matrix(yaw)
+        true = {i: (m @ np.append(joints[n], 1.0))[:3] * CUBE_HALF_CM for i, n in LEGS.items()}
+        direct, swapped = label_errors(kp, true)
+        world = np.asarray(person.world, np.float64)
+        relabel = swing_conflict(person.image_xy, world)
+        wrong = swapped < direct
+        if relabel:
+            key = "relabelled_rightly" if wrong else "relabelled_wrongly"
+        elif wrong and direct - swapped > CLEAR_CM:
+            key = "missed"
+        else:
+            key = "left_alone"
+        counts[key] += 1
+        row = {
+            "seed": seed,
+            "yaw": yaw,
+            "facing": round(torso_facing(world), 3),
+            "legs_cm": round(direct, 1),
+            "legs_swapped_cm": round(swapped, 1),
+            "outcome": key,
+        }
+        print(json.dumps(row), flush=True)
     print(json.dumps(counts))
 
 

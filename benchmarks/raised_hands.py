@@ -17,15 +17,12 @@ import json
 
 import numpy as np
 import torch
-from body_fit import normalised_person, seeds_arg
+from body_fit import detected_views, seeds_arg
 
-from pifuhd.body.detect import detect_people
-from pifuhd.body.facing import facing_corrected, torso_facing
+from pifuhd.body.facing import torso_facing
 from pifuhd.body.observations import pixels_to_cube
 from pifuhd.body.raised import hands_raised
 from pifuhd.data.asset import CUBE_HALF_CM, view_matrix
-from pifuhd.data.lighting import light_preset
-from pifuhd.data.render import SubjectRenderer
 from pifuhd.io.crops import CropRect
 
 NEAR_CM = 15.0
@@ -49,39 +46,29 @@ def main() -> None:
     torch.set_num_threads(1)
     counts = {"raised_better": 0, "raised_worse": 0, "missed": 0, "left_alone": 0}
     crop = CropRect(0, 0, args.size, args.size)
-    for seed in args.seeds:
-        asset, joints, _ = normalised_person(seed)
-        renderer = SubjectRenderer(asset, prt_dirs=16, seed=0)
-        for yaw in (float(y) for y in args.yaws.split(",")):
-            maps = renderer.render(yaw, args.size, light_preset(args.preset))
-            alpha = maps.mask[..., None].astype(np.float32)
-            rgb = (maps.rgb * alpha + 0.5 * (1.0 - alpha)).astype(np.float32)
-            people = detect_people(rgb, max_people=1)
-            if not people:
-                continue
-            person, _ = facing_corrected(rgb, people[0])
-            m = view_matrix(yaw)
-            true = [(m @ np.append(joints[f"wrist.{s}"], 1.0))[:2] * CUBE_HALF_CM for s in "LR"]
-            head = (m @ np.append(joints["head"], 1.0))[1] * CUBE_HALF_CM
-            raised, did = hands_raised(person)
-            before = pixels_to_cube(person.image_xy, crop) * CUBE_HALF_CM
-            after = pixels_to_cube(raised.image_xy, crop) * CUBE_HALF_CM
-            row = {"seed": seed, "yaw": yaw}
-            if did:
-                err = [wrist_error(p[[15, 16]], true) for p in (before, after)]
-                key = "raised_better" if err[1] < err[0] else "raised_worse"
-                row.update(wrist_cm=round(err[0], 1), wrist_after_cm=round(err[1], 1))
-            else:
-                up = [t for t in true if t[1] > head]
-                seen = [
-                    any(np.linalg.norm(before[i] - t) < NEAR_CM for i in (15, 16)) for t in up
-                ]
-                key = "missed" if up and not all(seen) else "left_alone"
-            counts[key] += 1
-            row.update(
-                facing=round(torso_facing(np.asarray(person.world, np.float64)), 3), outcome=key
-            )
-            print(json.dumps(row), flush=True)
+    for seed, yaw, joints, person in detected_views(args.seeds, args.yaws, args.preset, args.size):
+        m = view_matrix(yaw)
+        true = [(m @ np.append(joints[f"wrist.{s}"], 1.0))[:2] * CUBE_HALF_CM for s in "LR"]
+        head = (m @ np.append(joints["head"], 1.0))[1] * CUBE_HALF_CM
+        raised, did = hands_raised(person)
+        before = pixels_to_cube(person.image_xy, crop) * CUBE_HALF_CM
+        after = pixels_to_cube(raised.image_xy, crop) * CUBE_HALF_CM
+        row = {"seed": seed, "yaw": yaw}
+        if did:
+            err = [wrist_error(p[[15, 16]], true) for p in (before, after)]
+            key = "raised_better" if err[1] < err[0] else "raised_worse"
+            row.update(wrist_cm=round(err[0], 1), wrist_after_cm=round(err[1], 1))
+        else:
+            up = [t for t in true if t[1] > head]
+            seen = [
+                any(np.linalg.norm(before[i] - t) < NEAR_CM for i in (15, 16)) for t in up
+            ]
+            key = "missed" if up and not all(seen) else "left_alone"
+        counts[key] += 1
+        row.update(
+            facing=round(torso_facing(np.asarray(person.world, np.float64)), 3), outcome=key
+        )
+        print(json.dumps(row), flush=True)
     print(json.dumps(counts))
 
 
