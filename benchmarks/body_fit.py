@@ -133,6 +133,19 @@ def evaluate_view(fit, joints_cm: dict[str, np.ndarray], body_cm: np.ndarray, ya
     }
 
 
+def view_args(description: str, yaws: str) -> argparse.Namespace:
+    """The command line of the landmark checks (``gait_labels``, ``feet_blobs``,
+    ``raised_hands``): ``--seeds``, ``--yaws`` (default ``yaws``), ``--preset``, ``--size``;
+    torch on one thread."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1020-1059"))
+    parser.add_argument("--yaws", default=yaws)
+    parser.add_argument("--preset", default="clear")
+    parser.add_argument("--size", type=int, default=1024)
+    torch.set_num_threads(1)
+    return parser.parse_args()
+
+
 def detected_views(seeds: list[int], yaws: str, preset: str, size: int):
     """For each person and yaw (comma-separated degrees): the render over mid-grey through
     MediaPipe and the face test, as the fitter sees it. Yields ``(seed, yaw, joints, person)``:

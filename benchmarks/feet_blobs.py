@@ -13,12 +13,10 @@ or farther ("worse"), and the views it left alone whose ankles are over 10 cm of
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
-import torch
-from body_fit import detected_views, seeds_arg
+from body_fit import detected_views, view_args
 from gait_labels import label_errors
 
 from pifuhd.body.facing import torso_facing
@@ -37,13 +35,7 @@ def leg_error(image_xy: np.ndarray, crop: CropRect, true: dict[int, np.ndarray])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1020-1059"))
-    parser.add_argument("--yaws", default="45,90,135,225,270,315")
-    parser.add_argument("--preset", default="clear")
-    parser.add_argument("--size", type=int, default=1024)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = view_args(__doc__.split("\n")[0], "45,90,135,225,270,315")
     counts = {"moved_better": 0, "moved_worse": 0, "left_off": 0, "left_alone": 0}
     before_all, after_all = [], []
     crop = CropRect(0, 0, args.size, args.size)

@@ -12,12 +12,10 @@ right) and the clear mislabelled views it leaves.
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
-import torch
-from body_fit import detected_views, seeds_arg
+from body_fit import detected_views, view_args
 
 from pifuhd.body.facing import torso_facing
 from pifuhd.body.gait import swing_conflict
@@ -39,13 +37,7 @@ def label_errors(kp_cm: np.ndarray, true_cm: dict[int, np.ndarray]) -> tuple[flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1020-1059"))
-    parser.add_argument("--yaws", default="45,90,135,225,270,315")
-    parser.add_argument("--preset", default="clear")
-    parser.add_argument("--size", type=int, default=1024)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = view_args(__doc__.split("\n")[0], "45,90,135,225,270,315")
     counts = {"relabelled_rightly": 0, "relabelled_wrongly": 0, "missed": 0, "left_alone": 0}
     for seed, yaw, joints, person in detected_views(args.seeds, args.yaws, args.preset, args.size):
         crop = CropRect(0, 0, args.size, args.size)

@@ -12,12 +12,10 @@ is above the head joint and no MediaPipe wrist is within 15 cm of it, else "left
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
-import torch
-from body_fit import detected_views, seeds_arg
+from body_fit import detected_views, view_args
 
 from pifuhd.body.facing import torso_facing
 from pifuhd.body.observations import pixels_to_cube
@@ -37,13 +35,7 @@ def wrist_error(wrists: np.ndarray, true: list[np.ndarray]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=seeds_arg, default=seeds_arg("1020-1059"))
-    parser.add_argument("--yaws", default="0,45,90,135,180,225,270,315")
-    parser.add_argument("--preset", default="clear")
-    parser.add_argument("--size", type=int, default=1024)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    args = view_args(__doc__.split("\n")[0], "0,45,90,135,180,225,270,315")
     counts = {"raised_better": 0, "raised_worse": 0, "missed": 0, "left_alone": 0}
     crop = CropRect(0, 0, args.size, args.size)
     for seed, yaw, joints, person in detected_views(args.seeds, args.yaws, args.preset, args.size):
