@@ -105,11 +105,11 @@ def foot_shifts(
 ) -> dict[int, float] | None:
     """MediaPipe landmark -> x shift (pixels) putting each leg's foot onto the centre of its
     own foot blob (ankle, heel and toe by the same amount; also a foot that was on its blob:
-    on tuning people the blob's centre did better than MediaPipe's ankle there) and spreading the
-    knees to at least :data:`KNEE_SPREAD` of the new ankles' distance (about their midpoint,
-    in the ankles' order);
-    None where nothing should move (not a side view, not two feet apart in the mask, blobs closer
-    than a stride, or MediaPipe's ankles already one on each).
+    on tuning people the blob's centre did better than MediaPipe's ankle there) and spreading
+    the knees to at least :data:`KNEE_SPREAD` of the new ankles' distance (about their
+    midpoint, in the ankles' order). None where nothing should move: not a side view, not two
+    feet apart in the mask, blobs closer than a stride, or MediaPipe's ankles already one on
+    each.
 
     Args:
         image_xy: (33, 2) MediaPipe image landmarks in the mask's pixels, x right, y down.
