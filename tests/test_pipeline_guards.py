@@ -183,11 +183,14 @@ def test_a_given_crop_skips_detection_when_nothing_reads_the_person(
     assert person.mask is None and person.crop.w == 100
     bare = Reconstructor.__new__(Reconstructor)
     bare.settings, bare.body_guided = replace(OFFICIAL_SETTINGS, carve=False), False
+    bare.body_normals = False
     assert not bare.reads_person
     for needs in (OFFICIAL_SETTINGS, replace(OFFICIAL_SETTINGS, carve=False, background="fill")):
         bare.settings = needs
         assert bare.reads_person
     bare.settings, bare.body_guided = replace(OFFICIAL_SETTINGS, carve=False), True
+    assert bare.reads_person
+    bare.body_guided, bare.body_normals = False, True  # normal nets that read the body
     assert bare.reads_person
 
 

@@ -207,7 +207,7 @@ def test_two_requests_at_once_run_one_after_the_other(server: WebServer) -> None
         stem = name.removesuffix(".png")
         assert status["name"] == stem
         heard = [name for name, _ in status["stages"]]
-        assert heard[:4] == ["model", "load", "encode", "carve"] and "grid" in heard
+        assert heard[:4] == ["model", "load", "carve", "encode"] and "grid" in heard
         assert f"{stem}.obj" in status["files"] and f"{stem}_body_overlay.png" in status["files"]
         body = request(f"{server.url}api/jobs/{status['id']}/files/{stem}.obj")[1]
         meshes[name] = trimesh.load(io.BytesIO(body), file_type="obj", process=False)

@@ -35,6 +35,7 @@ from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
+from pifuhd.geometry.body_normals import body_normal_maps
 from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.marching import surface_mesh, triangulate
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
@@ -153,10 +154,16 @@ class Reconstructor(GridEvaluation):
                     release_after_each_layer(net)
         self.settings = settings or default_settings(checkpoint)
         self.body_guided = bool(self.model.config.coarse.body_channels)
+        self.body_normals = self.model.netG.body_normals
+        """The normal nets read the fitted body's normal maps (``pifuhd.geometry.body_normals``)."""
         self.fit_body = False
         """Fit the body to every photo even when the model and guards do not need it (the
         avatar rigs the mesh with it): ``Reconstruction.body_fit``."""
-        if (self.settings.carve and self.settings.body_depth) or self.body_guided:
+        if (
+            (self.settings.carve and self.settings.body_depth)
+            or self.body_guided
+            or self.body_normals
+        ):
             prefetch_body_model()
         self.model = self.model.to(self.device).eval()
         self.color = None if color is None else color.to(self.device).eval()
@@ -235,15 +242,16 @@ class Reconstructor(GridEvaluation):
         """Reconstruct one person of a loaded photo (crop and mask: ``person``)."""
         timings: dict[str, float] = {}
         crop, settings = person.crop, self.settings
+        with timed_stage(timings, "carve"):
+            need_body = self.body_guided or self.body_normals or self.fit_body
+            guard = person_bounds(loaded, person, settings, need_body=need_body)
+            body = body_features(guard) if self.body_guided else None
         with timed_stage(timings, "encode"):
             coarse, fine = self.network_images(loaded, crop, person.mask)
-            features = encode(self.model, coarse, fine, self.encode_precision)
+            body_maps = self.body_normal_input(guard, coarse.shape[-1])
+            features = encode(self.model, coarse, fine, self.encode_precision, body_maps)
+            features.body = body
             color_features = None if self.color is None else self.color_features(coarse)
-        with timed_stage(timings, "carve"):
-            need_body = self.body_guided or self.fit_body
-            guard = person_bounds(loaded, person, settings, need_body=need_body)
-            if self.body_guided:
-                features.body = body_features(guard)
         with timed_stage(timings, "grid"):
             if self.on_device:
                 padded, evaluated = self.occupancy_padded(features, progress, guard.bounds)
@@ -328,12 +336,20 @@ class Reconstructor(GridEvaluation):
         ]
         return tuple(to_network_image(x, self.device) for x in images)  # type: ignore[return-value]
 
+    def body_normal_input(self, guard, size: int) -> torch.Tensor | None:
+        """(1, 6, size, size) the fitted body's front/back normal maps for body-guided normal
+        nets; None when the nets do not read them or no body was fitted (they get zeros)."""
+        if not self.body_normals or guard.body_vertices is None:
+            return None
+        maps = body_normal_maps(guard.body_vertices, guard.body_faces, size)
+        return torch.from_numpy(maps.reshape(1, 6, size, size)).to(self.device)
+
     @property
     def reads_person(self) -> bool:
         """Whether the pipeline reads the person's mask or landmarks (background fill,
         carving, the body fit): without, a given crop needs no person detection."""
         s = self.settings
-        return s.background != "keep" or s.carve or self.body_guided
+        return s.background != "keep" or s.carve or self.body_guided or self.body_normals
 
     @property
     def encode_precision(self) -> str:

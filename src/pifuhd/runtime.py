@@ -68,20 +68,28 @@ def default_chunk(device: torch.device) -> int:
 
 @torch.inference_mode()
 def encode(
-    model: PIFuHD, coarse: torch.Tensor, fine: torch.Tensor, precision: str
+    model: PIFuHD,
+    coarse: torch.Tensor,
+    fine: torch.Tensor,
+    precision: str,
+    body_normals: torch.Tensor | None = None,
 ) -> PIFuHDFeatures:
     """``model.encode`` in ``precision`` ('fp32' or 'bf16'); features come back as float32.
 
-    coarse: (B, 3, S, S), fine: (B, 3, 2S, 2S) in [-1, 1]. In bf16 the activations are
-    channels-last (the weights keep their layout: converting them would copy every one).
+    coarse: (B, 3, S, S), fine: (B, 3, 2S, 2S) in [-1, 1]; body_normals: (B, 6, S, S) or
+    None (``PIFuHD.encode``). In bf16 the activations are channels-last (the weights keep
+    their layout: converting them would copy every one).
     """
     if precision == "fp32":
-        return model.encode(coarse, fine)
+        return model.encode(coarse, fine, body_normals)
     channels_last = torch.channels_last
+    if body_normals is not None:
+        body_normals = body_normals.contiguous(memory_format=channels_last)
     with torch.autocast(device_type=coarse.device.type, dtype=torch.bfloat16):
         features = model.encode(
             coarse.contiguous(memory_format=channels_last),
             fine.contiguous(memory_format=channels_last),
+            body_normals,
         )
     return PIFuHDFeatures(
         coarse=features.coarse.float().contiguous(),

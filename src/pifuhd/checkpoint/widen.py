@@ -47,3 +47,33 @@ def with_body_inputs(model: PIFuHD, channels: int = BODY_CHANNELS) -> PIFuHD:
         state[key] = new
     wide.load_state_dict(state)
     return wide.eval()
+
+
+def with_body_normal_inputs(model: PIFuHD) -> PIFuHD:
+    """A copy of ``model`` whose front and back normal nets also read their side's fitted-body
+    normal map (``pifuhd.geometry.body_normals``; 3 more input channels each, after the
+    photo's), their first convolution's new weights zero: the same normal maps as ``model``
+    for any body until trained (``pifuhd train normals --set bodies=fit``).
+
+    Raises:
+        ValueError: the model has no normal nets, or they already read the body.
+    """
+    coarse = model.config.coarse
+    nets = {"front_normal": coarse.front_normal, "back_normal": coarse.back_normal}
+    if all(net is None for net in nets.values()):
+        raise ValueError("the model has no normal nets")
+    if any(net is not None and net.in_channels != 3 for net in nets.values()):
+        raise ValueError("the model's normal nets already read more than the photo")
+    wider = {k: dataclasses.replace(v, in_channels=6) for k, v in nets.items() if v is not None}
+    wide = PIFuHD(dataclasses.replace(model.config, coarse=dataclasses.replace(coarse, **wider)))
+    state = model.state_dict()
+    for name in ("netF", "netB"):
+        key = f"netG.{name}.model.1.weight"  # the first convolution, after the reflection pad
+        if key not in state:
+            continue
+        old = state[key]
+        new = torch.zeros((old.shape[0], 6, *old.shape[2:]), dtype=old.dtype)
+        new[:, :3] = old
+        state[key] = new
+    wide.load_state_dict(state)
+    return wide.eval()

@@ -28,11 +28,12 @@ from pifuhd.data.augment import (
     random_similarity,
     warp_images,
 )
-from pifuhd.data.bodies import BODY_SOURCES, view_body_field
+from pifuhd.data.bodies import BODY_SOURCES, view_body_field, view_body_mesh
 from pifuhd.data.manifest import check_data_format
 from pifuhd.data.points import PointConfig, choose_points, on_mask
 from pifuhd.errors import InputError
 from pifuhd.geometry.body_field import BODY_CHANNELS, BodyField, similarity_features
+from pifuhd.geometry.body_normals import body_normal_maps
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class OccupancyDataset(torch.utils.data.Dataset):
         cache_subjects: int = 64,
         bodies: str = "none",
         body_dropout: float = 0.0,
+        body_normals: bool = False,
     ) -> None:
         if level not in ("coarse", "fine"):
             raise ValueError(f"level must be 'coarse' or 'fine', not {level!r}")
@@ -152,6 +154,9 @@ class OccupancyDataset(torch.utils.data.Dataset):
             raise ValueError(f"bodies must be one of {BODY_SOURCES}, not {bodies!r}")
         self.bodies = bodies
         self.body_dropout = body_dropout
+        if body_normals and bodies == "none":
+            raise ValueError("body_normals needs bodies 'fit' or 'true'")
+        self.body_normals = body_normals
 
     def _read_subject(self, name: str) -> _Subject:
         folder = self.root / "subjects" / name
@@ -214,15 +219,33 @@ class OccupancyDataset(torch.utils.data.Dataset):
         item["points"] = torch.from_numpy(cube[chosen].T.astype(np.float32))
         item["labels"] = torch.from_numpy(samples["inside"][chosen][None].astype(np.float32))
         if self.bodies != "none":  # drawn last: the other draws match a run without bodies
-            field = None if rng.random() < self.body_dropout else self.body_field(s, v)
+            dropped = rng.random() < self.body_dropout
+            field = None if dropped else self.body_field(s, v)
             item["body"] = torch.from_numpy(
                 np.zeros((BODY_CHANNELS, len(chosen)), np.float32)
                 if field is None
                 else similarity_features(field, cube[chosen], similarity)
             )
+            if self.body_normals:
+                item["body_normals"] = self.view_body_normals(s, v, similarity, dropped)
         item["subject"] = subject.name
         item["view"] = int(view["index"])
         return item
+
+    def view_body_normals(
+        self, s: int, v: int, similarity: np.ndarray, dropped: bool
+    ) -> torch.Tensor:
+        """(6, S, S) the view's body front/back normal maps (``body_normals``) warped by the
+        item's augmentation as its true normal maps are; zeros for a dropped body."""
+        size = self.image_size
+        if dropped:
+            return torch.zeros((6, size, size))
+        subject = self.subjects[s]
+        vertices, faces = view_body_mesh(
+            subject.folder, int(subject.views[v]["index"]), self.bodies
+        )
+        maps = torch.from_numpy(body_normal_maps(vertices, faces, size))
+        return torch.cat([flip_normals(warp_images(m, similarity), similarity) for m in maps])
 
     def body_field(self, s: int, v: int) -> BodyField:
         """The body field (``pifuhd.geometry.body_field``) of subject ``s``'s view ``v`` in

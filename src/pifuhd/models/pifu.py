@@ -31,10 +31,47 @@ class CoarsePIFu(nn.Module):
         self.netF = NormalNet(config.front_normal) if config.front_normal else None
         self.netB = NormalNet(config.back_normal) if config.back_normal else None
 
-    def predict_normals(self, image: torch.Tensor) -> list[torch.Tensor]:
+    @property
+    def body_normals(self) -> bool:
+        """Whether the normal nets also read the fitted body's normal maps (body-guided normal
+        prediction, ICON): a net with 6 input channels reads the photo and its side's map."""
+        return any(
+            net is not None and net.config.in_channels == 6 for net in (self.netF, self.netB)
+        )
+
+    def predict_normals(
+        self, image: torch.Tensor, body_normals: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """image (B, 3, H, W) in [-1, 1] -> [front, back] normal maps (B, 3, H, W), those
-        the configuration has."""
-        return [net(image) for net in (self.netF, self.netB) if net is not None]
+        the configuration has.
+
+        body_normals: (B, 6, H, W) the fitted body's [front, back] normal maps
+        (``pifuhd.geometry.body_normals``), read by nets with 6 input channels; None gives
+        them zeros (no body), as training does for its body-dropout items.
+        """
+        out = []
+        for side, net in enumerate((self.netF, self.netB)):
+            if net is None:
+                continue
+            if net.config.in_channels == 6:
+                out.append(net(torch.cat([image, self._side_map(image, body_normals, side)], 1)))
+            else:
+                out.append(net(image))
+        return out
+
+    @staticmethod
+    def _side_map(
+        image: torch.Tensor, body_normals: torch.Tensor | None, side: int
+    ) -> torch.Tensor:
+        """The (B, 3, H, W) body normal map of one side (0 front, 1 back), zeros without."""
+        b, _, h, w = image.shape
+        if body_normals is None:
+            return image.new_zeros((b, 3, h, w))
+        if tuple(body_normals.shape) != (b, 6, h, w):
+            raise ValueError(
+                f"body normal maps must be {(b, 6, h, w)}, got {tuple(body_normals.shape)}"
+            )
+        return body_normals[:, 3 * side : 3 * side + 3].to(image.dtype)
 
     def encoder_input(self, image: torch.Tensor, normals: list[torch.Tensor]) -> torch.Tensor:
         """RGB and normal maps concatenated (B, 3 + 3k, H, W); normals resized bilinearly

@@ -47,12 +47,19 @@ class PIFuHD(nn.Module):
         self.mlp = PixelAlignedMLP(config.fine.mlp)
         self.netG = CoarsePIFu(config.coarse)
 
-    def encode(self, image_coarse: torch.Tensor, image_fine: torch.Tensor) -> PIFuHDFeatures:
-        """image_coarse: (B, 3, H, W), image_fine: (B, 3, 2H, 2W) of the same crop, in [-1, 1].
+    def encode(
+        self,
+        image_coarse: torch.Tensor,
+        image_fine: torch.Tensor,
+        body_normals: torch.Tensor | None = None,
+    ) -> PIFuHDFeatures:
+        """image_coarse: (B, 3, H, W), image_fine: (B, 3, 2H, 2W) of the same crop, in [-1, 1];
+        body_normals: (B, 6, H, W) the fitted body's front/back normal maps for body-guided
+        normal nets (``CoarsePIFu.predict_normals``), else None.
 
         The normal maps are predicted from the coarse image and upsampled for the fine one.
         """
-        normals = self.netG.predict_normals(image_coarse)
+        normals = self.netG.predict_normals(image_coarse, body_normals)
         coarse_in = self.netG.encoder_input(image_coarse, normals)
         coarse = self.netG.image_filter(coarse_in, last_only=True)[-1]
         fine_in = self.netG.encoder_input(image_fine, normals)

@@ -64,7 +64,10 @@ def encoder_normals(model: PIFuHD, batch: Batch, source: str) -> list[torch.Tens
     if source == "gt":
         return ground_truth_normals(model, batch)
     with torch.no_grad():
-        return [n.detach() for n in model.netG.predict_normals(batch["image"])]
+        return [
+            n.detach()
+            for n in model.netG.predict_normals(batch["image"], batch.get("body_normals"))
+        ]
 
 
 def normals_losses(
@@ -75,7 +78,7 @@ def normals_losses(
     perceptual_weight: float,
 ) -> Losses:
     """L_N summed over the front and back nets; keys loss, l1 (+ vgg)."""
-    predicted = model.netG.predict_normals(batch["image"])
+    predicted = model.netG.predict_normals(batch["image"], batch.get("body_normals"))
     targets = ground_truth_normals(model, batch)
     if not predicted:
         raise ValueError("the model has no normal nets to train")

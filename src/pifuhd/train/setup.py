@@ -137,8 +137,15 @@ def training_datasets(
         "image_size": model.config.coarse.image_size,
         "seed": config.seed,
     }
-    if model.config.coarse.body_channels:
+    if model.config.coarse.body_channels or model.netG.body_normals:
         common |= {"bodies": config.bodies, "body_dropout": config.body_dropout}
+    if model.netG.body_normals:
+        if config.bodies == "none":
+            raise TrainingError(
+                "this model's normal nets read the body's normal maps: train with "
+                "--set bodies=fit (or true)"
+            )
+        common["body_normals"] = True
     root = Path(config.data)
     out: dict[str, OccupancyDataset] = {}
     if config.stage == "color":

@@ -40,7 +40,8 @@ def validation_dataset(
     image as its "crop" (``fine_calib`` maps the cube onto it) and ``points`` labelled
     points, a quarter uniform; a body-guided model's items carry ``bodies`` (never dropped)."""
     full = model.config.fine.image_size
-    bodies = bodies if model.config.coarse.body_channels else "none"
+    reads_body = bool(model.config.coarse.body_channels) or model.netG.body_normals
+    bodies = bodies if reads_body else "none"
     return OccupancyDataset(
         root,
         subjects,
@@ -52,6 +53,7 @@ def validation_dataset(
         fine_size=full,
         seed=seed,
         bodies=bodies,
+        body_normals=model.netG.body_normals and bodies != "none",
     )
 
 
@@ -158,7 +160,7 @@ def validate(
     for index in indices:
         batch = to_device(default_collate([dataset[index]]), device)
         if stage == "normals":
-            predicted = model.netG.predict_normals(batch["image"])
+            predicted = model.netG.predict_normals(batch["image"], batch.get("body_normals"))
             for pred, target in zip(predicted, ground_truth_normals(model, batch), strict=True):
                 l1_sum += float((pred.float() - target).abs().mean())
                 l1_n += 1
