@@ -56,6 +56,16 @@ def test_no_faces_or_a_body_beyond_the_square_gives_zeros() -> None:
     assert not body_normal_maps(far.vertices, far.faces, 32).any()
 
 
+def test_the_pipeline_gives_the_fitted_bodys_maps_or_none() -> None:
+    from pifuhd.guards import Bounds, body_normal_input
+
+    sphere = trimesh.creation.icosphere(3, radius=0.5)
+    maps = body_normal_input(Bounds(None, sphere.vertices, sphere.faces), 64)
+    expected = body_normal_maps(sphere.vertices, sphere.faces, 64).reshape(1, 6, 64, 64)
+    assert maps is not None and np.array_equal(maps.numpy(), expected)
+    assert body_normal_input(Bounds(None), 64) is None  # no fit: the nets get zeros
+
+
 def test_widened_normal_nets_start_as_the_source_and_read_the_body_by_side() -> None:
     torch.manual_seed(0)
     model = PIFuHD(tiny_config()).eval()

@@ -21,6 +21,7 @@ import torch
 from pifuhd.body.anny import AnnyMissingError
 from pifuhd.geometry.body_depth import body_depth_range
 from pifuhd.geometry.body_field import body_field, sample_field
+from pifuhd.geometry.body_normals import body_normal_maps
 from pifuhd.geometry.carving import ALLOWED_SIZE, allowed_region, depth_range
 from pifuhd.inference_settings import InferenceSettings
 from pifuhd.io.images import LoadedImage
@@ -156,3 +157,12 @@ def body_features(bounds: Bounds) -> Callable[[torch.Tensor], torch.Tensor] | No
         return sample_field(field, points.cpu()).to(points.device)
 
     return features
+
+
+def body_normal_input(bounds: Bounds, size: int) -> torch.Tensor | None:
+    """(1, 6, size, size) the fitted body's front/back normal maps for normal nets that read
+    them (``pifuhd.geometry.body_normals``); None when no body was fitted (they get zeros)."""
+    if bounds.body_vertices is None:
+        return None
+    maps = body_normal_maps(bounds.body_vertices, bounds.body_faces, size)
+    return torch.from_numpy(maps.reshape(1, 6, size, size))

@@ -35,14 +35,13 @@ from pifuhd.checkpoint import load_checkpoint
 from pifuhd.checkpoint.color import load_color, missing_color_message
 from pifuhd.checkpoint.pages import release_after_each_layer
 from pifuhd.errors import CheckpointError, InputError
-from pifuhd.geometry.body_normals import body_normal_maps
 from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.marching import surface_mesh, triangulate
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS
 from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_marching import triangulate_torch
-from pifuhd.guards import body_features, person_bounds, prefetch_body_model
+from pifuhd.guards import body_features, body_normal_input, person_bounds, prefetch_body_model
 from pifuhd.inference_grid import GridEvaluation
 from pifuhd.inference_settings import InferenceSettings, default_settings
 from pifuhd.io.composite import network_photo
@@ -248,8 +247,9 @@ class Reconstructor(GridEvaluation):
             body = body_features(guard) if self.body_guided else None
         with timed_stage(timings, "encode"):
             coarse, fine = self.network_images(loaded, crop, person.mask)
-            body_maps = self.body_normal_input(guard, coarse.shape[-1])
-            features = encode(self.model, coarse, fine, self.encode_precision, body_maps)
+            maps = body_normal_input(guard, coarse.shape[-1]) if self.body_normals else None
+            maps = None if maps is None else maps.to(self.device)
+            features = encode(self.model, coarse, fine, self.encode_precision, maps)
             features.body = body
             color_features = None if self.color is None else self.color_features(coarse)
         with timed_stage(timings, "grid"):
@@ -335,14 +335,6 @@ class Reconstructor(GridEvaluation):
             for size in (config.coarse.image_size, config.fine.image_size)
         ]
         return tuple(to_network_image(x, self.device) for x in images)  # type: ignore[return-value]
-
-    def body_normal_input(self, guard, size: int) -> torch.Tensor | None:
-        """(1, 6, size, size) the fitted body's front/back normal maps for body-guided normal
-        nets; None when the nets do not read them or no body was fitted (they get zeros)."""
-        if not self.body_normals or guard.body_vertices is None:
-            return None
-        maps = body_normal_maps(guard.body_vertices, guard.body_faces, size)
-        return torch.from_numpy(maps.reshape(1, 6, size, size)).to(self.device)
 
     @property
     def reads_person(self) -> bool:
