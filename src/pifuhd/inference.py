@@ -39,7 +39,6 @@ from pifuhd.geometry.fragments import drop_fragments
 from pifuhd.geometry.marching import surface_mesh, triangulate
 from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS
-from pifuhd.geometry.projection import default_calib
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.guards import body_features, body_normal_input, person_bounds, prefetch_body_model
 from pifuhd.inference_grid import GridEvaluation
@@ -48,7 +47,7 @@ from pifuhd.io.composite import network_photo
 from pifuhd.io.crops import CropRect, crop_image, cube_to_pixel_matrix
 from pifuhd.io.images import LoadedImage, load_image
 from pifuhd.io.people import PersonInput, find_people
-from pifuhd.models.color import ColorNet, to_srgb
+from pifuhd.models.color import ColorNet, net_vertex_colors
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
 from pifuhd.reconstruction import (
     Frame,
@@ -375,18 +374,7 @@ class Reconstructor(GridEvaluation):
         color = self.color if color is None else color
         if color is None:
             raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
-        calib = default_calib(1, self.device)
-        out = np.empty((len(vertices), 3), dtype=np.float32)
-        code = None  # the light code over all vertices, the same for every chunk
-        if color.config.light_code:
-            every = torch.from_numpy(np.asarray(vertices, dtype=np.float32)).to(self.device)
-            code = color.light_code_of(color_features, every.T.unsqueeze(0), calib)
-        for start in range(0, len(vertices), self.chunk):
-            part = np.asarray(vertices[start : start + self.chunk], dtype=np.float32)
-            pts = torch.from_numpy(part).to(self.device).T.unsqueeze(0)
-            colors = color.query(color_features, features.coarse, pts, calib, code)
-            out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
-        return out
+        return net_vertex_colors(color, color_features, features.coarse, vertices, self.chunk)
 
 
 def reconstruct(

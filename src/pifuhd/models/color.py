@@ -20,12 +20,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pifuhd.config import MlpConfig, Norm, PIFuHDConfig
-from pifuhd.geometry.projection import orthographic, sample_features
+from pifuhd.geometry.projection import default_calib, orthographic, sample_features
 from pifuhd.models.hourglass import make_norm
 from pifuhd.models.mlp import PixelAlignedMLP
 
@@ -324,3 +325,30 @@ def with_light_code(net: ColorNet) -> ColorNet:
 def to_srgb(colors: torch.Tensor) -> torch.Tensor:
     """Network colours in [-1, 1] -> sRGB in [0, 1]: (c + 1) / 2, clamped."""
     return ((colors + 1.0) * 0.5).clamp(0.0, 1.0)
+
+
+@torch.inference_mode()
+def net_vertex_colors(
+    color: ColorNet,
+    color_features: torch.Tensor,
+    geometry_features: torch.Tensor,
+    vertices: np.ndarray,
+    chunk: int,
+) -> np.ndarray:
+    """(V, 3) float32 sRGB albedo in [0, 1] of ``color`` at ``vertices`` (V, 3) in the cube,
+    ``chunk`` points per call. ``color_features``: the net's ``encode`` of the photo;
+    ``geometry_features``: the geometry's coarse feature map (1, C, h, w). The light code, when
+    the net has one, is taken over all the vertices (the same for every chunk)."""
+    device = color_features.device
+    calib = default_calib(1, device)
+    out = np.empty((len(vertices), 3), dtype=np.float32)
+    code = None
+    if color.config.light_code:
+        every = torch.from_numpy(np.asarray(vertices, dtype=np.float32)).to(device)
+        code = color.light_code_of(color_features, every.T.unsqueeze(0), calib)
+    for start in range(0, len(vertices), chunk):
+        part = np.asarray(vertices[start : start + chunk], dtype=np.float32)
+        pts = torch.from_numpy(part).to(device).T.unsqueeze(0)
+        colors = color.query(color_features, geometry_features, pts, calib, code)
+        out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
+    return out
