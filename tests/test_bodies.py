@@ -295,11 +295,13 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     warns that the fine level, which reads the coarse MLP's features, is now stale)."""
     from safetensors.torch import load_file
 
-    from pifuhd.checkpoint.native import read_inference_dict, save_native
+    from pifuhd.checkpoint.native import read_inference_dict, read_native_config, save_native
     from pifuhd.checkpoint.widen import with_body_inputs
     from pifuhd.data.dataset import OccupancyDataset
     from pifuhd.models.pifuhd import PIFuHD
     from pifuhd.train.cli_args import main as train_main
+    from pifuhd.train.config import TrainConfig
+    from pifuhd.train.setup import run_carried_metadata
     from tests.conftest import tiny_config
 
     out = tmp_path / "data"
@@ -320,7 +322,8 @@ def test_body_features_of_items_and_a_body_guided_training_run(
 
     torch.manual_seed(0)
     guards = {"body_depth": True, "carve": True, "fragment_share": 0.2}
-    init = save_native(with_body_inputs(PIFuHD(tiny_config())), tmp_path / "init", {}, guards)
+    shifted = {"fine_logit_shift": -0.8}  # baked into the fine MLP: training keeps the record
+    init = save_native(with_body_inputs(PIFuHD(tiny_config())), tmp_path / "init", shifted, guards)
     run = tmp_path / "run"
     sets = {
         "batch_size": 1, "num_points": 64, "workers": 0, "val_subjects": "box",
@@ -334,6 +337,10 @@ def test_body_features_of_items_and_a_body_guided_training_run(
     assert "stale fine level" in capsys.readouterr().err
     latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
     assert read_inference_dict(latest) == guards  # the init's pipeline settings carry over
+    assert read_native_config(latest)[1]["fine_logit_shift"] == -0.8
+    fine = TrainConfig(stage="fine", init=str(init))  # a fine run from it is told to unshift
+    assert run_carried_metadata(fine, None) == shifted  # logged by the CLI's handler
+    assert "shift_fine_logit.py INIT OUT +0.8" in capsys.readouterr().err
     before = load_file(str(init / "model.safetensors"))
     name = (run / "checkpoints" / "latest").read_text().strip()
     after = load_file(str(run / "checkpoints" / name / "model.safetensors"))

@@ -54,6 +54,7 @@ from pifuhd.train.setup import (
     TrainingError,
     build_run_models,
     perceptual_loss,
+    run_carried_metadata,
     run_inference_settings,
     seed_everything,
     split_run_subjects,
@@ -134,6 +135,7 @@ class Trainer:
 
         model, color = build_run_models(config, self.resume_from)
         self.inference = run_inference_settings(config, self.resume_from)
+        self.carried = run_carried_metadata(config, self.resume_from)
         self.model = model.to(device)
         self.color = None if color is None else color.to(device)
         if self.color is not None:
@@ -372,7 +374,7 @@ class Trainer:
             state = trainer_state(p, self.optimizer, self.scaler)
             self.last_checkpoint = save_checkpoint(
                 self.run_dir, self.model, state, self.config, self.config.keep_checkpoints,
-                self.color, self.inference,
+                self.color, self.inference, self.carried,
             )  # fmt: skip
             self.log.record("checkpoint", p.step, path=str(self.last_checkpoint))
         barrier(self.info)

@@ -79,6 +79,34 @@ def run_inference_settings(config: TrainConfig, resume_from: Path | None) -> dic
     return None
 
 
+CARRIED_METADATA = ("fine_logit_shift",)
+"""Checkpoint metadata a run keeps from its init (or resumed checkpoint): facts about weights
+that training starts from, such as a fine logit shift baked into the fine MLP's last bias
+(``tools/shift_fine_logit.py``)."""
+
+
+def run_carried_metadata(config: TrainConfig, resume_from: Path | None) -> dict[str, Any]:
+    """The ``CARRIED_METADATA`` entries of the resumed checkpoint, else of a native init;
+    empty for a fresh model or an official file."""
+    source = resume_from
+    if source is None and config.init:
+        native = resolve_weights(config.init)
+        source = native if is_native(native) else None
+    if source is None:
+        return {}
+    metadata = read_native_config(source)[1]
+    carried = {key: metadata[key] for key in CARRIED_METADATA if key in metadata}
+    shift = float(carried.get("fine_logit_shift", 0.0))
+    if config.stage == "fine" and shift and resume_from is None:
+        log.warning(
+            "the init's fine MLP carries a logit shift of %+g in its last bias; training moves "
+            "it, so the recorded shift becomes approximate: take it out first "
+            "(tools/shift_fine_logit.py INIT OUT %+g) and put it back after",
+            shift, -shift,
+        )  # fmt: skip
+    return carried
+
+
 def build_run_models(
     config: TrainConfig, resume_from: Path | None
 ) -> tuple[PIFuHD, ColorNet | None]:

@@ -110,16 +110,19 @@ def save_checkpoint(
     keep: int = 0,
     color: ColorNet | None = None,
     inference: dict[str, Any] | None = None,
+    carried: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``RUN/checkpoints/step_NNNNNNN`` atomically (with ``color/`` when a colour net
     is given), point ``latest`` at it, and keep only the newest ``keep`` checkpoints (0 =
-    all). ``inference``: pipeline settings to record (the init's). Returns the folder."""
+    all). ``inference``: pipeline settings to record (the init's); ``carried``: metadata kept
+    from the init (``setup.run_carried_metadata``). Returns the folder."""
     root = Path(run) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(int(state["step"]))
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
     try:
-        metadata = {"step": int(state["step"]), "stage": config.stage, "seed": config.seed}
+        metadata = {**(carried or {}), "step": int(state["step"]), "stage": config.stage}
+        metadata["seed"] = config.seed
         save_native(model, tmp, metadata=metadata, inference=inference)
         if color is not None:
             save_color(color, tmp, metadata=metadata)
