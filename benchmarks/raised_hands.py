@@ -52,14 +52,10 @@ def main() -> None:
             row.update(wrist_cm=round(err[0], 1), wrist_after_cm=round(err[1], 1))
         else:
             up = [t for t in true if t[1] > head]
-            seen = [
-                any(np.linalg.norm(before[i] - t) < NEAR_CM for i in (15, 16)) for t in up
-            ]
+            seen = [any(np.linalg.norm(before[i] - t) < NEAR_CM for i in (15, 16)) for t in up]
             key = "missed" if up and not all(seen) else "left_alone"
         counts[key] += 1
-        row.update(
-            facing=round(torso_facing(np.asarray(person.world, np.float64)), 3), outcome=key
-        )
+        row.update(facing=round(torso_facing(np.asarray(person.world, np.float64)), 3), outcome=key)
         print(json.dumps(row), flush=True)
     print(json.dumps(counts))
 

@@ -100,8 +100,10 @@ def test_feet_already_on_the_blobs_side_by_side_or_frontal_are_left_alone() -> N
     frontal, moved = feet.feet_placed(_person((110.0, 125.0), mask, frontal=True))
     assert not moved
     short = _mask((70, 115), width=30)  # 15 px apart, centres 45: under half a torso
-    assert feet.foot_shifts(_person((90.0, 95.0), short).image_xy, _person((0, 0), short).world,
-                            short) is None
+    assert (
+        feet.foot_shifts(_person((90.0, 95.0), short).image_xy, _person((0, 0), short).world, short)
+        is None
+    )
     close = _mask((80, 120), width=36)  # two feet 4 px apart: under 0.1 torso lengths
     near = _person((100.0, 101.0), close)
     assert feet.foot_shifts(near.image_xy, near.world, close) is None
