@@ -272,9 +272,7 @@ def test_evaluate_scores_the_fitted_body_alone(
     prepare(tmp_path / "scans", tmp_path / "data", config)
     box = trimesh.creation.box(extents=(0.3, 1.6, 0.2))
     fixed = Bounds(None, np.asarray(box.vertices), np.asarray(box.faces))
-    monkeypatch.setattr(
-        inference, "person_bounds", lambda image, person, settings, need_body=False: fixed
-    )
+    monkeypatch.setattr(inference, "person_bounds", lambda *args, **kwargs: fixed)
     out = tmp_path / "report"
     args = ["evaluate", "--data", str(tmp_path / "data"), "-c", str(checkpoint), "--subjects"]
     args += ["anna", "--yaws", "0", "-r", "32", "--samples", "500", "-o", str(out)]
@@ -283,6 +281,52 @@ def test_evaluate_scores_the_fitted_body_alone(
     assert [r.split(",")[0] for r in rows[1:]] == ["anna@0"]
     assert 0.0 < float(rows[1].split(",")[1]) < 30.0  # a box roughly where the capsule stands
     assert "fitted body alone" in (out / "summary.md").read_text()
+
+
+def test_evaluate_with_the_true_body_reads_it_instead_of_fitting(
+    tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--body true: the pipeline bounds depth by the view's stored true body (here a box
+    written as the body file, centred in depth as training centres it) and never fits one;
+    the body row is that box, labelled as the true body."""
+    from pifuhd import guards
+    from pifuhd.data.prepare import PrepareConfig, prepare
+    from pifuhd.eval.evaluate import load_mesh_arrays
+    from pifuhd.eval.heldout import to_subject_frame, view_records
+    from pifuhd.eval.metrics import geometry_metrics
+    from tests.test_prepare import capsule_person
+
+    (tmp_path / "scans").mkdir()
+    capsule_person(1.7).export(tmp_path / "scans" / "anna.ply")
+    config = PrepareConfig(
+        views=4, size=128, surface_samples=100, uniform_samples=100, color_samples=10, prt_dirs=4
+    )
+    prepare(tmp_path / "scans", tmp_path / "data", config)
+    folder = tmp_path / "data" / "subjects" / "anna"
+    box = trimesh.creation.box(extents=(0.3, 1.6, 0.2))
+    (folder / "body").mkdir(exist_ok=True)
+    np.save(folder / "body" / "faces.npy", np.asarray(box.faces, dtype=np.int32))
+    # 0.25 deeper: the data's centring in depth takes this back out
+    shifted = np.asarray(box.vertices) + np.array([0.0, 0.0, 0.25])
+    np.savez(folder / "body" / "0000.npz", true_vertices=shifted)
+
+    def no_fit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the body was fitted although it was given")
+
+    monkeypatch.setattr(guards, "fit_for_guards", no_fit)
+    out = tmp_path / "report"
+    args = ["evaluate", "--data", str(tmp_path / "data"), "-c", str(checkpoint), "--subjects"]
+    args += ["anna", "--yaws", "0", "-r", "32", "--samples", "500", "-o", str(out)]
+    assert main([*args, "--device", "cpu", "--body-depth", "--body", "true"]) == 0
+    rows = (out / "body" / "metrics.csv").read_text().splitlines()
+    given = float(rows[1].split(",")[1])
+    assert 0.0 < given < 30.0
+    assert "true body alone" in (out / "summary.md").read_text()
+    # the same box left 0.25 deeper (not recentred) scores worse: the centring was applied
+    calib = view_records(folder, (0.0,))[0]["calib"]
+    truth = load_mesh_arrays(folder / "mesh.ply")
+    far = geometry_metrics((to_subject_frame(shifted, calib), box.faces), truth, samples=500)
+    assert far.chamfer_cm > given + 2.0
 
 
 def test_python_m_pifuhd_exits_with_main_s_code(tmp_path: Path) -> None:

@@ -91,12 +91,18 @@ class Bounds:
 
 
 def person_bounds(
-    image: LoadedImage, person: PersonInput, settings: InferenceSettings, need_body: bool = False
+    image: LoadedImage,
+    person: PersonInput,
+    settings: InferenceSettings,
+    need_body: bool = False,
+    body: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Bounds:
     """The carving bounds of ``person`` in ``image`` under ``settings`` (module docstring).
 
     The body is fitted when the settings bound depth by it, or when ``need_body`` (a
     body-guided model reads it); it is returned in ``body_vertices`` / ``body_faces``.
+    ``body``: (V, 3) cube vertices and (F, 3) faces used instead of a fit (an evaluation's
+    oracle: the true body); ``fit`` is then None.
     """
     by_body = settings.carve and settings.body_depth
     allowed = None
@@ -106,15 +112,18 @@ def person_bounds(
     plain = None if allowed is None else depth_range(allowed)
     if not (by_body or need_body):
         return Bounds(plain)
-    fit, seconds, notes = fit_for_guards(image, person)
-    if fit is None:
-        return Bounds(plain, seconds=seconds, notes=notes)
+    if body is not None:
+        vertices, faces, seconds, notes, fit = *body, 0.0, ["body given, not fitted"], None
+    else:
+        fit, seconds, notes = fit_for_guards(image, person)
+        if fit is None:
+            return Bounds(plain, seconds=seconds, notes=notes)
+        vertices, faces = fit.vertices, fit.faces
     if not by_body:
-        return Bounds(plain, fit.vertices, fit.faces, seconds, notes, fit)
-    body = body_depth_range(
-        fit.vertices, fit.faces, ALLOWED_SIZE, settings.body_margin, settings.body_slope
-    )
-    return Bounds(depth_range(allowed, body), fit.vertices, fit.faces, seconds, notes, fit)
+        return Bounds(plain, vertices, faces, seconds, notes, fit)
+    margins = (settings.body_margin, settings.body_slope)
+    bound = body_depth_range(vertices, faces, ALLOWED_SIZE, *margins)
+    return Bounds(depth_range(allowed, bound), vertices, faces, seconds, notes, fit)
 
 
 def fit_for_guards(image: LoadedImage, person: PersonInput) -> tuple[Any, float, list[str]]:

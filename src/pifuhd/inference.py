@@ -191,11 +191,14 @@ class Reconstructor(GridEvaluation):
         frame: Frame = "cube",
         progress: StageCallback | None = None,
         keypoints_mode: str = "fullbody",
+        body: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Reconstruction:
         """Reconstruct the largest person of one photo (path, array or PIL image), with a
         warning naming the count when there are several; ``pifuhd.io.people.find_people`` says
-        how rect / keypoints / mask / side files / alpha / MediaPipe give crop and mask."""
-        return self.people(image, rect, keypoints, mask, frame, progress, keypoints_mode)[0]
+        how rect / keypoints / mask / side files / alpha / MediaPipe give crop and mask.
+        ``body``: a (V, 3) cube mesh and its faces to use instead of fitting one (an oracle)."""
+        args = (image, rect, keypoints, mask, frame, progress, keypoints_mode)
+        return self.people(*args, body=body)[0]
 
     def people(
         self,
@@ -207,6 +210,7 @@ class Reconstructor(GridEvaluation):
         progress: StageCallback | None = None,
         keypoints_mode: str = "fullbody",
         all_people: bool = False,
+        body: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> list[Reconstruction]:
         """One reconstruction per person found (``all_people``), else of the largest only."""
         timings: dict[str, float] = {}
@@ -223,7 +227,7 @@ class Reconstructor(GridEvaluation):
             found = found[:1]
         results = []
         for person in found:
-            result = self.reconstruct_person(loaded, person, frame, progress)
+            result = self.reconstruct_person(loaded, person, frame, progress, body)
             result.timings["load"] = timings["load"]
             result.people_found = count
             result.warnings.extend(notes)
@@ -236,13 +240,15 @@ class Reconstructor(GridEvaluation):
         person: PersonInput,
         frame: Frame = "cube",
         progress: StageCallback | None = None,
+        body: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Reconstruction:
-        """Reconstruct one person of a loaded photo (crop and mask: ``person``)."""
+        """Reconstruct one person of a loaded photo (crop and mask: ``person``; ``body``: the
+        cube mesh to use instead of a fit)."""
         timings: dict[str, float] = {}
         crop, settings = person.crop, self.settings
         with timed_stage(timings, "carve"):
             need_body = self.body_guided or self.body_normals or self.fit_body
-            guard = person_bounds(loaded, person, settings, need_body=need_body)
+            guard = person_bounds(loaded, person, settings, need_body=need_body, body=body)
             body = body_features(guard) if self.body_guided else None
         with timed_stage(timings, "encode"):
             coarse, fine = self.network_images(loaded, crop, person.mask)

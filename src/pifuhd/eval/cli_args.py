@@ -66,6 +66,13 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
     ev.add_argument(
         "--k", type=int, default=DEFAULT_K, help=f"PIPATD neighbours (default {DEFAULT_K})"
     )
+    ev.add_argument(
+        "--body",
+        choices=("fit", "true"),
+        default="fit",
+        help="with --data: the body the model reads, fitted to each photo as for a user, or "
+        "the view's true body (an oracle: how much of the error is the fit's)",
+    )
     add_carving_switches(ev.add_argument_group("with --data: the pipeline's guards"))
     ev.set_defaults(func=cmd_evaluate)
     return ev
@@ -134,6 +141,7 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
         k=args.k,
         light=args.light,
         settings=settings,
+        body_source=args.body,
     )
     bar.close()
     print(write_heldout_reports(scores, str(checkpoint), args.out), end="")

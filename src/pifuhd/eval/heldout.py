@@ -39,6 +39,7 @@ class HeldOutScores:
     model: list[SubjectScore]
     baseline: list[SubjectScore]
     body: list[SubjectScore] = field(default_factory=list)
+    body_label: str = "fitted body alone"
 
 
 def view_records(folder: Path, yaws: tuple[float, ...]) -> list[dict]:
@@ -73,20 +74,27 @@ def evaluate_heldout(
     k: int = DEFAULT_K,
     light: str = "rgb",
     settings: InferenceSettings | None = None,
+    body_source: str = "fit",
 ) -> HeldOutScores:
     """Scores (model and baseline) for every (subject, yaw); names are ``subject@yaw``.
 
     settings: the pipeline's guards (default: what the checkpoint records); with
-    ``body_depth`` the body fitted to each photo is also scored on its own.
+    ``body_depth`` the body fitted to each photo is also scored on its own. body_source:
+    'fit' (the pipeline fits the body to each photo, as for a user) or 'true' (an oracle: the
+    model reads the view's true body from the data, centred in depth as in training with
+    ``bodies=true``; it shows how much of the error is the fit's).
 
     texture: also PATD / PIPATD (k nearest) of the model's vertex colours (the checkpoint
     needs a colour net). light: the render folder used as the photo, ``rgb`` or
     ``rgb_<preset>`` (a bare preset name is accepted).
     """
+    from pifuhd.data.bodies import view_body_mesh
     from pifuhd.demo import composite
     from pifuhd.eval.baseline import inflate_silhouette
     from pifuhd.inference import Reconstructor
 
+    if body_source not in ("fit", "true"):
+        raise InputError(f"body source {body_source!r}: use 'fit' or 'true'")
     folder_name = light if light.startswith("rgb") else f"rgb_{light}"
     reconstructor = Reconstructor(
         checkpoint, device=device, resolution=resolution, texture=texture, settings=settings
@@ -108,7 +116,10 @@ def evaluate_heldout(
             mask = _png(folder / "mask" / view["file"])[..., 0] > 0.5
             photo = composite(rgb, mask)
             size = photo.shape[0]
-            recon = reconstructor(photo, rect=f"0 0 {size} {size}")
+            body = None
+            if body_source == "true":
+                body = view_body_mesh(folder, int(view["index"]), "true")
+            recon = reconstructor(photo, rect=f"0 0 {size} {size}", body=body)
             pred = to_subject_frame(np.asarray(recon.mesh.vertices), view["calib"])
             metrics = geometry_metrics((pred, np.asarray(recon.mesh.faces)), truth, samples=samples)
             color = None
@@ -126,7 +137,8 @@ def evaluate_heldout(
             baseline_scores.append(SubjectScore(label, base_m, 1.0))
             if progress:
                 progress(label)
-    return HeldOutScores(model_scores, baseline_scores, body_scores)
+    label = "true body alone" if body_source == "true" else "fitted body alone"
+    return HeldOutScores(model_scores, baseline_scores, body_scores, label)
 
 
 def _png(path: Path) -> np.ndarray:
@@ -170,7 +182,7 @@ def write_heldout_reports(scores: HeldOutScores, label: str, out: Path | None) -
     text = summary_markdown(scores.model, f"model ({label})", columns)
     text += summary_markdown(scores.baseline, "inflated silhouette", columns).split("\n", 2)[2]
     if scores.body:
-        text += summary_markdown(scores.body, "fitted body alone", columns).split("\n", 2)[2]
+        text += summary_markdown(scores.body, scores.body_label, columns).split("\n", 2)[2]
     if out is not None:
         write_reports(scores.model, out)
         write_reports(scores.baseline, Path(out) / "baseline")
