@@ -243,10 +243,19 @@ def test_evaluate_held_out_views_of_prepared_data(tmp_path: Path, checkpoint: Pa
         str(out),
         "--device",
         "cpu",
+        "--meshes",
     ]
     assert main(args) == 0
     rows = (out / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["anna@0", "anna@90"]
+    # --meshes: the scored reconstructions, in the truth's frame (they score the same again)
+    from pifuhd.eval.evaluate import load_mesh_arrays
+    from pifuhd.eval.metrics import geometry_metrics
+
+    truth = load_mesh_arrays(tmp_path / "data" / "subjects" / "anna" / "mesh.ply")
+    saved = load_mesh_arrays(out / "meshes" / "anna@90.ply")
+    again = geometry_metrics(saved, truth, samples=500)
+    assert again.chamfer_cm == pytest.approx(float(rows[2].split(",")[1]), rel=1e-4)
     base = (out / "baseline" / "metrics.csv").read_text().splitlines()
     # the inflated capsule silhouette is within a few cm of the capsule, from either side
     assert all(float(r.split(",")[1]) < 4.0 for r in base[1:])

@@ -73,6 +73,12 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="with --data: the body the model reads, fitted to each photo as for a user, or "
         "the view's true body (an oracle: how much of the error is the fit's)",
     )
+    ev.add_argument(
+        "--meshes",
+        action="store_true",
+        help="with --data and --out: also write each view's reconstruction to OUT/meshes/ "
+        "(subject@yaw.ply, the ground truth's frame, cm)",
+    )
     add_carving_switches(ev.add_argument_group("with --data: the pipeline's guards"))
     ev.set_defaults(func=cmd_evaluate)
     return ev
@@ -122,6 +128,8 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
     )
     from pifuhd.inference import default_settings
 
+    if args.meshes and args.out is None:
+        raise PifuhdError("--meshes needs --out (the meshes go to OUT/meshes/)")
     checkpoint = args.checkpoint or default_checkpoint()
     settings = default_settings(checkpoint).with_overrides(
         carve=args.carve, body_depth=args.body_depth
@@ -142,6 +150,7 @@ def _evaluate_heldout(args: argparse.Namespace) -> int:
         light=args.light,
         settings=settings,
         body_source=args.body,
+        meshes=Path(args.out) / "meshes" if args.meshes else None,
     )
     bar.close()
     print(write_heldout_reports(scores, str(checkpoint), args.out), end="")

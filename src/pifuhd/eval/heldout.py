@@ -75,6 +75,7 @@ def evaluate_heldout(
     light: str = "rgb",
     settings: InferenceSettings | None = None,
     body_source: str = "fit",
+    meshes: Path | None = None,
 ) -> HeldOutScores:
     """Scores (model and baseline) for every (subject, yaw); names are ``subject@yaw``.
 
@@ -82,7 +83,8 @@ def evaluate_heldout(
     ``body_depth`` the body fitted to each photo is also scored on its own. body_source:
     'fit' (the pipeline fits the body to each photo, as for a user) or 'true' (an oracle: the
     model reads the view's true body from the data, centred in depth as in training with
-    ``bodies=true``; it shows how much of the error is the fit's).
+    ``bodies=true``; it shows how much of the error is the fit's). meshes: also write each
+    view's reconstruction there as ``subject@yaw.ply`` (subject frame, cm, like ``mesh.ply``).
 
     texture: also PATD / PIPATD (k nearest) of the model's vertex colours (the checkpoint
     needs a colour net). light: the render folder used as the photo, ``rgb`` or
@@ -122,6 +124,8 @@ def evaluate_heldout(
             recon = reconstructor(photo, rect=f"0 0 {size} {size}", body=body)
             pred = to_subject_frame(np.asarray(recon.mesh.vertices), view["calib"])
             metrics = geometry_metrics((pred, np.asarray(recon.mesh.faces)), truth, samples=samples)
+            if meshes is not None:
+                save_view_mesh(Path(meshes) / f"{label}.ply", pred, np.asarray(recon.mesh.faces))
             color = None
             if truth_colors is not None:
                 colors = np.asarray(recon.mesh.visual.vertex_colors)[:, :3] / 255.0
@@ -139,6 +143,17 @@ def evaluate_heldout(
                 progress(label)
     label = "true body alone" if body_source == "true" else "fitted body alone"
     return HeldOutScores(model_scores, baseline_scores, body_scores, label)
+
+
+def save_view_mesh(path: Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a (V, 3) / (F, 3) mesh as PLY at ``path`` atomically (folder created)."""
+    import trimesh
+
+    from pifuhd.io.atomic import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        trimesh.Trimesh(vertices, faces, process=False).export(tmp, file_type="ply")
 
 
 def _png(path: Path) -> np.ndarray:
