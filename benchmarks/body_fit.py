@@ -71,7 +71,11 @@ def procrustes_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
 def normalised_person(seed: int) -> tuple[MeshAsset, dict[str, np.ndarray], np.ndarray]:
     """The person in the subject frame (height 180 cm, box centred), its joints there and the
     true Anny body's vertices there (cm)."""
-    person = make_person(seed)
+    return normalised(make_person(seed))
+
+
+def normalised(person) -> tuple[MeshAsset, dict[str, np.ndarray], np.ndarray]:
+    """:func:`normalised_person` of a made ``SynthPerson``."""
     v = person.vertices
     lo, hi = v.min(0), v.max(0)
     scale, centre = 180.0 / (hi[1] - lo[1]), (hi + lo) / 2.0

@@ -39,6 +39,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from pifuhd.body.anny import JOINT_BONES, SHAPE_KEYS
+from pifuhd.body.arms import arm_depths, load_arms
 from pifuhd.body.fit_terms import (
     LANDMARK_KEYPOINTS,
     LIMB_SEGMENTS,
@@ -74,6 +75,9 @@ class FitSettings:
     raised: bool = True
     """Raise an arm into the person mask above the head where MediaPipe has no hand there
     (``pifuhd.body.raised``; applied by ``pifuhd.body.photo.fit_person``, before ``feet``)."""
+    arms: bool = True
+    """Take a side view's elbow and wrist depths from the photo (``pifuhd.body.arms``) instead
+    of the landmark depth net, when its weights are installed and ``lift`` is on."""
     feet: bool = True
     """Put a side view's feet back on the two feet the person mask shows where MediaPipe
     collapsed the stride (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``,
@@ -90,9 +94,8 @@ class FitSettings:
     """Keeps the body's up axis near the image's up: photos show people upright, and a
     MediaPipe torso that leans in depth or a half-visible person must not tip the body over."""
     threads: int = 1
-    """Torch intra-op threads while fitting. The tensors are small: on a shared 2-core CPU one
-    thread fitted a 512 x 512 photo in 3.1-3.4 s, torch's default two in 21-27 s (OpenMP
-    waits on a core another process holds), with the same result. 0: the process's count."""
+    """Torch intra-op threads while fitting (0: the process's count). On a shared 2-core CPU
+    one thread fitted a 512^2 photo in 3.1-3.4 s, two in 21-27 s (OpenMP waits on a core)."""
     w_legs: float = 0.0
     """Weight of the standing-legs prior (``fit_terms.leg_lean_term``); 0 turns it off."""
     w_torso: float = 0.0
@@ -105,9 +108,8 @@ class FitSettings:
     w_twist: float = 1.0
     """Weight of the upper-limb twist beyond ``twist_free`` in the pose prior."""
     w_depth: float = 1.0
-    """Weight of the lifted-depth term (``fit_terms.depth_term``, used with ``lift``); 0 turns
-    it off. On people 1020-1031 (48 views) it took MPJPE from 5.82 to 4.65 cm and body P2S
-    from 4.45 to 3.12 (0.5: 4.62 / 3.17; 3: 4.76 / 3.16)."""
+    """Weight of the lifted-depth term (``fit_terms.depth_term``, with ``lift``; 0: off). On
+    people 1020-1031 it took MPJPE 5.82 -> 4.65 cm, body P2S 4.45 -> 3.12 (0.5 and 3: worse)."""
     sigma_depth: float = 0.06
     """Geman-McClure scale of the depth term, cube units (about 6 cm)."""
     w_inside: float = 0.5
@@ -296,7 +298,10 @@ def _fit(obs: FitObservations, model, settings: FitSettings) -> BodyFit:
     t0 = time.perf_counter()
     depth = None
     if settings.lift and load_lift() is not None:
-        z = lifted_depths(obs.keypoints, obs.world, obs.visibility)
+        if settings.arms and obs.arm_crop is not None and load_arms() is not None:
+            z = arm_depths(obs.keypoints, obs.world, obs.visibility, obs.arm_crop)
+        else:
+            z = lifted_depths(obs.keypoints, obs.world, obs.visibility)
         depth = torch.tensor(z, dtype=torch.float32)
         world = lifted_world(obs.keypoints, obs.world, obs.visibility, z)
         obs = dataclasses.replace(obs, world=world)

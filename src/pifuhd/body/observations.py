@@ -33,6 +33,8 @@ class FitObservations:
         mask: (M, M) bool person mask over the crop square (row 0 at cube y = +1), or None.
         crop: the crop square in input pixels; image_size: (H, W) of the photo.
         known: (M, M) bool, True where the crop square lies inside the photo (None: all).
+        arm_crop: (S, S, 4) uint8 person crop for the arm-depth net (``pifuhd.body.arms``),
+            given in side views only; None: the lifted depths stand.
     """
 
     keypoints: np.ndarray
@@ -42,6 +44,7 @@ class FitObservations:
     crop: CropRect
     image_size: tuple[int, int]
     known: np.ndarray | None = None
+    arm_crop: np.ndarray | None = None
 
 
 @dataclass

@@ -13,8 +13,9 @@ import os
 import numpy as np
 
 from pifuhd.body.anny import load_anny
+from pifuhd.body.arms import SIDE_FACING, torso_crop
 from pifuhd.body.detect import PersonLandmarks, detect_people
-from pifuhd.body.facing import facing_corrected
+from pifuhd.body.facing import facing_corrected, torso_facing
 from pifuhd.body.feet import feet_placed
 from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
@@ -139,6 +140,8 @@ def fit_person(
         crop = None
         notes.append(OUTSIDE_CROP_NOTE)
     obs = observations(person, rgb.shape[:2], crop)
+    if settings.arms and abs(torso_facing(person.world)) <= SIDE_FACING:
+        obs.arm_crop = torso_crop(rgb, person.mask, person.image_xy)
     fit = fit_observations(obs, load_anny(cache_dir), settings)
     fit.warnings.extend(notes)
     error = fit.residuals["stage3"]["landmark_error_cube_x100"]
