@@ -22,7 +22,6 @@ random draw gives too few of to learn from.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,14 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from body_fit import normalised
-from lift_data import PRESETS, regressor_rows
+from lift_data import append_view, random_render, regressor_rows, save_views
 
 from pifuhd.body.arms import person_crop, torso_crop
 from pifuhd.body.detect import detect_people
 from pifuhd.body.facing import facing_corrected
 from pifuhd.body.photo import observations
 from pifuhd.data.asset import view_matrix
-from pifuhd.data.lighting import light_preset
 from pifuhd.data.render import SubjectRenderer
 from pifuhd.io.crops import CropRect
 from pifuhd.synth.people import make_person
@@ -85,11 +83,7 @@ def person_views(seed: int, rows: np.ndarray, views: int) -> dict[str, np.ndarra
     record: dict[str, list] = {k: [] for k in FIELDS}
     yaws = (rng.choice([90.0, 270.0], views) + rng.normal(0, 25, views)) % 360
     for yaw in yaws:
-        preset = int(rng.integers(len(PRESETS)))
-        maps = renderer.render_lights(float(yaw), 1024, [light_preset(PRESETS[preset])])[0]
-        alpha = maps.mask[..., None].astype(np.float32)
-        background = rng.uniform(0.25, 0.75, 3).astype(np.float32)
-        rgb = (maps.rgb * alpha + background * (1 - alpha)).astype(np.float32)
+        rgb, preset = random_render(renderer, float(yaw), rng)
         people = detect_people(rgb, max_people=1)
         if not people:
             continue
@@ -98,12 +92,8 @@ def person_views(seed: int, rows: np.ndarray, views: int) -> dict[str, np.ndarra
         m = view_matrix(float(yaw))
         record["crop"].append(person_crop(rgb, person.mask))
         record["torso"].append(torso_crop(rgb, person.mask, person.image_xy))
-        record["kp"].append(obs.keypoints)
-        record["vis"].append(obs.visibility)
-        record["world"].append(obs.world)
-        record["true"].append(rows @ (body @ m[:3, :3].T + m[:3, 3]))
-        record["yaw"].append(yaw)
-        record["preset"].append(preset)
+        true = rows @ (body @ m[:3, :3].T + m[:3, 3])
+        append_view(record, obs, true, yaw, preset)
     arrays = {k: np.array(v) for k, v in record.items()}
     arrays["families"] = arm_families(made.params)
     return arrays
@@ -129,10 +119,7 @@ def main() -> None:
         if args.only and args.only not in first_pose_families(seed):
             continue
         arrays = person_views(seed, rows, args.views)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-        print(seed, len(arrays["yaw"]), f"{time.perf_counter() - start:.1f} s", flush=True)
+        save_views(path, arrays, seed, start)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,28 @@ def person_yaws(rng: np.random.Generator, seed: int, side: int = 0) -> np.ndarra
     return yaws
 
 
+def random_render(
+    renderer: SubjectRenderer, yaw: float, rng: np.random.Generator
+) -> tuple[np.ndarray, int]:
+    """(1024, 1024, 3) float32 render at ``yaw`` under a random preset of ``PRESETS`` over a
+    random flat background (both drawn from ``rng``, preset first), and the preset's index."""
+    preset = int(rng.integers(len(PRESETS)))
+    maps = renderer.render_lights(yaw, 1024, [light_preset(PRESETS[preset])])[0]
+    alpha = maps.mask[..., None].astype(np.float32)
+    background = rng.uniform(0.25, 0.75, 3).astype(np.float32)
+    return (maps.rgb * alpha + background * (1 - alpha)).astype(np.float32), preset
+
+
+def append_view(record: dict[str, list], obs, true: np.ndarray, yaw: float, preset: int) -> None:
+    """Add one view's MediaPipe observations, (33, 3) true landmarks, yaw and preset."""
+    record["kp"].append(obs.keypoints)
+    record["vis"].append(obs.visibility)
+    record["world"].append(obs.world)
+    record["true"].append(true)
+    record["yaw"].append(yaw)
+    record["preset"].append(preset)
+
+
 def person_views(seed: int, rows: np.ndarray, side: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed + 77)
     asset, _, body = normalised_person(seed)
@@ -70,23 +92,24 @@ def person_views(seed: int, rows: np.ndarray, side: int = 0) -> dict[str, np.nda
     record: dict[str, list] = {k: [] for k in ("kp", "vis", "world", "true", "yaw", "preset")}
     yaws = person_yaws(rng, seed, side)
     for yaw in yaws:
-        preset = int(rng.integers(len(PRESETS)))
-        maps = renderer.render_lights(float(yaw), 1024, [light_preset(PRESETS[preset])])[0]
-        alpha = maps.mask[..., None].astype(np.float32)
-        background = rng.uniform(0.25, 0.75, 3).astype(np.float32)
-        rgb = (maps.rgb * alpha + background * (1 - alpha)).astype(np.float32)
+        rgb, preset = random_render(renderer, float(yaw), rng)
         people = detect_people(rgb, max_people=1)
         if not people:
             continue
         obs = observations(people[0], (1024, 1024), CropRect(0, 0, 1024, 1024))
         m = view_matrix(float(yaw))
-        record["kp"].append(obs.keypoints)
-        record["vis"].append(obs.visibility)
-        record["world"].append(obs.world)
-        record["true"].append(rows @ (body @ m[:3, :3].T + m[:3, 3]))
-        record["yaw"].append(yaw)
-        record["preset"].append(preset)
+        true = rows @ (body @ m[:3, :3].T + m[:3, 3])
+        append_view(record, obs, true, yaw, preset)
     return {k: np.array(v) for k, v in record.items()}
+
+
+def save_views(path: Path, arrays: dict[str, np.ndarray], seed: int, start: float) -> None:
+    """Write one person's views atomically (a temporary name, then a rename) and log it with
+    the seconds since ``start`` (``time.perf_counter``)."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    print(seed, len(arrays["yaw"]), f"{time.perf_counter() - start:.1f} s", flush=True)
 
 
 def main() -> None:
@@ -105,10 +128,7 @@ def main() -> None:
             continue
         start = time.perf_counter()
         arrays = person_views(seed, rows, args.side)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-        print(seed, len(arrays["yaw"]), f"{time.perf_counter() - start:.1f} s", flush=True)
+        save_views(path, arrays, seed, start)
 
 
 if __name__ == "__main__":
