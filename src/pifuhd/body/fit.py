@@ -67,8 +67,7 @@ class FitSettings:
     """Weights and iteration counts of the three stages."""
 
     lift: bool = True
-    """Use the learned landmark depths (``pifuhd.body.lift``) instead of MediaPipe's for the 3D
-    terms, when its weights are installed."""
+    """Use the learned landmark depths (``pifuhd.body.lift``, when installed) for the 3D terms."""
     gait: bool = True
     """Relabel a side view's legs where the arms' counter-swing contradicts MediaPipe's labels
     (``pifuhd.body.gait``; applied by ``pifuhd.body.photo.fit_person``)."""
@@ -76,8 +75,7 @@ class FitSettings:
     """Raise an arm into the person mask above the head where MediaPipe has no hand there
     (``pifuhd.body.raised``; applied by ``pifuhd.body.photo.fit_person``, before ``feet``)."""
     arms: bool = True
-    """Take a side view's elbow and wrist depths from the photo (``pifuhd.body.arms``) instead
-    of the landmark depth net, when its weights are installed and ``lift`` is on."""
+    """A side view's hands on the hips: their depths from the photo (``pifuhd.body.arms``)."""
     feet: bool = True
     """Put a side view's feet back on the two feet the person mask shows where MediaPipe
     collapsed the stride (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``,
@@ -115,15 +113,13 @@ class FitSettings:
     w_inside: float = 0.5
     w_coverage: float = 0.1
     min_weight: float = 0.2
-    """Weight of a landmark MediaPipe calls invisible (its guess is often close; the 2D
-    weight is the visibility, at least this)."""
+    """2D weight of a landmark MediaPipe calls invisible (its visibility, at least this)."""
 
 
 STAGE1_SIGMA_FACTOR = 5.0
 
 LOG_SCALE_RANGE = (float(np.log(0.1)), float(np.log(10.0)))
-"""Cube units per metre: a person between about 20 cm and 20 m tall in the crop (the crop
-rules make it about 1); outside, a fit has diverged."""
+"""Cube units per metre: a person 20 cm to 20 m tall in the crop; outside, a fit diverged."""
 
 _BODIES: dict[int, FitBody] = {}
 
