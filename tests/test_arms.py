@@ -19,6 +19,7 @@ from pifuhd.body.arms import (
     CROP_FILL,
     arm_depths,
     arm_outputs,
+    hands_on_hips,
     load_arms,
     nearer_arm,
     person_crop,
@@ -108,3 +109,23 @@ def test_net_orders_side_view_forearms_better_than_the_landmark_net(
     assert right_net[near, 0].mean() >= 0.8 and right_lift[near, 0].mean() <= 0.7
     # the other arms as the landmark net orders them (0.947 both, 19 forearms)
     assert right_net[clear & ~akimbo].mean() >= right_lift[clear & ~akimbo].mean() - 0.06
+
+
+def test_hands_on_hips_names_the_arms_whose_depths_the_net_takes(
+    views: dict[str, np.ndarray],
+) -> None:
+    named, near_found = [], []
+    for i in range(len(views["crop"])):
+        kp, world, vis = (views[k][i].astype(np.float64) for k in ("kp", "world", "vis"))
+        sides = hands_on_hips(views["crop"][i], kp, world, vis)
+        pred, z, near = predict(views["crop"][i], kp, world, vis)
+        base = arm_outputs(z, kp, near)
+        far = "R" if near == "L" else "L"
+        for k, side in enumerate((near, far)):
+            taken = not np.allclose(pred[2 * k : 2 * k + 2], base[2 * k : 2 * k + 2])
+            assert (side in sides) == taken
+        named += sides
+        if views["families"][i, 0] == "akimbo":
+            near_found.append(near in sides)
+    assert set(named) <= {"L", "R"}
+    assert len(near_found) >= 15 and np.mean(near_found) >= 0.7

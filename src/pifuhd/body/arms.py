@@ -209,6 +209,20 @@ def predict(
     return torch.where(chosen, depth[0], base[0]).double().numpy(), z, near
 
 
+def hands_on_hips(
+    crop: np.ndarray, keypoints: np.ndarray, world: np.ndarray, visibility: np.ndarray
+) -> list[str]:
+    """The arms ("L", "R") whose depths :func:`predict` takes from the net for this view."""
+    pred, z, near = predict(crop, keypoints, world, visibility)
+    base = arm_outputs(z, keypoints, near)
+    far = "R" if near == "L" else "L"
+    return [
+        s
+        for k, s in enumerate((near, far))
+        if not np.allclose(pred[2 * k : 2 * k + 2], base[2 * k : 2 * k + 2])
+    ]
+
+
 def arm_depths(
     keypoints: np.ndarray, world: np.ndarray, visibility: np.ndarray, crop: np.ndarray
 ) -> np.ndarray:

@@ -13,13 +13,14 @@ import os
 import numpy as np
 
 from pifuhd.body.anny import load_anny
-from pifuhd.body.arms import SIDE_FACING, torso_crop
+from pifuhd.body.arms import SIDE_FACING, hands_on_hips, load_arms, torso_crop
 from pifuhd.body.detect import PersonLandmarks, detect_people
 from pifuhd.body.facing import facing_corrected, torso_facing
 from pifuhd.body.feet import feet_placed
 from pifuhd.body.fit import FitSettings, fit_observations
 from pifuhd.body.fit_terms import LANDMARK_KEYPOINTS
 from pifuhd.body.gait import gait_corrected
+from pifuhd.body.lift import load_lift
 from pifuhd.body.observations import (
     BodyFit,
     FitObservations,
@@ -51,6 +52,10 @@ FACING_NOTE = "left and right swapped: the face test contradicted MediaPipe's fa
 RAISED_NOTE = "an arm raised into the person mask above the head: MediaPipe had no hand there"
 
 FEET_NOTE = "feet moved onto the two feet the person mask shows: MediaPipe collapsed the stride"
+
+ARMS_NOTE = "a hand on the hip seen from the side: {} arm's depths taken from the photo"
+
+ARM_NAMES = {"L": "the left", "R": "the right"}
 
 GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
 
@@ -142,6 +147,9 @@ def fit_person(
     obs = observations(person, rgb.shape[:2], crop)
     if settings.arms and abs(torso_facing(person.world)) <= SIDE_FACING:
         obs.arm_crop = torso_crop(rgb, person.mask, person.image_xy)
+        if settings.lift and load_lift() is not None and load_arms() is not None:
+            sides = hands_on_hips(obs.arm_crop, obs.keypoints, obs.world, obs.visibility)
+            notes += [ARMS_NOTE.format(" and ".join(ARM_NAMES[s] for s in sides))] if sides else []
     fit = fit_observations(obs, load_anny(cache_dir), settings)
     fit.warnings.extend(notes)
     error = fit.residuals["stage3"]["landmark_error_cube_x100"]
