@@ -107,10 +107,7 @@ def view_inputs(z, geometry: str) -> dict:
 def light_rule(v: dict, clear, harsh, spread) -> tuple[np.ndarray, float]:
     """The light-following blend with the given constants; (colours, harshness)."""
     sc.CLEAR_SHARES, sc.HARSH_SHARES, sc.LIGHT_SPREAD = clear, harsh, spread
-    well_seen = v["weight"] > sc.WELL_SEEN
-    h = sc.light_harshness(v["normals"], v["photo"], well_seen)
-    photo = (1.0 - h) * v["photo"] + h * sc.net_balanced(v["photo"], v["net"], well_seen)
-    return sc.blend_colors(v["weight"], photo, v["net"], sc.blend_shares(h)), h
+    return sc.light_blend(v["weight"], v["photo"], v["net"], v["normals"])
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pifuhd.surface_colors import (
     PhotoEvidence,
     blend_shares,
     light_harshness,
+    net_relit,
     photo_weight,
     sample_image,
     surface_colors,
@@ -125,9 +126,10 @@ def test_modes_that_need_a_net_say_so() -> None:
         surface_colors(sphere(), PhotoEvidence(quadrants()), "paint")
 
 
-def test_harsh_light_gives_the_net_the_larger_share_and_its_white_balance() -> None:
+def test_harsh_light_gives_the_net_the_larger_share_and_its_light() -> None:
     """Lit from one side with little ambient light, the photo's shading spreads widely: the
-    blend takes the harsh-light shares, and the photo enters it scaled to the net's mean."""
+    blend takes the harsh-light shares, and the photo enters it relit by the net (here a grey
+    sphere and a flat warm net: the shading comes off and the net's colour is left)."""
     mesh = sphere()
     normals = np.asarray(mesh.vertex_normals)
     seen = visible_from(mesh, 1.0)
@@ -143,9 +145,50 @@ def test_harsh_light_gives_the_net_the_larger_share_and_its_white_balance() -> N
     warm = (0.6, 0.3, 0.1)
     out = surface_colors(mesh, PhotoEvidence(harsh_photo, constant_net(warm)), "blend")
     front = np.flatnonzero(normals[:, 2] > 0.7)
-    gains = np.asarray(warm) / colors[well_seen].mean(0)
-    balanced = np.clip(colors[front] * gains, 0, 1)
-    expected = HARSH_SHARES[0] * np.asarray(warm) + (1 - HARSH_SHARES[0]) * balanced
+    net = np.tile(warm, (len(colors), 1))
+    relit = net_relit(colors, net, normals, well_seen)[front]
+    expected = HARSH_SHARES[0] * np.asarray(warm) + (1 - HARSH_SHARES[0]) * relit
     np.testing.assert_allclose(out[front], expected, atol=2e-3)
-    # the photo's detail survives: the front is not one flat colour
-    assert np.ptp(out[front, 0]) > 0.05
+    # the light comes off: the blend's front varies about a fifth as much as the photo's (0.22)
+    assert np.std(colors[front, 0]) > 0.08
+    assert np.std(out[front, 0]) < 0.3 * np.std(colors[front, 0])
+    np.testing.assert_allclose(out[front].mean(0), warm, atol=0.03)
+
+
+def test_net_relit_takes_a_coloured_light_off_and_keeps_the_detail() -> None:
+    """A sphere with fine stripes, lit by an orange light from the upper left over a bluish
+    ambient: the net knows only the mean albedo. Divided by the light fitted against the net,
+    each stripe is nearly one colour again, the stripes stay apart, and hidden vertices (which
+    copy the front's pixel) are divided by the front's light, not extrapolated."""
+    u = np.linspace(-1, 1, SIZE)
+    x, y = np.meshgrid(u, -u)
+    z = np.sqrt(np.clip(0.36 - x**2 - y**2, 0, None)) / 0.6
+    normals = np.stack([x / 0.6, y / 0.6, z], -1)
+    light = np.array([-0.5, 0.6, 0.62]) / np.linalg.norm([-0.5, 0.6, 0.62])
+    lambert = np.clip(normals @ light, 0, None)[..., None]
+    shading = np.array([0.15, 0.18, 0.3]) + np.array([1.0, 0.6, 0.3]) * lambert
+    stripe = (np.arange(SIZE) // 4 % 2).astype(bool)[:, None] & np.ones(SIZE, bool)
+    albedo = np.where(stripe[..., None], [0.7, 0.7, 0.7], [0.3, 0.5, 0.7])
+    photo = (albedo * shading).astype(np.float32)
+    mesh = sphere()
+    v_normals = np.asarray(mesh.vertex_normals)
+    seen = visible_from(mesh, 1.0)
+    well_seen = photo_weight(mesh, seen) > 0.5
+    colors = sample_image(photo, mesh.vertices).astype(np.float64)
+    net = np.tile(albedo.reshape(-1, 3).mean(0), (len(colors), 1))
+    relit = net_relit(colors, net, v_normals, well_seen)
+    truth = sample_image(albedo.astype(np.float32), mesh.vertices).astype(np.float64)
+    pure = np.zeros(len(truth), bool)  # vertices inside a stripe, not on its edge
+    for color in (albedo[0, 0], albedo[4, 0]):
+        pure |= np.abs(truth - color).max(1) < 1e-3
+    front = pure & well_seen
+    before = np.abs(colors[front] - truth[front]).mean()
+    after = np.abs(relit[front] - truth[front]).mean()
+    assert before > 0.25 and after < 0.2 * before  # 0.31 -> 0.03
+    grey, blue = front & (truth[:, 0] > 0.5), front & (truth[:, 0] < 0.5)
+    stripes = relit[grey].mean(0) - relit[blue].mean(0)
+    assert stripes[0] > 0.3  # the stripes survive (0.4 apart in red)
+    back = pure & ~seen & (v_normals[:, 2] < -0.3)
+    assert back.sum() > 50
+    assert np.abs(relit[back] - truth[back]).mean() < 0.2 * before
+    np.testing.assert_allclose(net_relit(colors, net, v_normals, np.zeros_like(seen)), colors)

@@ -101,7 +101,7 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
         blend_colors,
         blend_shares,
         light_harshness,
-        net_balanced,
+        net_relit,
         photo_weight,
     )
 
@@ -125,8 +125,10 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     weight = photo_weight(result.mesh, seen)
     photo_all = np.asarray(photo.visual.vertex_colors)[:, :3] / 255.0
     well_seen = weight > WELL_SEEN
-    harsh = light_harshness(np.asarray(result.mesh.vertex_normals), photo_all, well_seen)
-    mixed = (1 - harsh) * photo_all + harsh * net_balanced(photo_all, net / 255.0, well_seen)
+    normals = np.asarray(result.mesh.vertex_normals)
+    harsh = light_harshness(normals, photo_all, well_seen)
+    relit = net_relit(photo_all, net / 255.0, normals, well_seen)
+    mixed = (1 - harsh) * photo_all + harsh * relit
     expected = 255.0 * blend_colors(weight, mixed, net / 255.0, blend_shares(harsh))
     assert np.abs(both - expected).max() <= 2 * ONE_LEVEL
     assert well_seen[seen].any()

@@ -18,8 +18,9 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   light: how harsh it is (``light_harshness``: the spread of the shading that a light fitted to
   the well-seen vertices implies) moves them from ``CLEAR_SHARES`` (soft light: the photo is
   nearly the albedo) to ``HARSH_SHARES`` (harsh, coloured light: the photo is far from it), and
-  in the same measure ``photo'`` moves from the photo to the photo with its channels scaled to
-  the net's means over the well-seen vertices (the net's white balance, the photo's detail).
+  in the same measure ``photo'`` moves from the photo to the photo relit by the net
+  (``net_relit``: divided, channel by channel, by the coloured light that turns the net's albedo
+  into the photo; the net's colour balance and light, the photo's detail).
 
 All colours are sRGB in [0, 1].
 """
@@ -40,14 +41,14 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-CLEAR_SHARES = (0.0, 0.5)
+CLEAR_SHARES = (0.1, 0.5)
 """The net's shares (where the photo sees the surface, where it does not) under soft light."""
-HARSH_SHARES = (0.75, 1.0)
+HARSH_SHARES = (0.25, 0.75)
 """The net's shares under harsh light. Both pairs and ``LIGHT_SPREAD`` were chosen on 5
 validation people (``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights with the bundled colour
-net, by the mean PATD of the six light x geometry cells: 12.88, against 13.08 for the best
-fixed shares (0.5 / 0.75, shipped before), 13.31 for the net alone and 14.28 for the photo alone.
-BENCHMARKS.md (session 22) has the search."""
+net, by the mean PATD of the six light x geometry cells (session 29, with ``net_relit``: 12.84,
+against 12.94 for session 22's rule with a global white balance, 13.34 for the net alone and
+14.15 for the photo alone). BENCHMARKS.md has the searches."""
 LIGHT_SPREAD = (0.08, 0.22)
 """The shading spread (``light_harshness``) at which the shares start to move from
 ``CLEAR_SHARES`` and at which they reach ``HARSH_SHARES``. Measured on the validation people
@@ -60,6 +61,10 @@ SEAM_ROUNDS = 4
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 SHADING_RANGE = (0.35, 2.5)
 """Relative shading clipped to this range before dividing (deep creases, highlights)."""
+RELIGHT_RANGE = (0.2, 5.0)
+"""The per-channel irradiance of ``net_relit`` is clipped to this range before dividing."""
+RELIGHT_RIDGE = 1e-3
+"""Ridge weight of ``net_relit``'s least squares, per well-seen vertex."""
 
 
 @dataclass
@@ -168,13 +173,29 @@ def surface_colors(
         return photo.astype(np.float32)
     weight = photo_weight(mesh, seen)
     net = evidence.net(vertices).astype(np.float64)  # type: ignore[misc]
-    if shares is None:
-        well_seen = weight > WELL_SEEN
-        raw = photo_colors(mesh, evidence.image, seen) if delight else photo
-        harsh = light_harshness(np.asarray(mesh.vertex_normals), raw, well_seen)
-        shares = blend_shares(harsh)
-        photo = (1.0 - harsh) * photo + harsh * net_balanced(photo, net, well_seen)
-    return blend_colors(weight, photo, net, shares).astype(np.float32)
+    if shares is not None:
+        return blend_colors(weight, photo, net, shares).astype(np.float32)
+    raw = photo_colors(mesh, evidence.image, seen) if delight else photo
+    normals = np.asarray(mesh.vertex_normals)
+    return light_blend(weight, photo, net, normals, raw)[0].astype(np.float32)
+
+
+def light_blend(
+    weight: np.ndarray,
+    photo: np.ndarray,
+    net: np.ndarray,
+    normals: np.ndarray,
+    raw: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """The blend that follows the photo's light (module docstring): ((V, 3) colours, the
+    light's harshness). weight: (V,) ``photo_weight``; photo, net: (V, 3) sRGB; normals: (V, 3)
+    unit; raw: the photo's colours before any delighting (the light is judged by them), by
+    default ``photo``."""
+    well_seen = weight > WELL_SEEN
+    harsh = light_harshness(normals, photo if raw is None else raw, well_seen)
+    relit = net_relit(photo, net, normals, well_seen)
+    mixed = (1.0 - harsh) * photo + harsh * relit
+    return blend_colors(weight, mixed, net, blend_shares(harsh)), harsh
 
 
 def blend_colors(
@@ -208,11 +229,34 @@ def blend_shares(harsh: float) -> tuple[float, float]:
     )
 
 
-def net_balanced(photo: np.ndarray, net: np.ndarray, well_seen: np.ndarray) -> np.ndarray:
-    """(V, 3) the photo's colours with each channel scaled so that its mean over the
-    ``well_seen`` vertices is the net's there (gains clipped to [0.25, 4]); the photo itself
-    when fewer than 50 vertices are well seen."""
+def front_normals(normals: np.ndarray) -> np.ndarray:
+    """(V, 3) normals turned toward the camera, ``(x, y, |z|)``: for a hidden vertex, about the
+    normal of the surface in front of it, whose colour the photo copies onto it."""
+    return np.concatenate([normals[:, :2], np.abs(normals[:, 2:3])], 1)
+
+
+def net_relit(
+    photo: np.ndarray, net: np.ndarray, normals: np.ndarray, well_seen: np.ndarray
+) -> np.ndarray:
+    """(V, 3) the photo divided, channel by channel, by the light that makes the net's albedo
+    look like it: a second-order spherical-harmonics irradiance ``s_c(n)`` fitted by least
+    squares so that ``net_c * s_c(n) ~ photo_c`` over the ``well_seen`` vertices (a coloured,
+    directional light in shading-over-albedo form, Ramamoorthi & Hanrahan 2001). Evaluated at
+    ``front_normals`` and clipped to ``RELIGHT_RANGE``. The net's colour balance and the
+    photo's detail; the photo itself when fewer than 50 vertices are well seen.
+
+    photo, net: (V, 3) sRGB in [0, 1]; normals: (V, 3) unit; well_seen: (V,) bool.
+    """
     if well_seen.sum() < 50:
         return photo
-    gains = net[well_seen].mean(0) / np.maximum(photo[well_seen].mean(0), 1e-3)
-    return np.clip(photo * np.clip(gains, 0.25, 4.0), 0.0, 1.0)
+    facing = front_normals(normals)
+    basis = sh_basis(facing)
+    fitted = basis[well_seen]
+    relit = np.empty_like(photo)
+    for channel in range(3):
+        rows = fitted * net[well_seen, channel : channel + 1]
+        normal = rows.T @ rows + RELIGHT_RIDGE * len(rows) * np.eye(rows.shape[1])
+        coeffs = np.linalg.solve(normal, rows.T @ photo[well_seen, channel])
+        shading = np.clip(basis @ coeffs, *RELIGHT_RANGE)
+        relit[:, channel] = photo[:, channel] / shading
+    return np.clip(relit, 0.0, 1.0)
