@@ -46,16 +46,16 @@ CLEAR_SHARES = (0.1, 0.5)
 HARSH_SHARES = (0.25, 0.75)
 """The net's shares under harsh light. Both pairs and ``LIGHT_SPREAD`` were chosen on 5
 validation people (``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights with the bundled colour
-net, by the mean PATD of the six light x geometry cells (session 29, with ``net_relit``: 12.84,
-against 12.94 for session 22's rule with a global white balance, 13.34 for the net alone and
-14.15 for the photo alone). BENCHMARKS.md has the searches."""
+net, by the mean PATD of the six light x geometry cells (session 29, with ``net_relit``: 12.86,
+against 12.96 for session 22's rule with a global white balance, 13.36 for the net alone and
+14.18 for the photo alone). BENCHMARKS.md has the searches."""
 LIGHT_SPREAD = (0.08, 0.22)
 """The shading spread (``light_harshness``) at which the shares start to move from
 ``CLEAR_SHARES`` and at which they reach ``HARSH_SHARES``. Measured on the validation people
 (10th / 50th / 90th percentiles): clear light 0.05 / 0.10 / 0.18, intermediate 0.06 / 0.11 /
 0.18, wild 0.13 / 0.20 / 0.28."""
 WELL_SEEN = 0.5
-"""Photo weight above which a vertex counts as well seen (the light fit, the white balance)."""
+"""Photo weight above which a vertex counts as well seen (the light fits)."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 LUMA = np.array([0.2126, 0.7152, 0.0722])
