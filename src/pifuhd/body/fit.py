@@ -22,7 +22,7 @@ scale in cube units per metre and an x, y offset). Terms (Bogo et al., "Keep it 
   population's middle.
 
 Stages: (1) rotation, camera and torso on the torso landmarks; (2) every bone; (3) shape and
-silhouette. Each is Adam on the linearised body of :class:`pifuhd.body.kinematics.BodyKinematics`.
+silhouette. Each is Adam on the body of :class:`pifuhd.body.kinematics.BodyKinematics`.
 The returned mesh is Anny's exact mesh at the fitted values.
 """
 

@@ -114,9 +114,7 @@ class FitBody:
         self.index = torch.tensor(np.concatenate([support, surface]), dtype=torch.int64)
         self.n_support = len(support)
         kin = self.kin
-        self._points0 = kin.points0[self.index]
-        self._d_points = kin.d_points[:, self.index].contiguous()
-        self._mass = kin.mass[self.index]
+        self._shape = kin.shape_model.subset(self.index)
         self.regressor = torch.tensor(rows[:, support], dtype=torch.float32)
         self.mapped = torch.tensor([i in LANDMARK_KEYPOINTS for i in range(33)])
         centre = self.kin.exact({k: SHAPE_CENTRE for k in SHAPE_KEYS})
@@ -124,12 +122,9 @@ class FitBody:
         self.hinges = _hinges(self.kin, centre.all_heads)
 
     def rest(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The linearised geometry of the fitted vertices (``BodyKinematics.rest`` on this
+        """The shape model's geometry of the fitted vertices (``BodyKinematics.rest`` on this
         body's landmark support and surface samples, gathered once)."""
-        ds = shape - SHAPE_CENTRE
-        points = self._points0 + torch.einsum("p,pvbc->vbc", ds, self._d_points)
-        heads = self.kin.heads0 + torch.einsum("p,pbc->bc", ds, self.kin.d_heads)
-        return points, self._mass, heads
+        return self._shape.geometry(shape)
 
     def evaluate(
         self,

@@ -1,4 +1,4 @@
-"""A differentiable Anny body for fitting: a reduced skeleton, linearised shape, blend skinning.
+"""A differentiable Anny body for fitting: a reduced skeleton, a shape model, blend skinning.
 
 Frame: metres, the synthetic-person axes (y up, the body facing +z, its left side at +x),
 ``p = ANNY_TO_SUBJECT @ p_anny``. Each rotating bone turns about its rest head by a rotation
@@ -10,8 +10,8 @@ Only the bones of ``POSE_BONES`` and the root rotate; every other Anny bone (twi
 fingers, toes, face) keeps an identity delta, so its skinning transform equals that of its
 nearest rotating ancestor and its weights are merged into that ancestor's.
 
-Shape: the rest vertices and bone heads as linear functions of Anny's six phenotype values
-around ``SHAPE_CENTRE`` (central differences, step ``SHAPE_STEP``). The fitter uses the linear
+Shape: the rest vertices and bone heads as functions of Anny's six phenotype values, linear in
+five of them and interpolated over age (:mod:`pifuhd.body.shape_model`). The fitter uses that
 model; the final mesh is rebuilt exactly by Anny at the fitted values (:func:`exact_rest`).
 """
 
@@ -27,11 +27,12 @@ import torch
 
 from pifuhd.body.anny import ANNY_TO_SUBJECT, POSE_BONES, SHAPE_KEYS, anny_version, rest_model
 from pifuhd.body.poses import GENERIC_BONES
+from pifuhd.body.shape_model import SHAPE_CENTRE, ShapeModel, build_arrays
 
 log = logging.getLogger(__name__)
 
-SHAPE_CENTRE = 0.5
-SHAPE_STEP = 0.1
+__all__ = ["SHAPE_CENTRE", "BodyKinematics", "RestShape", "exact_rest"]
+
 ROOT = "root"
 
 
@@ -129,35 +130,26 @@ def merge_map(parents: list[int], keep: list[int]) -> tuple[np.ndarray, list[int
     return merge, kept_parents
 
 
-KINEMATICS_FORMAT = 1
-"""Version of the cached linear shape model's file (bump when its arrays change)."""
+KINEMATICS_FORMAT = 2
+"""Version of the cached shape model's file (bump when its arrays change). 1: one
+linearisation about the middle shape; 2: conditioned on age (:mod:`pifuhd.body.shape_model`)."""
 
-CACHED_ARRAYS = ("points0", "heads0", "d_points", "d_heads", "mass")
+CACHED_ARRAYS = ("pairs", "points", "d_points", "heads", "d_heads", "mass")
 
 
-def linear_shape_model(model, anny_ids: list[int], merge: np.ndarray) -> dict[str, np.ndarray]:
-    """float32 ``points0``, ``heads0``, ``d_points``, ``d_heads``, ``mass`` of
-    :class:`BodyKinematics` (central differences of :func:`exact_rest`)."""
-    centre = {k: SHAPE_CENTRE for k in SHAPE_KEYS}
-    base = exact_rest(model, centre, anny_ids, merge)
-    d_points, d_heads = [], []
-    for key in SHAPE_KEYS:
-        hi = exact_rest(model, {**centre, key: SHAPE_CENTRE + SHAPE_STEP}, anny_ids, merge)
-        lo = exact_rest(model, {**centre, key: SHAPE_CENTRE - SHAPE_STEP}, anny_ids, merge)
-        d_points.append((hi.points - lo.points) / (2 * SHAPE_STEP))
-        d_heads.append((hi.heads - lo.heads) / (2 * SHAPE_STEP))
-    arrays = {
-        "points0": base.points,
-        "heads0": base.heads,
-        "d_points": np.stack(d_points),
-        "d_heads": np.stack(d_heads),
-        "mass": base.mass,
-    }
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+def shape_model_arrays(model, anny_ids: list[int], merge: np.ndarray) -> dict[str, np.ndarray]:
+    """The cached arrays: :func:`pifuhd.body.shape_model.build_arrays` from :func:`exact_rest`,
+    and ``mass`` (V, B) float32."""
+    centre = exact_rest(model, {k: SHAPE_CENTRE for k in SHAPE_KEYS}, anny_ids, merge)
+    arrays = build_arrays(
+        lambda shape: exact_rest(model, shape, anny_ids, merge), SHAPE_KEYS, centre.mass
+    )
+    arrays["mass"] = np.ascontiguousarray(centre.mass, dtype=np.float32)
+    return arrays
 
 
 def kinematics_cache_path() -> Path | None:
-    """Where the linear shape model is cached: beside Anny's cache, named by this format and
+    """Where the shape model is cached: beside Anny's cache, named by this format and
     the Anny version (None when Anny is not installed)."""
     try:
         import anny.paths
@@ -217,9 +209,9 @@ def rotvec_matrix(rotvec: torch.Tensor) -> torch.Tensor:
 
 
 class BodyKinematics:
-    """The Anny body reduced to its rotating bones, with a linear shape model (module docstring).
+    """The Anny body reduced to its rotating bones, with a shape model (module docstring).
 
-    Built once per process from the Anny model: 13 rest evaluations (about 4 s here), kept in
+    Built once per process from the Anny model: 99 rest evaluations (about 30 s here), kept in
     a file beside Anny's own cache (:func:`kinematics_cache_path`) and read from there after.
 
     Attributes:
@@ -228,8 +220,7 @@ class BodyKinematics:
             :func:`merge_map`.
         groups: (G, B) float32, the share of each generic bone's rotation vector given to each
             Anny bone (``GENERIC_BONES``; the torso's four spine bones share it evenly).
-        points0, heads0: (V, B, 3), (B, 3) :class:`RestShape` geometry at ``SHAPE_CENTRE``;
-        d_points, d_heads: (P, V, B, 3), (P, B, 3) their derivatives by the phenotype values.
+        shape_model: :class:`pifuhd.body.shape_model.ShapeModel` of all vertices.
         mass: (V, B) merged weights (independent of shape). faces: (F, 3) int64.
     """
 
@@ -245,34 +236,27 @@ class BodyKinematics:
         path = kinematics_cache_path()
         arrays = read_cached(path, model)
         if arrays is None:
-            arrays = linear_shape_model(model, anny_ids, merge)
+            arrays = shape_model_arrays(model, anny_ids, merge)
             write_cached(path, model, arrays)
         self.model = model
         self.labels = labels
         self.bones, self.anny_ids, self.parents, self.merge = names, anny_ids, parents, merge
         f32 = torch.float32
         self.groups = torch.tensor(groups, dtype=f32)
-        self.points0 = torch.from_numpy(arrays["points0"])
-        self.heads0 = torch.from_numpy(arrays["heads0"])
-        self.d_points = torch.from_numpy(arrays["d_points"])
-        self.d_heads = torch.from_numpy(arrays["d_heads"])
-        self.mass = torch.from_numpy(arrays["mass"])
+        self.shape_model = ShapeModel(arrays, arrays["mass"], SHAPE_KEYS)
+        self.mass = self.shape_model.mass
         self.faces = model.faces.numpy().astype(np.int64)
 
     def exact(self, shape: dict[str, float]) -> RestShape:
-        """Anny's exact geometry at ``shape`` (not the linear model)."""
+        """Anny's exact geometry at ``shape`` (not the shape model)."""
         return exact_rest(self.model, shape, self.anny_ids, self.merge)
 
     def rest(self, shape: torch.Tensor, index: torch.Tensor | None = None):
-        """Linearised geometry for ``shape`` (P,) phenotype values in [0, 1] (``SHAPE_KEYS``
-        order): (N, B, 3) points of all vertices (or of ``index``), (N, B) mass, (B, 3) heads."""
-        ds = shape - SHAPE_CENTRE
-        p0, dp, mass = self.points0, self.d_points, self.mass
-        if index is not None:
-            p0, dp, mass = p0[index], dp[:, index], mass[index]
-        points = p0 + torch.einsum("p,pvbc->vbc", ds, dp)
-        heads = self.heads0 + torch.einsum("p,pbc->bc", ds, self.d_heads)
-        return points, mass, heads
+        """The shape model's geometry for ``shape`` (P,) phenotype values in [0, 1]
+        (``SHAPE_KEYS`` order): (N, B, 3) points of all vertices (or of ``index``), (N, B) mass,
+        (B, 3) heads."""
+        model = self.shape_model if index is None else self.shape_model.subset(index)
+        return model.geometry(shape)
 
     def bone_rotations(self, root: torch.Tensor, generic: torch.Tensor) -> torch.Tensor:
         """(B, 3, 3) rotation of each rotating bone from (3,) root and (G, 3) generic-bone
