@@ -67,3 +67,18 @@ def test_touches_border() -> None:
     assert not touches_border(mask)
     mask[10:50, 20:30] = 1.0
     assert touches_border(mask)
+
+
+def test_a_silhouette_mask_is_fitted_but_the_crop_follows_mediapipe() -> None:
+    """The completed mask (``pifuhd.body.plain_mask``) feeds the silhouette terms only: the
+    crop, and so the fit's cube, stays the one ``pifuhd reconstruct`` picks."""
+    mask = np.zeros((100, 100), np.float32)
+    mask[10:50, 40:60] = 1.0
+    full = np.zeros((100, 100), bool)
+    full[10:90, 35:65] = True
+    xy = np.full((33, 2), 50.0)
+    plain = observations(_person(xy, mask=mask), (100, 100))
+    joined = observations(_person(xy, mask=mask), (100, 100), silhouette=full)
+    assert joined.crop == plain.crop
+    np.testing.assert_array_equal(joined.mask, mask_to_crop(full, plain.crop))
+    assert joined.mask.sum() > 1.5 * plain.mask.sum()  # the crop cuts the rest

@@ -195,7 +195,10 @@ def fit_photo(
         people = sorted(people, key=lambda p: -share_in_crop(p, crop))
     chosen = people if all_people else people[:1]
     try:
-        fits = [fit_person(person, loaded.rgb, crop, settings) for person in chosen]
+        alone = len(people) == 1  # a plain background's mask is this person's
+        fits = [
+            fit_person(person, loaded.rgb, crop, settings, complete_mask=alone) for person in chosen
+        ]
     except InputError as exc:  # e.g. an empty MediaPipe mask: name the photo
         raise InputError(f"{image}: {exc}") from exc
     for fit in fits:

@@ -29,6 +29,7 @@ from pifuhd.body.observations import (
     mediapipe_world_to_cube,
     pixels_to_cube,
 )
+from pifuhd.body.plain_mask import completed_mask
 from pifuhd.body.raised import hands_raised
 from pifuhd.errors import InputError
 from pifuhd.io.crops import CropRect, rect_from_mask
@@ -59,13 +60,19 @@ ARM_NAMES = {"L": "the left", "R": "the right"}
 
 GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
 
+PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
+
 
 def observations(
-    person: PersonLandmarks, image_size: tuple[int, int], crop: CropRect | None = None
+    person: PersonLandmarks,
+    image_size: tuple[int, int],
+    crop: CropRect | None = None,
+    silhouette: np.ndarray | None = None,
 ) -> FitObservations:
     """One detected person as the fitter's observations in ``crop`` (default: the crop
     ``pifuhd reconstruct`` would choose from this person's mask, grown to hold their visible
-    landmarks where the mask holds only part of them)."""
+    landmarks where the mask holds only part of them). ``silhouette``: the (H, W) bool mask
+    the silhouette terms fit (default: the person's mask); the crop never follows it."""
     mask = person.mask > 0.5
     if crop is None:
         crop = rect_from_mask(mask | landmark_box(person, mask.shape), source="mediapipe")
@@ -73,7 +80,7 @@ def observations(
         keypoints=pixels_to_cube(person.image_xy, crop),
         visibility=np.asarray(person.visibility, np.float64),
         world=mediapipe_world_to_cube(np.asarray(person.world, np.float64)),
-        mask=mask_to_crop(mask, crop),
+        mask=mask_to_crop(mask if silhouette is None else silhouette, crop),
         crop=crop,
         image_size=image_size,
         known=crop_in_image(image_size, crop),
@@ -121,17 +128,26 @@ def fit_person(
     crop: CropRect | None = None,
     settings: FitSettings | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    complete_mask: bool = False,
 ) -> BodyFit:
     """Fit one person detected in an (H, W, 3) [0, 1] image, in ``crop`` (None: the crop of
     the person's own mask); left and right are swapped first where the face test says MediaPipe
     read the person's facing wrongly (``pifuhd.body.facing``), and a side view's legs where
     the arms' swing says MediaPipe labelled them the wrong way round (``pifuhd.body.gait``),
     after its feet are put on the mask's feet where it collapsed the stride
-    (``pifuhd.body.feet``).
+    (``pifuhd.body.feet``). ``complete_mask``: the silhouette terms fit MediaPipe's mask joined
+    with the plain background's colour mask (``pifuhd.body.plain_mask``; for a person alone in
+    the photo); the rules above and the crop keep MediaPipe's.
     Warns when the image border cuts the person."""
     settings = settings or FitSettings()
+    silhouette, notes = None, []
+    if complete_mask:
+        joined, gain = completed_mask(rgb, person.mask > 0.5)
+        if gain > 0.0:
+            silhouette = joined
+            notes.append(PLAIN_NOTE.format(gain))
     person, swapped = facing_corrected(rgb, person)
-    notes = [FACING_NOTE] if swapped else []
+    notes += [FACING_NOTE] if swapped else []
     if settings.raised:
         person, lifted = hands_raised(person)
         notes += [RAISED_NOTE] if lifted else []
@@ -144,7 +160,7 @@ def fit_person(
     if crop is not None and share_in_crop(person, crop) < 0.5:
         crop = None
         notes.append(OUTSIDE_CROP_NOTE)
-    obs = observations(person, rgb.shape[:2], crop)
+    obs = observations(person, rgb.shape[:2], crop, silhouette)
     if settings.arms and abs(torso_facing(person.world)) <= SIDE_FACING:
         obs.arm_crop = torso_crop(rgb, person.mask, person.image_xy)
         if settings.lift and load_lift() is not None and load_arms() is not None:
@@ -169,15 +185,19 @@ def fit_people(
     max_people: int = 4,
     settings: FitSettings | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    complete_mask: bool = True,
 ) -> list[BodyFit]:
     """Fit a body to every person MediaPipe finds in an (H, W, 3) float32 [0, 1] image,
-    largest first; [] when there is nobody. ``crop`` forces one crop for every person."""
+    largest first; [] when there is nobody. ``crop`` forces one crop for every person.
+    ``complete_mask``: where MediaPipe finds one person, complete their mask from a plain
+    background (``fit_person``)."""
     people = detect_people(rgb, max_people=max_people)
     if not people:
         return []
     if crop is not None:  # the person the crop was made for first
         people = sorted(people, key=lambda p: -share_in_crop(p, crop))
-    return [fit_person(p, rgb, crop, settings, cache_dir) for p in people]
+    alone = complete_mask and len(people) == 1
+    return [fit_person(p, rgb, crop, settings, cache_dir, alone) for p in people]
 
 
 def fit_body(

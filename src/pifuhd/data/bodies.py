@@ -219,7 +219,8 @@ def fit_image(rgb: np.ndarray) -> list:
         raise InputError(f"{FIT_MISSING} ({exc}); pass --bodies true") from exc
     size = rgb.shape[0]
     try:
-        return fit_people(rgb, crop=CropRect(0, 0, size, size), max_people=1)
+        # as ``pifuhd reconstruct`` fits (its guards): MediaPipe's mask, not completed
+        return fit_people(rgb, crop=CropRect(0, 0, size, size), max_people=1, complete_mask=False)
     except MediaPipeMissingError as exc:
         raise InputError(f"{FIT_MISSING}: {exc}; or pass --bodies true") from exc
 
