@@ -62,6 +62,9 @@ GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same s
 
 PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
 
+PLAIN_NOTE_GAIN = 0.1
+"""A completion that grows MediaPipe's mask by less than this is used without a warning."""
+
 
 def observations(
     person: PersonLandmarks,
@@ -143,9 +146,8 @@ def fit_person(
     silhouette, notes = None, []
     if complete_mask:
         joined, gain = completed_mask(rgb, person.mask > 0.5)
-        if gain > 0.0:
-            silhouette = joined
-            notes.append(PLAIN_NOTE.format(gain))
+        silhouette = joined if gain > 0.0 else None
+        notes += [PLAIN_NOTE.format(gain)] if gain >= PLAIN_NOTE_GAIN else []
     person, swapped = facing_corrected(rgb, person)
     notes += [FACING_NOTE] if swapped else []
     if settings.raised:
