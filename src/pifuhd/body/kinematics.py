@@ -31,8 +31,6 @@ from pifuhd.body.shape_model import SHAPE_CENTRE, ShapeModel, build_arrays
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SHAPE_CENTRE", "BodyKinematics", "RestShape", "exact_rest"]
-
 ROOT = "root"
 
 
