@@ -304,3 +304,28 @@ def test_depth_term_compares_hip_relative_depths_in_cube_units() -> None:
     off = target.clone()
     off[15] += 0.06  # the left wrist one sigma from the body's depth
     assert float(depth_term(marks, scale, off, w, 0.06)) == pytest.approx(0.5 / 4.0)
+
+
+def test_coverage_saturates_for_mask_points_no_body_reaches() -> None:
+    """A skirt's hem 20 cm from the legs pulls with the full quadratic, but only by at most
+    scale^2 once saturated; a mask point within the margin costs nothing either way."""
+    from pifuhd.body.fit_terms import coverage_term
+
+    silhouette = {
+        "outside": torch.zeros((1, 1, 64, 64)),  # every body point inside the mask
+        "points": torch.tensor([[0.0, 0.0], [0.21, 0.0]]),  # on the body; 0.21 beyond it
+    }
+    body = torch.tensor([[0.0, 0.0], [0.005, 0.0]], requires_grad=True)
+    _, full = coverage_term(body, silhouette, margin=0.02)
+    e2 = ((0.21 - 0.005 - 0.02) / 0.02) ** 2  # the far point's squared excess, margins
+    assert float(full) == pytest.approx(e2 / 2, rel=1e-5)
+    _, sat = coverage_term(body, silhouette, margin=0.02, saturate=3.0)
+    assert float(sat) == pytest.approx(9.0 * e2 / (e2 + 9.0) / 2, rel=1e-5)
+    assert float(sat) < 4.5
+    (grad_full,) = torch.autograd.grad(full, body)
+    body2 = body.detach().clone().requires_grad_(True)
+    _, sat2 = coverage_term(body2, silhouette, margin=0.02, saturate=3.0)
+    (grad_sat,) = torch.autograd.grad(sat2, body2)
+    assert abs(float(grad_sat[1, 0])) < 0.05 * abs(float(grad_full[1, 0]))
+    near = {"outside": silhouette["outside"], "points": torch.tensor([[0.015, 0.0]])}
+    assert float(coverage_term(body, near, saturate=3.0)[1]) == 0.0

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from pifuhd.body.arms import (
+    AKIMBO_DEPTHS,
     HANDS_ON_HIPS_P,
     OUTPUTS,
     WEIGHTS,
@@ -148,6 +149,10 @@ def main() -> None:
     val = v["seed"] % args.val_every == 0
     train = ~val
     print(f"{train.sum()} training views, {val.sum()} held out", flush=True)
+    for k, arm in enumerate(("near", "far")):  # pifuhd.body.arms.AKIMBO_DEPTHS
+        pick = akimbo[:, k] & train
+        print(f"{arm} hands on the hips ({pick.sum()}): mean "
+              f"{np.round(y[pick][:, 2 * k : 2 * k + 2].mean(0), 3)}", flush=True)  # fmt: skip
     if args.asset:
         write_asset(args.asset, v, val, akimbo, args.asset_views, args.crop)
     x_all = to_input(v[args.crop])
@@ -183,8 +188,8 @@ def main() -> None:
             report(f"epoch {epoch + 1} loss {total / len(tr):.4f}, net", pv, y[val], akimbo[val],
                    args.clear)  # fmt: skip
             gate = np.repeat(prob > np.array(HANDS_ON_HIPS_P), 2, axis=1)
-            report(f"  gated at {HANDS_ON_HIPS_P}", np.where(gate, pv, base[val]), y[val],
-                   akimbo[val], args.clear)  # fmt: skip
+            report(f"  gated at {HANDS_ON_HIPS_P}", np.where(gate, AKIMBO_DEPTHS, base[val]),
+                   y[val], akimbo[val], args.clear)  # fmt: skip
             hit, ak = prob > 0.5, akimbo[val]
             print(f"  hands on hips found (near, far) {hit[:, 0][ak[:, 0]].mean():.3f}, "
                   f"{hit[:, 1][ak[:, 1]].mean():.3f}; false {hit[:, 0][~ak[:, 0]].mean():.3f}, "

@@ -13,8 +13,9 @@ length, z toward the viewer, as ``pifuhd.body.lift``). Which arm is nearer comes
 lifted shoulder depths.
 
 Trained on renders of synthetic people near the side views (``tools/arm_data.py``,
-``tools/train_arms.py``); the fitter uses it only in side views (``SIDE_FACING``), where it
-replaces the lifted elbow and wrist depths.
+``tools/train_arms.py``); the fitter uses it only in side views (``SIDE_FACING``), where
+an arm it finds with a hand on the hip takes that pose's depths (``AKIMBO_DEPTHS``) in place
+of the lifted elbow and wrist depths.
 """
 
 from __future__ import annotations
@@ -35,11 +36,21 @@ CROP = 128
 CROP_FILL = 0.9
 """Share of the crop's side the person mask's longer side fills."""
 OUTPUTS = ("near_elbow", "near_wrist", "far_elbow", "far_wrist")
-HANDS_ON_HIPS_P = (0.5, 0.9)
-"""Probability of a hand on the hip (near arm, far arm) above which an arm takes the net's
-depths; below it the landmark net's stand (better for every other arm). The far arm, mostly
-hidden behind the body, is found less surely (on held-out views at 0.5: 53 % of hands on the
-hips found and 17 % of other arms taken for one, against 81 % and 8 % for the near arm)."""
+HANDS_ON_HIPS_P = (0.5, 0.7)
+"""Probability of a hand on the hip (near arm, far arm) above which an arm takes the depths
+of a hand on the hip (``AKIMBO_DEPTHS``); below it the landmark net's stand. The far arm,
+mostly hidden behind the body, is found less surely (on held-out views at 0.5: 53 % of hands
+on the hips found and 17 % of other arms taken for one, against 81 % and 8 % for the near
+arm). Fitted side views of tuning people 1020-1076 (session 31, 120 clear forearms, 29 % of
+them hands on the hips): 0.5 / 0.5 ordered 71.7 % right, 0.5 / 0.7 and 0.5 / 0.9 70.0 %;
+but 0.5 / 0.5 took 5 other forearms of 76 for hands on the hips, which a draw with fewer of
+them (one person in eight) would pay for."""
+AKIMBO_DEPTHS = (0.387, 0.231, -0.387, -0.231)
+"""``OUTPUTS`` of an arm with its hand on the hip: the means over the training views of
+``tools/arm_data.py`` (517 near and 463 far such arms, std 0.07-0.09; ``tools/train_arms.py``
+prints them). The net's own regression hedges between the two poses: the wrist came out
+about level with the elbow, and the fit then ordered the forearm wrongly about half the time;
+the class's mean (the wrist 0.16 torso lengths behind the elbow) orders it as the class does."""
 ARM_LANDMARKS = {"L": (11, 13, 15), "R": (12, 14, 16)}
 """MediaPipe shoulder, elbow and wrist of the left and right arm."""
 TORSO_SIDE = 2.2
@@ -196,17 +207,18 @@ def predict(
     crop: np.ndarray, keypoints: np.ndarray, world: np.ndarray, visibility: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(4,) ``OUTPUTS`` for one view (its (S, S, 4) uint8 crop and (33, 2) cube keypoints,
-    (33, 3) world landmarks in cube axes, (33,) visibility): the net's for an arm it finds
-    with a hand on the hip (``HANDS_ON_HIPS_P``), the landmark net's for the other; with the
-    lifted (33,) depths and the nearer arm."""
+    (33, 3) world landmarks in cube axes, (33,) visibility): ``AKIMBO_DEPTHS`` for an arm the
+    net finds with a hand on the hip (``HANDS_ON_HIPS_P``), the landmark net's for the other;
+    with the lifted (33,) depths and the nearer arm."""
     net = load_arms()
     if net is None:
         raise FileNotFoundError(f"{WEIGHTS}: no arm-depth weights; run tools/train_arms.py")
     x, feats, base, z, near = net_inputs(crop, keypoints, world, visibility)
     with torch.no_grad():
-        depth, logit = net(x, feats, base)
+        _, logit = net(x, feats, base)
     chosen = (torch.sigmoid(logit[0]) > torch.tensor(HANDS_ON_HIPS_P)).repeat_interleave(2)
-    return torch.where(chosen, depth[0], base[0]).double().numpy(), z, near
+    akimbo = torch.tensor(AKIMBO_DEPTHS, dtype=torch.float64)
+    return torch.where(chosen, akimbo, base[0].double()).numpy(), z, near
 
 
 def hands_on_hips(

@@ -257,13 +257,15 @@ def pose_prior(
 
 
 def coverage_term(
-    points: torch.Tensor, silhouette: dict, margin: float = 0.02
+    points: torch.Tensor, silhouette: dict, margin: float = 0.02, saturate: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Silhouette terms for (N, 2) projected body points (cube x, y).
 
     Returns (inside, coverage): the mean squared distance (in units of ``margin``) of body
     points outside the mask, read from the mask's outside distance transform; and the mean
     squared excess over ``margin`` of each mask point's distance to its nearest body point.
+    ``saturate`` > 0: that excess goes through Geman-McClure with this scale (in margins), so
+    that mask points no body can reach (a skirt, a coat, hair) stop pulling the body.
     """
     grid = torch.stack([points[:, 0], -points[:, 1]], 1)[None, None]
     outside = torch.nn.functional.grid_sample(
@@ -271,8 +273,10 @@ def coverage_term(
     )[0, 0, 0]
     inside = ((outside / margin) ** 2).mean()
     nearest = torch.cdist(silhouette["points"], points).min(dim=1).values
-    coverage = ((torch.relu(nearest - margin) / margin) ** 2).mean()
-    return inside, coverage
+    excess = (torch.relu(nearest - margin) / margin) ** 2
+    if saturate > 0.0:
+        excess = saturate**2 * excess / (excess + saturate**2)
+    return inside, excess.mean()
 
 
 LEGS = ((23, 25, 27), (24, 26, 28))

@@ -127,3 +127,10 @@ def crop_in_image(image_size: tuple[int, int], crop: CropRect, size: int = MASK_
     image of ``image_size`` (H, W)."""
     ones = np.ones(image_size, dtype=bool)
     return mask_to_crop(ones, crop, size)
+
+
+def area_weighted_centroid(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(3,) centroid of a triangle mesh's surface."""
+    tri = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    return (area[:, None] * tri.mean(axis=1)).sum(0) / max(area.sum(), 1e-12)

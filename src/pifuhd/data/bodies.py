@@ -292,7 +292,7 @@ fitted to the view's render (the true one where the fit found nobody)."""
 def recentred(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) cube vertices moved along z so the body's surface centroid is at z = 0, where the
     fitter puts a fitted body (``pifuhd.body.fit``): a true body then sits as a fit would."""
-    from pifuhd.body.fit import area_weighted_centroid
+    from pifuhd.body.observations import area_weighted_centroid
 
     out = np.asarray(vertices, dtype=np.float64).copy()
     out[:, 2] -= area_weighted_centroid(out, np.asarray(faces))[2]
