@@ -25,6 +25,7 @@ from pifuhd.body.arms import (
     OUTPUTS,
     WEIGHTS,
     arm_outputs,
+    hands_found,
     make_net,
     nearer_arm,
     targets,
@@ -187,7 +188,7 @@ def main() -> None:
             pv, prob = pv.numpy(), torch.sigmoid(lv).numpy()
             report(f"epoch {epoch + 1} loss {total / len(tr):.4f}, net", pv, y[val], akimbo[val],
                    args.clear)  # fmt: skip
-            gate = np.repeat(prob > np.array(HANDS_ON_HIPS_P), 2, axis=1)
+            gate = np.repeat(hands_found(prob), 2, axis=1)
             report(f"  gated at {HANDS_ON_HIPS_P}", np.where(gate, AKIMBO_DEPTHS, base[val]),
                    y[val], akimbo[val], args.clear)  # fmt: skip
             hit, ak = prob > 0.5, akimbo[val]

@@ -36,20 +36,21 @@ CROP = 128
 CROP_FILL = 0.9
 """Share of the crop's side the person mask's longer side fills."""
 OUTPUTS = ("near_elbow", "near_wrist", "far_elbow", "far_wrist")
-HANDS_ON_HIPS_P = (0.5, 0.7)
+HANDS_ON_HIPS_P = (0.5, 0.9)
 """Probability of a hand on the hip (near arm, far arm) above which an arm takes the depths
 of a hand on the hip (``AKIMBO_DEPTHS``); below it the landmark net's stand. The far arm,
 mostly hidden behind the body, is found less surely (on held-out views at 0.5: 53 % of hands
 on the hips found and 17 % of other arms taken for one, against 81 % and 8 % for the near
-arm). Fitted side views of tuning people 1020-1076 (session 31, 120 clear forearms, 29 % of
-them hands on the hips): 0.5 / 0.5 ordered 71.7 % right, 0.5 / 0.7 and 0.5 / 0.9 70.0 %;
-but 0.5 / 0.5 took 5 other forearms of 76 for hands on the hips, which a draw with fewer of
-them (one person in eight) would pay for."""
+arm), so it needs 0.9, or the near arm's threshold when the near arm has its hand on the hip
+(a hand on one hip makes one on the other likelier). Fitted side views of tuning people
+1020-1076 (session 31; 120 clear forearms, 29 % of them hands on the hips): 73.3 % ordered
+right, body P2S 3.54 cm; the far arm at 0.5 always: 71.7 %, 3.45, but other forearms taken for
+hands on the hips (85.5 % -> 80.3 % of theirs right); at 0.7 or 0.9 always: 70.0 %, 3.70."""
 AKIMBO_DEPTHS = (0.387, 0.231, -0.387, -0.231)
 """``OUTPUTS`` of an arm with its hand on the hip: the means over the training views of
 ``tools/arm_data.py`` (517 near and 463 far such arms, std 0.07-0.09; ``tools/train_arms.py``
 prints them). The net's own regression hedges between the two poses: the wrist came out
-about level with the elbow, and the fit then ordered the forearm wrongly about half the time;
+about level with the elbow, and the fit ordered 57 % of such forearms right (session 28);
 the class's mean (the wrist 0.16 torso lengths behind the elbow) orders it as the class does."""
 ARM_LANDMARKS = {"L": (11, 13, 15), "R": (12, 14, 16)}
 """MediaPipe shoulder, elbow and wrist of the left and right arm."""
@@ -216,9 +217,18 @@ def predict(
     x, feats, base, z, near = net_inputs(crop, keypoints, world, visibility)
     with torch.no_grad():
         _, logit = net(x, feats, base)
-    chosen = (torch.sigmoid(logit[0]) > torch.tensor(HANDS_ON_HIPS_P)).repeat_interleave(2)
+    chosen = torch.from_numpy(hands_found(torch.sigmoid(logit).numpy())[0]).repeat_interleave(2)
     akimbo = torch.tensor(AKIMBO_DEPTHS, dtype=torch.float64)
     return torch.where(chosen, akimbo, base[0].double()).numpy(), z, near
+
+
+def hands_found(prob: np.ndarray) -> np.ndarray:
+    """(N, 2) bool: which arms (near, far) have a hand on the hip, from the net's (N, 2)
+    probabilities (``HANDS_ON_HIPS_P``; the far arm at the near arm's threshold where the
+    near arm has its hand on the hip)."""
+    found = prob > np.array(HANDS_ON_HIPS_P)
+    found[:, 1] |= found[:, 0] & (prob[:, 1] > HANDS_ON_HIPS_P[0])
+    return found
 
 
 def hands_on_hips(
