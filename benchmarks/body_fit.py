@@ -177,8 +177,16 @@ def fit_settings(pairs: list[str]) -> FitSettings:
         name, _, value = pair.partition("=")
         if not hasattr(base, name) or not value:
             raise SystemExit(f"--set {pair}: expected NAME=VALUE with a FitSettings field")
-        kind = type(getattr(base, name))
-        changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        default = getattr(base, name)
+        if isinstance(default, tuple):  # comma-separated, e.g. iterations=20,50,80
+            parts = value.split(",")
+            if len(parts) != len(default):
+                raise SystemExit(f"--set {pair}: expected {len(default)} comma-separated values")
+            changes[name] = tuple(type(d)(p) for d, p in zip(default, parts, strict=True))
+        elif isinstance(default, bool):
+            changes[name] = value.lower() in ("1", "true", "yes")
+        else:
+            changes[name] = type(default)(value)
     return dataclasses.replace(base, **changes)
 
 
