@@ -144,3 +144,8 @@ def test_far_hand_on_the_hip_needs_more_unless_the_near_one_is_found() -> None:
     found = hands_found(prob)
     expected = [[True, True], [False, False], [False, True], [True, False], [False, False]]
     assert found.tolist() == expected
+    # a wrist at chest height or above is no hand on the hip, and does not vouch for the far arm
+    heights = np.array([[0.3, 0.2], [0.9, 0.2], [0.3, 1.5], [0.9, 0.2], [0.2, 0.2]])
+    found = hands_found(prob, heights)
+    expected = [[True, True], [False, False], [False, False], [False, False], [False, False]]
+    assert found.tolist() == expected

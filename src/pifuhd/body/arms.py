@@ -52,6 +52,10 @@ AKIMBO_DEPTHS = (0.387, 0.231, -0.387, -0.231)
 prints them). The net's own regression hedges between the two poses: the wrist came out
 about level with the elbow, and the fit ordered 57 % of such forearms right (session 28);
 the class's mean (the wrist 0.16 torso lengths behind the elbow) orders it as the class does."""
+AKIMBO_MAX_WRIST = 0.7
+"""Height of a wrist above the hip midpoint (2D torso lengths) over which an arm is not taken
+for a hand on the hip: 97 % of the training set's hands on the hips lie below it, 81 % of
+other arms too. A waving hand that MediaPipe puts at chest height was taken for one."""
 ARM_LANDMARKS = {"L": (11, 13, 15), "R": (12, 14, 16)}
 """MediaPipe shoulder, elbow and wrist of the left and right arm."""
 TORSO_SIDE = 2.2
@@ -217,17 +221,27 @@ def predict(
     x, feats, base, z, near = net_inputs(crop, keypoints, world, visibility)
     with torch.no_grad():
         _, logit = net(x, feats, base)
-    chosen = torch.from_numpy(hands_found(torch.sigmoid(logit).numpy())[0]).repeat_interleave(2)
+    hips = (keypoints[23] + keypoints[24]) / 2.0
+    torso = max(float(np.linalg.norm((keypoints[11] + keypoints[12]) / 2.0 - hips)), 1e-6)
+    wrists = [ARM_LANDMARKS[s][2] for s in (near, "R" if near == "L" else "L")]
+    heights = (keypoints[wrists, 1] - hips[1]) / torso
+    found = hands_found(torch.sigmoid(logit).numpy(), heights[None])[0]
+    chosen = torch.from_numpy(found).repeat_interleave(2)
     akimbo = torch.tensor(AKIMBO_DEPTHS, dtype=torch.float64)
     return torch.where(chosen, akimbo, base[0].double()).numpy(), z, near
 
 
-def hands_found(prob: np.ndarray) -> np.ndarray:
+def hands_found(prob: np.ndarray, wrist_height: np.ndarray | None = None) -> np.ndarray:
     """(N, 2) bool: which arms (near, far) have a hand on the hip, from the net's (N, 2)
     probabilities (``HANDS_ON_HIPS_P``; the far arm at the near arm's threshold where the
-    near arm has its hand on the hip)."""
+    near arm has its hand on the hip) and, when given, the (N, 2) wrists' heights above the
+    hips in torso lengths (none over ``AKIMBO_MAX_WRIST``)."""
     found = prob > np.array(HANDS_ON_HIPS_P)
+    if wrist_height is not None:
+        found &= wrist_height <= AKIMBO_MAX_WRIST
     found[:, 1] |= found[:, 0] & (prob[:, 1] > HANDS_ON_HIPS_P[0])
+    if wrist_height is not None:
+        found &= wrist_height <= AKIMBO_MAX_WRIST
     return found
 
 
