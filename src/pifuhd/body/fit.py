@@ -77,9 +77,11 @@ class FitSettings:
     arms: bool = True
     """A side view's hands on the hips: their depths from the photo (``pifuhd.body.arms``)."""
     feet: bool = True
-    """Put a side view's feet back on the two feet the person mask shows where MediaPipe
-    collapsed the stride (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``,
-    before ``gait``)."""
+    """Put a side view's collapsed feet back on the two feet the person mask shows
+    (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``, before ``gait``)."""
+    legs: bool = True
+    """Put a front or back view's knees and ankles on their own legs of the mask where
+    MediaPipe put them elsewhere (``pifuhd.body.stance``; applied after ``gait``)."""
     iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03
@@ -92,8 +94,8 @@ class FitSettings:
     """Keeps the body's up axis near the image's up: photos show people upright, and a
     MediaPipe torso that leans in depth or a half-visible person must not tip the body over."""
     threads: int = 1
-    """Torch intra-op threads while fitting (0: the process's count). On a shared 2-core CPU
-    one thread fitted a 512^2 photo in 3.1-3.4 s, two in 21-27 s (OpenMP waits on a core)."""
+    """Torch threads while fitting (0: the process's count). On a shared 2-core CPU one thread
+    fitted a 512^2 photo in 3.1-3.4 s, two in 21-27 s."""
     w_legs: float = 0.0
     """Weight of the standing-legs prior (``fit_terms.leg_lean_term``); 0 turns it off."""
     w_torso: float = 0.0
@@ -123,7 +125,6 @@ STAGE1_SIGMA_FACTOR = 5.0
 
 LOG_SCALE_RANGE = (float(np.log(0.1)), float(np.log(10.0)))
 """Cube units per metre: a person 20 cm to 20 m tall in the crop; outside, a fit diverged."""
-
 _BODIES: dict[int, FitBody] = {}
 
 

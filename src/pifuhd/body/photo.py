@@ -31,6 +31,7 @@ from pifuhd.body.observations import (
 )
 from pifuhd.body.plain_mask import completed_mask
 from pifuhd.body.raised import hands_raised
+from pifuhd.body.stance import legs_on_mask
 from pifuhd.errors import InputError
 from pifuhd.io.crops import CropRect, rect_from_mask
 from pifuhd.io.images import load_image
@@ -59,6 +60,8 @@ ARMS_NOTE = "a hand on the hip seen from the side: {} arm's depths taken from th
 ARM_NAMES = {"L": "the left", "R": "the right"}
 
 GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
+
+LEGS_NOTE = "knees or ankles moved onto their own legs of the person mask"
 
 PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
 
@@ -138,9 +141,10 @@ def fit_person(
     read the person's facing wrongly (``pifuhd.body.facing``), and a side view's legs where
     the arms' swing says MediaPipe labelled them the wrong way round (``pifuhd.body.gait``),
     after its feet are put on the mask's feet where it collapsed the stride
-    (``pifuhd.body.feet``). ``complete_mask``: the silhouette terms fit MediaPipe's mask joined
-    with the plain background's colour mask (``pifuhd.body.plain_mask``; for a person alone in
-    the photo); the rules above and the crop keep MediaPipe's.
+    (``pifuhd.body.feet``); a front or back view's knees and ankles go onto their own legs of
+    the mask (``pifuhd.body.stance``). ``complete_mask``: the silhouette terms fit MediaPipe's
+    mask joined with the plain background's colour mask (``pifuhd.body.plain_mask``; for a
+    person alone in the photo); the rules above and the crop keep MediaPipe's.
     Warns when the image border cuts the person."""
     settings = settings or FitSettings()
     silhouette, notes = None, []
@@ -159,6 +163,9 @@ def fit_person(
     if settings.gait:
         person, relabelled = gait_corrected(person)
         notes += [GAIT_NOTE] if relabelled else []
+    if settings.legs:
+        person, placed = legs_on_mask(person)
+        notes += [LEGS_NOTE] if placed else []
     if crop is not None and share_in_crop(person, crop) < 0.5:
         crop = None
         notes.append(OUTSIDE_CROP_NOTE)
