@@ -86,3 +86,23 @@ def test_nothing_moves_on_its_legs_in_a_skirt_or_from_the_side() -> None:
     side.world[11, 2], side.world[12, 2] = -0.2, 0.2  # shoulders apart in depth: a side view
     side.world[11, 0], side.world[12, 0] = 0.0, 0.0
     assert stance.leg_shifts(side.image_xy, side.world, side.mask > 0.5) == {}
+
+
+def test_legs_facing_away_from_the_torso_are_relabelled() -> None:
+    # seen from behind (left shoulder and hip at image left), legs labelled as from the front:
+    # the left knee and ankle at image right, the right ones at image left
+    person = _person(_mask(((60, 140),)), knees=(115.0, 85.0), ankles=(125.0, 75.0), back=True)
+    assert stance.side_order(person.image_xy) == ["L", "R"]
+    out, turned = stance.legs_facing_torso(person)
+    assert turned
+    np.testing.assert_array_equal(out.image_xy[[25, 27, 29, 31]], person.image_xy[[26, 28, 30, 32]])
+    np.testing.assert_array_equal(out.image_xy[[26, 28]], person.image_xy[[25, 27]])
+    np.testing.assert_array_equal(out.image_xy[:25], person.image_xy[:25])  # hips, torso kept
+    # the same legs seen from the front agree with the torso: nothing changes
+    front = _person(_mask(((60, 140),)), knees=(115.0, 85.0), ankles=(125.0, 75.0))
+    assert stance.legs_facing_torso(front) == (front, False)
+    # ankles crossed by less than REVERSED (10 px here), or the knees clearly on their sides
+    slight = _person(_mask(), knees=(100.0, 100.0), ankles=(104.0, 96.0), back=True)
+    assert not stance.legs_reversed(slight.image_xy, slight.world)
+    clear_knees = _person(_mask(), knees=(70.0, 130.0), ankles=(125.0, 75.0), back=True)
+    assert stance.legs_facing_torso(clear_knees)[1] is False

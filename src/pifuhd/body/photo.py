@@ -31,7 +31,7 @@ from pifuhd.body.observations import (
 )
 from pifuhd.body.plain_mask import completed_mask
 from pifuhd.body.raised import hands_raised
-from pifuhd.body.stance import legs_on_mask
+from pifuhd.body.stance import legs_facing_torso, legs_on_mask
 from pifuhd.errors import InputError
 from pifuhd.io.crops import CropRect, rect_from_mask
 from pifuhd.io.images import load_image
@@ -62,6 +62,8 @@ ARM_NAMES = {"L": "the left", "R": "the right"}
 GAIT_NOTE = "legs relabelled: MediaPipe's legs swung with the arms on the same side"
 
 LEGS_NOTE = "knees or ankles moved onto their own legs of the person mask"
+
+LEGS_TURNED_NOTE = "legs relabelled: MediaPipe's legs faced the other way from its torso"
 
 PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
 
@@ -164,7 +166,9 @@ def fit_person(
         person, relabelled = gait_corrected(person)
         notes += [GAIT_NOTE] if relabelled else []
     if settings.legs:
+        person, turned = legs_facing_torso(person)
         person, placed = legs_on_mask(person)
+        notes += [LEGS_TURNED_NOTE] if turned else []
         notes += [LEGS_NOTE] if placed else []
     if crop is not None and share_in_crop(person, crop) < 0.5:
         crop = None
