@@ -7,6 +7,7 @@ import pytest
 
 from pifuhd.body import stance
 from pifuhd.body.detect import PersonLandmarks
+from pifuhd.body.facing import torso_facing
 
 
 def _mask(legs: tuple[tuple[int, int], ...] = ((70, 95), (105, 130))) -> np.ndarray:
@@ -106,3 +107,12 @@ def test_legs_facing_away_from_the_torso_are_relabelled() -> None:
     assert not stance.legs_reversed(slight.image_xy, slight.world)
     clear_knees = _person(_mask(), knees=(70.0, 130.0), ankles=(125.0, 75.0), back=True)
     assert stance.legs_facing_torso(clear_knees)[1] is False
+
+
+def test_a_three_quarter_view_keeps_its_labels() -> None:
+    person = _person(_mask(((60, 140),)), knees=(115.0, 85.0), ankles=(125.0, 75.0), back=True)
+    assert stance.legs_reversed(person.image_xy, person.world)
+    x = person.world[:, 0].copy()
+    person.world[:, 0], person.world[:, 2] = 0.6 * x, 0.8 * x  # turned 53 degrees about y
+    assert abs(torso_facing(person.world)) == pytest.approx(0.6, abs=0.01)
+    assert not stance.legs_reversed(person.image_xy, person.world)

@@ -9,9 +9,10 @@ ankles cross over to the other side. Fitted to such landmarks the legs bend into
 cross, and the silhouette terms do not pull them out (the landmark term wins): silhouette IoU
 0.69 on those 9 views, 0.80 with the two rules below.
 
-1. Where the ankles lie the other way round from the shoulders and hips (taken together, so a
-   pair of hips that collapsed to the middle does not decide alone) and the knees do not
-   clearly disagree, the leg labels are swapped (:func:`legs_facing_torso`).
+1. Where a person seen squarely from the front or back has the ankles the other way round
+   from the shoulders and hips (taken together, so a pair of hips that collapsed to the middle
+   does not decide alone) and the knees do not clearly disagree, the leg labels are swapped
+   (:func:`legs_facing_torso`).
 2. Where the person mask's row through a knee or ankle holds exactly two leg-wide runs with a
    gap between them, each leg belongs on the run on its torso side (the image order, so this
    holds whichever way the person faces). A knee or ankle outside its own leg's run is moved
@@ -36,6 +37,11 @@ LEGS = {"L": (25, (27, 29, 31)), "R": (26, (28, 30, 32))}
 
 TORSO = {"L": (11, 23), "R": (12, 24)}
 """Side -> MediaPipe shoulder and hip."""
+
+FACING = 0.85
+"""|z| of MediaPipe's unit torso normal at or above which the legs' labels are checked against
+the torso's (:func:`legs_reversed`): squarely from the front or back. A walker seen at three
+quarters (0.59 in a real group photo) puts the back foot on the far side of the front one."""
 
 REVERSED = 0.1
 """Ankles (and knees) further than this, in torso lengths, the other way round from the
@@ -93,7 +99,7 @@ def legs_reversed(image_xy: np.ndarray, world: np.ndarray) -> bool:
         world: (33, 3) MediaPipe world landmarks, z away from the camera.
     """
     torso = torso_length(image_xy)
-    if abs(torso_facing(world)) <= SIDE_FACING or torso < 1e-9:
+    if abs(torso_facing(world)) < FACING or torso < 1e-9:
         return False
     first, second = side_order(image_xy)
     x = image_xy[:, 0] / torso
