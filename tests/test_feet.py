@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pifuhd.body import feet
-from pifuhd.body.detect import PersonLandmarks
+from tests.landmarks import seen_person
 
 
 def _mask(feet_x: tuple[int, ...], width: int = 40) -> np.ndarray:
@@ -34,14 +34,7 @@ def _person(ankles: tuple[float, float], mask: np.ndarray, frontal: bool = False
     if frontal:
         world[[11, 12, 23, 24]] = [(0.2, -0.5, 0), (-0.2, -0.5, 0), (0.1, 0, 0), (-0.1, 0, 0)]
     world[:, 0] += xy[:, 0] * 0.005  # 0.5 m per 100 px, like the torso
-    return PersonLandmarks(
-        image_xy=xy,
-        visibility=np.ones(33),
-        presence=np.ones(33),
-        world=world,
-        mask=mask.astype(np.float32),
-        score=1.0,
-    )
+    return seen_person(xy, world, mask)
 
 
 def test_foot_blobs_finds_the_two_feet_left_to_right() -> None:

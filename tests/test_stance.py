@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pifuhd.body import stance
-from pifuhd.body.detect import PersonLandmarks
 from pifuhd.body.facing import torso_facing
+from tests.landmarks import seen_person
 
 
 def _mask(legs: tuple[tuple[int, int], ...] = ((70, 95), (105, 130))) -> np.ndarray:
@@ -34,14 +34,7 @@ def _person(mask: np.ndarray, knees=(118.0, 82.0), ankles=(118.0, 82.0), back=Fa
         xy[toe] = (ankles[side] + 5, 480)
     world = np.zeros((33, 3))  # every landmark at one depth: facing the camera (or away)
     world[:, :2] = (xy - (100, 300)) * 0.005  # 0.5 m per 100 px
-    return PersonLandmarks(
-        image_xy=xy,
-        visibility=np.ones(33),
-        presence=np.ones(33),
-        world=world,
-        mask=mask.astype(np.float32),
-        score=1.0,
-    )
+    return seen_person(xy, world, mask)
 
 
 def test_mask_runs_and_two_legs() -> None:
