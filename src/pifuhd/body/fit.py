@@ -80,8 +80,7 @@ class FitSettings:
     """Put a side view's collapsed feet back on the two feet the person mask shows
     (``pifuhd.body.feet``; applied by ``pifuhd.body.photo.fit_person``, before ``gait``)."""
     legs: bool = True
-    """Put a front or back view's knees and ankles on their own legs of the mask where
-    MediaPipe put them elsewhere (``pifuhd.body.stance``; applied after ``gait``)."""
+    """Legs in front/back views on their own side and leg of the mask (``pifuhd.body.stance``)."""
     iterations: tuple[int, int, int] = (20, 50, 60)
     """Adam steps of stage 1 (camera, torso), 2 (all bones), 3 (shape, silhouette)."""
     learning_rate: float = 0.03
