@@ -82,3 +82,43 @@ def test_subset_matches_the_full_model(model: ShapeModel) -> None:
     np.testing.assert_array_equal(sub.numpy(), full[index].numpy())
     np.testing.assert_array_equal(sub_mass.numpy(), full_mass[index].numpy())
     np.testing.assert_array_equal(sub_heads.numpy(), heads.numpy())
+
+
+def _posed(points: torch.Tensor, mass: torch.Tensor, rots: torch.Tensor, trans: torch.Tensor):
+    """Linear blend skinning of (N, B, 3) points, as the fitter poses them."""
+    return torch.einsum("bij,nbj->ni", rots, points) + mass @ trans
+
+
+def test_regressed_points_pose_as_the_regressed_posed_points(model: ShapeModel) -> None:
+    """A keypoint regressor (R, V) applied after posing equals R virtual vertices posed: the
+    fitter poses 33 landmarks instead of their support vertices."""
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(2, V))
+    weights[1] = [0.0, 0.25, 0.0, 0.75, 0.0]  # a point between two vertices
+    rots = torch.tensor(np.stack([_rotation(a) for a in (0.3, -1.1, 2.0)]), dtype=torch.float32)
+    trans = torch.tensor(rng.normal(size=(B, 3)), dtype=torch.float32)
+    shape = torch.tensor([0.3, 0.55, 0.8], requires_grad=True)
+    full = torch.tensor(weights, dtype=torch.float32) @ _posed(
+        *model.geometry(shape)[:2], rots, trans
+    )
+    (grad_full,) = torch.autograd.grad(full.sum(), shape)
+    virtual = _posed(*model.regressed(weights).geometry(shape)[:2], rots, trans)
+    (grad_virtual,) = torch.autograd.grad(virtual.sum(), shape)
+    np.testing.assert_allclose(virtual.detach().numpy(), full.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(grad_virtual.numpy(), grad_full.numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(full.detach().numpy()).max() > 0.1  # not trivially zero
+
+
+def test_stacked_models_keep_each_models_vertices(model: ShapeModel) -> None:
+    first, second = model.subset(torch.tensor([4, 1])), model.regressed(np.eye(V)[[2, 0, 3]])
+    shape = torch.tensor([0.6, 0.9, 0.2])
+    points, mass, heads = first.stacked(second).geometry(shape)
+    full, full_mass, _ = model.geometry(shape)
+    np.testing.assert_allclose(points.numpy(), full[[4, 1, 2, 0, 3]].numpy(), atol=1e-6)
+    np.testing.assert_allclose(mass.numpy(), full_mass[[4, 1, 2, 0, 3]].numpy(), atol=1e-6)
+    assert heads.shape == (B, 3)
+
+
+def _rotation(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])

@@ -111,19 +111,19 @@ class FitBody:
         support = np.nonzero(np.abs(rows).sum(0) > 0)[0]
         rng = np.random.default_rng(0)
         surface = rng.choice(weights.shape[1], SILHOUETTE_POINTS, replace=False)
-        self.index = torch.tensor(np.concatenate([support, surface]), dtype=torch.int64)
-        self.n_support = len(support)
         kin = self.kin
-        self._shape = kin.shape_model.subset(self.index)
-        self.regressor = torch.tensor(rows[:, support], dtype=torch.float32)
+        # the 33 landmarks pose as 33 regressed points, not as their ~8,500 support vertices
+        landmarks = kin.shape_model.subset(torch.tensor(support)).regressed(rows[:, support])
+        self._shape = landmarks.stacked(kin.shape_model.subset(torch.tensor(surface)))
+        self.n_landmarks = len(rows)
         self.mapped = torch.tensor([i in LANDMARK_KEYPOINTS for i in range(33)])
         centre = self.kin.exact({k: SHAPE_CENTRE for k in SHAPE_KEYS})
         self._reference = centre
         self.hinges = _hinges(self.kin, centre.all_heads)
 
     def rest(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The shape model's geometry of the fitted vertices (``BodyKinematics.rest`` on this
-        body's landmark support and surface samples, gathered once)."""
+        """The shape model's geometry of the fitted points (``BodyKinematics.rest`` of the 33
+        regressed landmarks, then the surface samples)."""
         return self._shape.geometry(shape)
 
     def evaluate(
@@ -139,8 +139,7 @@ class FitBody:
         rots = self.kin.bone_rotations(root, pose)
         world_r, world_t = self.kin.forward_kinematics(rots, heads)
         posed = self.kin.pose_points(points, mass, world_r, world_t)
-        landmarks = self.regressor @ posed[: self.n_support]
-        return BodyState(landmarks, posed[self.n_support :], world_r, self)
+        return BodyState(posed[: self.n_landmarks], posed[self.n_landmarks :], world_r, self)
 
     def reference_landmarks(self) -> np.ndarray:
         """(33, 3) landmarks of the reference pose at the middle shape."""
@@ -272,7 +271,10 @@ def coverage_term(
         silhouette["outside"], grid, align_corners=False, padding_mode="border"
     )[0, 0, 0]
     inside = ((outside / margin) ** 2).mean()
-    nearest = torch.cdist(silhouette["points"], points).min(dim=1).values
+    with torch.no_grad():  # which body point is nearest; the distance to it keeps its gradient
+        which = torch.cdist(silhouette["points"], points).argmin(dim=1)
+    gap = silhouette["points"] - points[which]
+    nearest = torch.sqrt((gap**2).sum(dim=1) + 1e-12)
     excess = (torch.relu(nearest - margin) / margin) ** 2
     if saturate > 0.0:
         excess = saturate**2 * excess / (excess + saturate**2)

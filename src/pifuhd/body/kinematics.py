@@ -71,16 +71,17 @@ def exact_rest(model, shape: dict[str, float], bones: list[int], merge: np.ndarr
     c = ANNY_TO_SUBJECT
     vertices = rest["rest_vertices"][0].double().numpy()
     e = ident[0].double().numpy()  # (J, 4, 4) rest -> reference, Anny axes
-    dense = dense_weights(model)
-    moved = np.einsum("jab,vb->vja", e[:, :3, :3], vertices) + e[None, :, :3, 3]  # (V, J, 3)
-    points = np.zeros((len(vertices), len(bones), 3))
-    mass = np.zeros((len(vertices), len(bones)))
-    for j in range(dense.shape[1]):
-        w = dense[:, j]
-        if not w.any():
-            continue
-        points[:, merge[j]] += w[:, None] * moved[:, j]
-        mass[:, merge[j]] += w
+    index = model.vertex_bone_indices.numpy()  # (V, K) each vertex's Anny bones
+    weight = model.vertex_bone_weights.double().numpy()  # (V, K)
+    # each (vertex, Anny bone) pair moved by its bone, then summed into its rotating bone
+    moved = np.einsum("vkab,vb->vka", e[index, :3, :3], vertices) + e[index, :3, 3]
+    slot = (np.arange(len(vertices))[:, None] * len(bones) + merge[index]).reshape(-1)
+    points = np.zeros((len(vertices) * len(bones), 3))
+    mass = np.zeros(len(vertices) * len(bones))
+    np.add.at(points, slot, (weight[..., None] * moved).reshape(-1, 3))
+    np.add.at(mass, slot, weight.reshape(-1))
+    points = points.reshape(len(vertices), len(bones), 3)
+    mass = mass.reshape(len(vertices), len(bones))
     all_heads = ref_poses[0, :, :3, 3].double().numpy() @ c.T
     return RestShape(points @ c.T, mass, all_heads[bones], all_heads)
 

@@ -121,6 +121,47 @@ class ShapeModel:
         sub.heads, sub.d_heads = self.heads, self.d_heads
         return sub
 
+    def regressed(self, weights: np.ndarray) -> ShapeModel:
+        """The model of R virtual vertices ``weights @ vertices`` for (R, V) ``weights`` over
+        this model's vertices (a linear keypoint regressor). Linear blend skinning is linear in
+        the rest points and the mass, so the regressed point of a posed body is the posed
+        regressed point: a regressor's S support vertices pose as R points (every pair kept)."""
+        w = np.asarray(weights, dtype=np.float64)
+        r, b = len(w), self.bones
+        pairs = self.pairs.numpy()
+
+        def regress(values: np.ndarray) -> np.ndarray:  # (..., N, 3) sparse -> (..., R * B, 3)
+            lead = values.shape[:-2]
+            flat = values.reshape(-1, len(pairs), 3).astype(np.float64)
+            out = np.empty((len(flat), r * b, 3))
+            for i, v in enumerate(flat):
+                dense = np.zeros((self.vertices * b, 3))
+                dense[pairs] = v
+                out[i] = (w @ dense.reshape(self.vertices, b * 3)).reshape(r * b, 3)
+            return out.reshape(*lead, r * b, 3).astype(np.float32)
+
+        sub = ShapeModel.__new__(ShapeModel)
+        sub.keys, sub.age, sub.others = self.keys, self.age, self.others
+        sub.vertices, sub.bones = r, b
+        sub.mass = torch.from_numpy((w @ self.mass.numpy().astype(np.float64)).astype(np.float32))
+        sub.pairs = torch.arange(r * b)
+        sub.points = torch.from_numpy(regress(self.points.numpy()))
+        sub.d_points = torch.from_numpy(regress(self.d_points.numpy()))
+        sub.heads, sub.d_heads = self.heads, self.d_heads
+        return sub
+
+    def stacked(self, other: ShapeModel) -> ShapeModel:
+        """One model of this model's vertices followed by ``other``'s (same body and bones)."""
+        out = ShapeModel.__new__(ShapeModel)
+        out.keys, out.age, out.others = self.keys, self.age, self.others
+        out.vertices, out.bones = self.vertices + other.vertices, self.bones
+        out.mass = torch.cat([self.mass, other.mass])
+        out.pairs = torch.cat([self.pairs, other.pairs + self.vertices * self.bones])
+        out.points = torch.cat([self.points, other.points], 1)
+        out.d_points = torch.cat([self.d_points, other.d_points], 2)
+        out.heads, out.d_heads = self.heads, self.d_heads
+        return out
+
     def geometry(self, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(V, B, 3) points, (V, B) mass and (B, 3) heads (float32, metres, subject axes) for
         ``shape`` (K+1,) phenotype values in ``keys`` order; differentiable in ``shape``."""
