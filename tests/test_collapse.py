@@ -134,7 +134,7 @@ def test_a_collapsed_skeleton_is_found_again_on_the_padded_photo(monkeypatch) ->
     [person] = detect_people(np.full((*shape, 3), 0.5, np.float32), max_people=2)
     assert calls[-1] == (600, 520, 3)
     assert person.image_xy[31].tolist() == [60.0, 175.0]
-    assert np.array_equal(person.mask, mask) and person.score == 0.9
+    assert np.array_equal(person.mask, mask) and person.score == 0.9 and person.padded
     assert foot_gap(person.image_xy, person.mask) == pytest.approx(5.0 / 160.0)
 
 
@@ -152,6 +152,7 @@ def test_a_retry_that_does_not_find_the_feet_is_not_taken(monkeypatch) -> None:
     monkeypatch.setattr(detect, "_detect_once", fake_detect)
     [person] = detect_people(np.full((*shape, 3), 0.5, np.float32), max_people=1)
     assert person.image_xy[31].tolist() == [60.0, 100.0]  # the first detection, unchanged
+    assert not person.padded
 
 
 def test_the_smaller_padding_is_tried_where_the_larger_finds_nobody(monkeypatch) -> None:
@@ -172,4 +173,25 @@ def test_the_smaller_padding_is_tried_where_the_larger_finds_nobody(monkeypatch)
     monkeypatch.setattr(detect, "_detect_once", fake_detect)
     [person] = detect_people(np.full((*shape, 3), 0.5, np.float32), max_people=1)
     assert canvases == [(600, 520), (400, 320)]
-    assert person.image_xy[31].tolist() == [60.0, 176.0]
+    assert person.image_xy[31].tolist() == [60.0, 176.0] and person.padded
+
+
+@pytest.mark.parametrize("padded_again", [True, False])
+def test_the_fit_says_when_the_person_was_found_on_the_padded_photo(
+    monkeypatch, padded_again: bool
+) -> None:
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from pifuhd.body import photo
+    from pifuhd.body.fit import FitSettings
+
+    fit = SimpleNamespace(warnings=[], residuals={"stage3": {"landmark_error_cube_x100": 1.0}})
+    monkeypatch.setattr(photo, "facing_corrected", lambda rgb, person: (person, False))
+    monkeypatch.setattr(photo, "observations", lambda *args: None)
+    monkeypatch.setattr(photo, "load_anny", lambda cache_dir: None)
+    monkeypatch.setattr(photo, "fit_observations", lambda obs, model, settings: fit)
+    person = replace(_person(_skeleton(172.0), _mask()), padded=padded_again)
+    settings = FitSettings(raised=False, feet=False, gait=False, legs=False, arms=False)
+    out = photo.fit_person(person, np.zeros((200, 120, 3), np.float32), settings=settings)
+    assert (photo.PADDED_NOTE in out.warnings) == padded_again

@@ -130,6 +130,8 @@ class PersonLandmarks:
         image_z: (33,) float64 MediaPipe's depth of the image landmarks in pixels (its
             normalised z times the image width; smaller is nearer the camera, hip-centred), or
             None.
+        padded: found again on the padded photo, the first detection having cut the skeleton
+            or the mask short (``pifuhd.body.collapse``).
     """
 
     image_xy: np.ndarray
@@ -139,6 +141,7 @@ class PersonLandmarks:
     mask: np.ndarray
     score: float
     image_z: np.ndarray | None = None
+    padded: bool = False
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -316,7 +319,7 @@ def _mended(pixels: np.ndarray, person: PersonLandmarks, max_people: int) -> Per
         return person
     logger.debug("a shrunken skeleton or mask found whole on the padded photo")
     z = None if found.image_z is None else found.image_z / scale
-    return replace(found, image_xy=xy, mask=mask, image_z=z)
+    return replace(found, image_xy=xy, mask=mask, image_z=z, padded=True)
 
 
 def _area(person: PersonLandmarks) -> int:

@@ -65,6 +65,10 @@ LEGS_NOTE = "knees or ankles moved onto their own legs of the person mask"
 
 LEGS_TURNED_NOTE = "legs relabelled: MediaPipe's legs faced the other way from its torso"
 
+PADDED_NOTE = (
+    "MediaPipe framed only the upper body at first; the person was found whole on the padded photo"
+)
+
 PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
 
 PLAIN_NOTE_GAIN = 0.1
@@ -154,6 +158,7 @@ def fit_person(
         joined, gain = completed_mask(rgb, person.mask > 0.5)
         silhouette = joined if gain > 0.0 else None
         notes += [PLAIN_NOTE.format(gain)] if gain >= PLAIN_NOTE_GAIN else []
+    notes += [PADDED_NOTE] if person.padded else []
     person, swapped = facing_corrected(rgb, person)
     notes += [FACING_NOTE] if swapped else []
     if settings.raised:
