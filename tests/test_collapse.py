@@ -176,6 +176,32 @@ def test_the_smaller_padding_is_tried_where_the_larger_finds_nobody(monkeypatch)
     assert person.image_xy[31].tolist() == [60.0, 176.0] and person.padded
 
 
+def test_a_photo_that_gives_nobody_is_tried_padded(monkeypatch) -> None:
+    """Nobody on the photo: the photo padded by a quarter, then by half, of its longer side;
+    the people found there come back in the photo's pixels, marked ``padded``."""
+    shape = (200, 120)
+    mask = _mask(shape)
+    canvases = []
+
+    def fake_detect(pixels: np.ndarray, max_people: int) -> list[PersonLandmarks]:
+        canvases.append(pixels.shape[:2])
+        if pixels.shape[:2] != (400, 320):  # the photo and the quarter padding: nobody
+            return []
+        big = np.zeros(pixels.shape[:2], np.float32)
+        big[100:300, 100:220] = mask
+        faint = _person(_skeleton(150.0, 150.0), big, score=0.3)  # under MIN_SCORE: dropped
+        return [_person(_skeleton(100 + 176.0, 160.0), big), faint]
+
+    monkeypatch.setattr(detect, "_detect_once", fake_detect)
+    [person] = detect_people(np.full((*shape, 3), 0.5, np.float32), max_people=2)
+    assert canvases == [shape, (300, 220), (400, 320)]
+    assert person.image_xy[31].tolist() == [60.0, 176.0] and person.padded
+    assert np.array_equal(person.mask, mask)
+    canvases.clear()
+    monkeypatch.setattr(detect, "_detect_once", lambda pixels, n: canvases.append(1) or [])
+    assert detect_people(np.full((*shape, 3), 0.5, np.float32)) == [] and len(canvases) == 3
+
+
 @pytest.mark.parametrize("padded_again", [True, False])
 def test_the_fit_says_when_the_person_was_found_on_the_padded_photo(
     monkeypatch, padded_again: bool

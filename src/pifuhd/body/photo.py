@@ -66,7 +66,8 @@ LEGS_NOTE = "knees or ankles moved onto their own legs of the person mask"
 LEGS_TURNED_NOTE = "legs relabelled: MediaPipe's legs faced the other way from its torso"
 
 PADDED_NOTE = (
-    "MediaPipe framed only the upper body at first; the person was found whole on the padded photo"
+    "MediaPipe found the person whole only on the photo padded around them (it framed only the"
+    " upper body, or nobody, at first)"
 )
 
 PLAIN_NOTE = "person mask completed from the plain background: {:.0%} more than MediaPipe's"
