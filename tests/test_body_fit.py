@@ -329,3 +329,31 @@ def test_coverage_saturates_for_mask_points_no_body_reaches() -> None:
     assert abs(float(grad_sat[1, 0])) < 0.05 * abs(float(grad_full[1, 0]))
     near = {"outside": silhouette["outside"], "points": torch.tensor([[0.015, 0.0]])}
     assert float(coverage_term(body, near, saturate=3.0)[1]) == 0.0
+
+
+def test_floor_level_is_the_mask_bottom_raised_unless_cut_by_a_border() -> None:
+    from pifuhd.body.fit_terms import FLOOR_BELOW, floor_level
+
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:6, 3:5] = True  # rows 2..5: the bottom edge at row 6, cube y = 1 - 6 * 2 / 8
+    assert floor_level(mask, None) == pytest.approx(-0.5 + FLOOR_BELOW)
+    known = np.ones((8, 8), dtype=bool)
+    assert floor_level(mask, known) == pytest.approx(-0.5 + FLOOR_BELOW)
+    known[6:, 4] = False  # the photo ends under the feet: the person may go on
+    assert floor_level(mask, known) is None
+    mask[7, 3] = True  # the mask reaches the crop's bottom row
+    assert floor_level(mask, None) is None
+    assert floor_level(np.zeros((8, 8), dtype=bool), None) is None
+
+
+def test_floor_term_pulls_only_a_body_above_the_floor() -> None:
+    """The mean of the five lowest heights against the floor, one-sided, in margins."""
+    from pifuhd.body.fit_terms import floor_term
+
+    heights = torch.tensor([0.5, 0.2, -0.60, -0.61, -0.62, -0.63, -0.64, -0.90], requires_grad=True)
+    low = np.mean([-0.61, -0.62, -0.63, -0.64, -0.90])
+    cost = floor_term(heights, -0.8, margin=0.02)
+    assert float(cost) == pytest.approx(((low + 0.8) / 0.02) ** 2, rel=1e-5)
+    (grad,) = torch.autograd.grad(cost, heights)
+    assert float(grad[0]) == 0.0 and float(grad[-1]) > 0.0  # only the lowest points move
+    assert float(floor_term(heights, -0.5)) == 0.0  # already below: left to the inside term
