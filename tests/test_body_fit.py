@@ -309,7 +309,7 @@ def test_depth_term_compares_hip_relative_depths_in_cube_units() -> None:
 def test_coverage_saturates_for_mask_points_no_body_reaches() -> None:
     """A skirt's hem 20 cm from the legs pulls with the full quadratic, but only by at most
     scale^2 once saturated; a mask point within the margin costs nothing either way."""
-    from pifuhd.body.fit_terms import coverage_term
+    from pifuhd.body.mask_terms import coverage_term
 
     silhouette = {
         "outside": torch.zeros((1, 1, 64, 64)),  # every body point inside the mask
@@ -332,7 +332,7 @@ def test_coverage_saturates_for_mask_points_no_body_reaches() -> None:
 
 
 def test_floor_level_is_the_mask_bottom_raised_unless_cut_by_a_border() -> None:
-    from pifuhd.body.fit_terms import FLOOR_BELOW, floor_level
+    from pifuhd.body.mask_terms import FLOOR_BELOW, floor_level
 
     mask = np.zeros((8, 8), dtype=bool)
     mask[2:6, 3:5] = True  # rows 2..5: the bottom edge at row 6, cube y = 1 - 6 * 2 / 8
@@ -348,7 +348,7 @@ def test_floor_level_is_the_mask_bottom_raised_unless_cut_by_a_border() -> None:
 
 def test_floor_term_pulls_only_a_body_above_the_floor() -> None:
     """The mean of the five lowest heights against the floor, one-sided, in margins."""
-    from pifuhd.body.fit_terms import floor_term
+    from pifuhd.body.mask_terms import floor_term
 
     heights = torch.tensor([0.5, 0.2, -0.60, -0.61, -0.62, -0.63, -0.64, -0.90], requires_grad=True)
     low = np.mean([-0.61, -0.62, -0.63, -0.64, -0.90])

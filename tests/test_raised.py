@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from pifuhd.body import raised
 from pifuhd.body.detect import PersonLandmarks
@@ -53,3 +54,43 @@ def test_hands_down_or_already_found_are_left_alone() -> None:
     assert not raised.hands_raised(low)[1]
     found = _person(mask_top=100, wrist_y=130.0)  # MediaPipe has the wrists above the ears
     assert raised.raised_wrist(found.image_xy, found.mask > 0.5) is None
+
+
+def test_raised_top_is_the_mask_top_wherever_the_wrists_are() -> None:
+    """The ceiling's trigger: the mask rising above the head, MediaPipe's wrists aside."""
+    assert raised.raised_top(_person(100).image_xy, _person(100).mask > 0.5) == 100
+    found = _person(mask_top=100, wrist_y=130.0)
+    assert raised.raised_top(found.image_xy, found.mask > 0.5) == 100
+    low = _person(mask_top=150)
+    assert raised.raised_top(low.image_xy, low.mask > 0.5) is None
+
+
+def test_ceiling_level_is_the_raised_mask_top_in_cube_y() -> None:
+    """The person of ``_person`` on a 500-px crop square: cube y = 1 - row * 2 / 500."""
+    from pifuhd.body.mask_terms import CEILING_ABOVE, ceiling_level
+
+    person = _person(mask_top=100)
+    mask = np.zeros((500, 500), dtype=bool)
+    mask[:, :300] = person.mask > 0.5
+    cube = np.stack([person.image_xy[:, 0] / 250.0 - 1.0, 1.0 - person.image_xy[:, 1] / 250.0], 1)
+    assert ceiling_level(cube, mask, None) == pytest.approx(1.0 - 100 * 2 / 500 - CEILING_ABOVE)
+    known = np.ones((500, 500), dtype=bool)
+    assert ceiling_level(cube, mask, known) == pytest.approx(0.6 - CEILING_ABOVE)
+    known[99, 150] = False  # the photo ends above the hand: it may go on
+    assert ceiling_level(cube, mask, known) is None
+    low = _person(mask_top=150)
+    mask[:, :300] = low.mask > 0.5
+    assert ceiling_level(cube, mask, None) is None  # hair, not a hand
+
+
+def test_ceiling_term_pulls_only_a_body_below_the_ceiling() -> None:
+    """The mean of the five highest heights against the ceiling, one-sided, in margins."""
+    from pifuhd.body.mask_terms import ceiling_term
+
+    heights = torch.tensor([-0.5, -0.2, 0.60, 0.61, 0.62, 0.63, 0.64, 0.90], requires_grad=True)
+    high = np.mean([0.61, 0.62, 0.63, 0.64, 0.90])
+    cost = ceiling_term(heights, 0.8, margin=0.02)
+    assert float(cost) == pytest.approx(((0.8 - high) / 0.02) ** 2, rel=1e-5)
+    (grad,) = torch.autograd.grad(cost, heights)
+    assert float(grad[0]) == 0.0 and float(grad[-1]) < 0.0  # only the highest points move up
+    assert float(ceiling_term(heights, 0.5)) == 0.0

@@ -17,7 +17,9 @@ scale in cube units per metre and an x, y offset). Terms (Bogo et al., "Keep it 
 - Silhouette (no rasteriser): the mask's outside distance transform sampled at projected body
   points (the body stays inside the person, clothes may be wider), and a weak coverage term
   (mask points far from every projected body point; it saturates late in stage 3). In side
-  views the body's lowest point is pulled down to the mask's lowest row (``floor_term``).
+  views the body's lowest point is pulled down to the mask's lowest row (``floor_term``);
+  where the mask rises high above the head, its highest point up to the mask's top row
+  (``ceiling_term``: a raised hand).
 - Priors: knees and elbows as hinges that do not over-extend, upper limbs twisting no further
   than a shoulder turns, small torso and head rotations, phenotype values near the
   population's middle.
@@ -47,11 +49,8 @@ from pifuhd.body.fit_terms import (
     LIMB_SEGMENTS,
     TORSO_LANDMARKS,
     FitBody,
-    coverage_term,
     depth_term,
     direction_term,
-    floor_level,
-    floor_term,
     geman_mcclure,
     leg_lean_term,
     pose_prior,
@@ -60,6 +59,13 @@ from pifuhd.body.fit_terms import (
 )
 from pifuhd.body.kinematics import rotvec_matrix
 from pifuhd.body.lift import lifted_depths, lifted_world, load_lift
+from pifuhd.body.mask_terms import (
+    ceiling_level,
+    ceiling_term,
+    coverage_term,
+    floor_level,
+    floor_term,
+)
 from pifuhd.body.observations import BodyFit, FitObservations, area_weighted_centroid
 from pifuhd.body.poses import GENERIC_BONES
 
@@ -205,13 +211,17 @@ def _losses(
             terms["silhouette_coverage"] = settings.w_coverage * cover
             if silhouette["floor"] is not None and settings.w_floor > 0.0:
                 terms["floor"] = settings.w_floor * floor_term(pts[:, 1], silhouette["floor"])
+            if silhouette["ceiling"] is not None and settings.w_ceiling > 0.0:
+                terms["ceiling"] = settings.w_ceiling * ceiling_term(
+                    pts[:, 1], silhouette["ceiling"]
+                )
     return terms
 
 
 def _silhouette(obs: FitObservations) -> dict | None:
     """The mask's outside distance transform (cube units; the crop beyond the photo counts as
     inside: a person cut by the border goes on there), points on the mask, and in side views
-    the height the soles should reach (``fit_terms.floor_level``; else None); ``side``: whether
+    the height the soles should reach (``mask_terms.floor_level``; else None); ``side``: whether
     MediaPipe's torso is seen from the side (``arms.SIDE_FACING``)."""
     if obs.mask is None or not obs.mask.any():
         return None
@@ -229,6 +239,7 @@ def _silhouette(obs: FitObservations) -> dict | None:
         "points": torch.tensor(pts, dtype=torch.float32),
         "side": side,
         "floor": floor_level(obs.mask, obs.known) if side else None,
+        "ceiling": ceiling_level(obs.keypoints, obs.mask, obs.known),
     }
 
 

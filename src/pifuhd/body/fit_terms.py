@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.spatial import cKDTree
 
 from pifuhd.body.anny import POSE_BONES, SHAPE_KEYS
 from pifuhd.body.kinematics import SHAPE_CENTRE, BodyKinematics
@@ -254,65 +253,6 @@ def pose_prior(
         else:
             total = total + 1.0 * (r**2).sum()
     return total
-
-
-def coverage_term(
-    points: torch.Tensor, silhouette: dict, margin: float = 0.02, saturate: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Silhouette terms for (N, 2) projected body points (cube x, y).
-
-    Returns (inside, coverage): the mean squared distance (in units of ``margin``) of body
-    points outside the mask, read from the mask's outside distance transform; and the mean
-    squared excess over ``margin`` of each mask point's distance to its nearest body point.
-    ``saturate`` > 0: that excess goes through Geman-McClure with this scale (in margins), so
-    that mask points no body can reach (a skirt, a coat, hair) stop pulling the body.
-    """
-    grid = torch.stack([points[:, 0], -points[:, 1]], 1)[None, None]
-    outside = torch.nn.functional.grid_sample(
-        silhouette["outside"], grid, align_corners=False, padding_mode="border"
-    )[0, 0, 0]
-    inside = ((outside / margin) ** 2).mean()
-    # which body point is nearest (a k-d tree: 7x faster than all pairs' distances); the
-    # distance to it keeps its gradient
-    tree = cKDTree(points.detach().numpy())
-    which = torch.from_numpy(tree.query(silhouette["points"].numpy())[1])
-    gap = silhouette["points"] - points[which]
-    nearest = torch.sqrt((gap**2).sum(dim=1) + 1e-12)
-    excess = (torch.relu(nearest - margin) / margin) ** 2
-    if saturate > 0.0:
-        excess = saturate**2 * excess / (excess + saturate**2)
-    return inside, excess.mean()
-
-
-FLOOR_BELOW = 0.02
-"""How far (cube units, about 2 cm) MediaPipe's person mask reaches below the body's soles:
-shoes and the mask's soft edge. Median over the 80 views of tuning people 1020-1029 (the mask
-of the fit, 256 px over the crop): 2.0 cm, 10th-90th percentile 0.8-3.0 cm."""
-
-FLOOR_LOWEST = 5
-"""Body points whose mean height is the body's lowest point in :func:`floor_term`."""
-
-
-def floor_level(mask: np.ndarray, known: np.ndarray | None) -> float | None:
-    """Cube y the body's soles should reach: the (M, M) bool mask's lowest row (row 0 at cube
-    y = +1) raised by :data:`FLOOR_BELOW`. None where that row touches the crop's bottom edge or
-    the photo's (``known``: (M, M) bool, True inside the photo): the person goes on beyond."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if len(rows) == 0 or rows[-1] >= mask.shape[0] - 1:
-        return None
-    last = rows[-1]
-    if known is not None and not known[last + 1, mask[last]].all():
-        return None
-    return float(1.0 - (last + 1) * 2.0 / mask.shape[0] + FLOOR_BELOW)
-
-
-def floor_term(heights: torch.Tensor, floor: float, margin: float = 0.02) -> torch.Tensor:
-    """Squared height (in units of ``margin``) of the body's lowest point above ``floor``
-    (:func:`floor_level`), 0 at or below it. heights: (N,) cube y of projected body points; the
-    lowest point is the mean of the :data:`FLOOR_LOWEST` lowest (one-sided: a body lower than
-    the mask is left to the inside term, so feet hidden behind something are not pulled up)."""
-    lowest = -torch.topk(-heights, min(FLOOR_LOWEST, len(heights))).values.mean()
-    return (torch.relu(lowest - floor) / margin) ** 2
 
 
 LEGS = ((23, 25, 27), (24, 26, 28))

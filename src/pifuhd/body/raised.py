@@ -49,10 +49,16 @@ ARMS = {"L": (11, 13, 15), "R": (12, 14, 16)}
 """Side -> MediaPipe (shoulder, elbow, wrist)."""
 
 
-def raised_wrist(image_xy: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
-    """(x, y) pixels where a hand raised above the head has its wrist, from the (H, W) bool
-    person mask and MediaPipe's (33, 2) image landmarks (x right, y down), or None where the
-    mask does not rise above the head or MediaPipe already has a wrist above the ears."""
+def raised_top(
+    image_xy: np.ndarray,
+    mask: np.ndarray,
+    above_head: float = ABOVE_HEAD,
+    above_torso: float = ABOVE_TORSO,
+) -> int | None:
+    """The (H, W) bool person mask's top row where it rises above the head by more than
+    ``above_head`` ear-to-shoulder lengths and ``above_torso`` torso lengths (something raised
+    above the head, wherever MediaPipe put the wrists), else None. image_xy: (33, 2) MediaPipe
+    image landmarks in the mask's pixels (x right, y down)."""
     rows = np.flatnonzero(mask.any(axis=1))
     if len(rows) == 0:
         return None
@@ -63,10 +69,22 @@ def raised_wrist(image_xy: np.ndarray, mask: np.ndarray) -> tuple[float, float] 
         return None  # the head not above the shoulders: not an upright person
     top = int(rows[0])
     torso = float(np.linalg.norm(shoulders - 0.5 * (image_xy[23] + image_xy[24])))
-    if ears[1] - top < max(ABOVE_HEAD * unit, ABOVE_TORSO * torso):
+    if ears[1] - top < max(above_head * unit, above_torso * torso):
         return None
+    return top
+
+
+def raised_wrist(image_xy: np.ndarray, mask: np.ndarray) -> tuple[float, float] | None:
+    """(x, y) pixels where a hand raised above the head has its wrist, from the (H, W) bool
+    person mask and MediaPipe's (33, 2) image landmarks (x right, y down), or None where the
+    mask does not rise above the head or MediaPipe already has a wrist above the ears."""
+    top = raised_top(image_xy, mask)
+    if top is None:
+        return None
+    ears = 0.5 * (image_xy[7] + image_xy[8])
     if min(image_xy[15, 1], image_xy[16, 1]) < ears[1]:
         return None
+    unit = float(0.5 * (image_xy[11, 1] + image_xy[12, 1]) - ears[1])
     wrist_y = top + HAND * unit
     band = mask[top : int(np.ceil(wrist_y)) + 1]
     _, xs = np.nonzero(band)
