@@ -331,6 +331,27 @@ def test_coverage_saturates_for_mask_points_no_body_reaches() -> None:
     assert float(coverage_term(body, near, saturate=3.0)[1]) == 0.0
 
 
+def test_edge_distance_is_zero_on_the_mask_edge() -> None:
+    """Signed distance at pixel centres, half a pixel from the edge on both sides, so that a
+    point on the edge itself reads 0 and the inside term leaves points inside alone."""
+    from pifuhd.body.mask_terms import coverage_term, edge_distance
+
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:6, 2:6] = True
+    d = edge_distance(mask)
+    assert d[3, 3] == pytest.approx(-1.5) and d[2, 3] == pytest.approx(-0.5)
+    assert d[1, 3] == pytest.approx(0.5) and d[0, 3] == pytest.approx(1.5)
+    assert d[1, 1] == pytest.approx(np.sqrt(2) - 0.5)
+    assert (edge_distance(np.ones((4, 4), dtype=bool)) < 0).all()
+    cube = torch.tensor(d * (2.0 / 8), dtype=torch.float32)[None, None]
+    silhouette = {"outside": cube, "points": torch.tensor([[0.0, 0.0]])}
+    # the mask's left edge is at cube x = -0.5; a point on it and one inside cost nothing
+    on_edge = torch.tensor([[-0.5, 0.0], [0.0, 0.0]])
+    assert float(coverage_term(on_edge, silhouette)[0]) == pytest.approx(0.0, abs=1e-6)
+    out = torch.tensor([[-0.75, 0.0]])  # a pixel (0.25 cube units) beyond the edge
+    assert float(coverage_term(out, silhouette, margin=0.05)[0]) == pytest.approx(25.0, rel=1e-4)
+
+
 def test_floor_level_is_the_mask_bottom_raised_unless_cut_by_a_border() -> None:
     from pifuhd.body.mask_terms import FLOOR_BELOW, floor_level
 

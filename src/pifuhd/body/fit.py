@@ -14,8 +14,9 @@ scale in cube units per metre and an x, y offset). Terms (Bogo et al., "Keep it 
 - Lifted depths: Geman-McClure on each landmark's depth relative to the hips against the
   learned depths of ``pifuhd.body.lift`` (when installed): directions alone let a limb tilt
   out of the image plane at little cost whenever its 2D length is a few cm off.
-- Silhouette (no rasteriser): the mask's outside distance transform sampled at projected body
-  points (the body stays inside the person, clothes may be wider), and a weak coverage term
+- Silhouette (no rasteriser): the mask's signed distance to its edge sampled at projected body
+  points, counted from a little inside the edge (the body stays inside the person, under
+  clothes that lie over it; further inside in side views), and a weak coverage term
   (mask points far from every projected body point; it saturates late in stage 3). In side
   views the body's lowest point is pulled down to the mask's lowest row (``floor_term``);
   where the mask rises high above the head, its highest point up to the mask's top row
@@ -37,7 +38,6 @@ import time
 
 import numpy as np
 import torch
-from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from pifuhd.body.anny import JOINT_BONES, SHAPE_KEYS
@@ -63,6 +63,7 @@ from pifuhd.body.mask_terms import (
     ceiling_level,
     ceiling_term,
     coverage_term,
+    edge_distance,
     floor_level,
     floor_term,
 )
@@ -218,22 +219,25 @@ def _losses(
     return terms
 
 
-def _silhouette(obs: FitObservations) -> dict | None:
-    """The mask's outside distance transform (cube units; the crop beyond the photo counts as
-    inside: a person cut by the border goes on there), points on the mask, and in side views
+def _silhouette(obs: FitObservations, settings: FitSettings) -> dict | None:
+    """The mask's signed distance to its edge (cube units; ``mask_terms.edge_distance``) plus
+    ``FitSettings.inside_edge`` (``inside_edge_side`` in side views), whose positive part the
+    inside term reads (the crop beyond the photo counts as inside: a person cut by the border
+    goes on there), points on the mask, and in side views
     the height the soles should reach (``mask_terms.floor_level``; else None); ``side``: whether
     MediaPipe's torso is seen from the side (``arms.SIDE_FACING``)."""
     if obs.mask is None or not obs.mask.any():
         return None
     m = obs.mask.shape[0]
     allowed = obs.mask if obs.known is None else obs.mask | ~obs.known
-    outside = ndimage.distance_transform_edt(~allowed) * (2.0 / m)
+    side = abs(torso_facing(obs.world)) <= SIDE_FACING
+    within = settings.inside_edge_side if side else settings.inside_edge
+    outside = edge_distance(allowed) * (2.0 / m) + within
     rows, cols = np.nonzero(obs.mask)
     stride = max(1, len(rows) // 600)
     pts = np.stack(
         [-1.0 + (cols[::stride] + 0.5) * 2.0 / m, 1.0 - (rows[::stride] + 0.5) * 2.0 / m], 1
     )
-    side = abs(torso_facing(obs.world)) <= SIDE_FACING
     return {
         "outside": torch.tensor(outside, dtype=torch.float32)[None, None],
         "points": torch.tensor(pts, dtype=torch.float32),
@@ -279,7 +283,7 @@ def _fit(obs: FitObservations, model, settings: FitSettings) -> BodyFit:
     p.offset.data[:] = torch.tensor(offset, dtype=torch.float32)
     _swing_limbs(body, p, obs, vis)
     seconds["init"] = time.perf_counter() - t0
-    silhouette = _silhouette(obs)
+    silhouette = _silhouette(obs, settings)
     residuals: dict[str, dict[str, float]] = {}
     groups = {
         1: [p.root, p.log_scale, p.offset],

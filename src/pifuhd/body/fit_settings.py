@@ -63,6 +63,16 @@ class FitSettings:
     """The same in side views, where clothes and hair flare least from the body: IoU 0.842 /
     0.848 / 0.850 / 0.844 at 0.25 / 0.5 / 0.75 / 1 (people 1020-1029; 1030-1039: 0.851 at 0.5,
     0.853 at 0.75)."""
+    inside_edge: float = 0.004
+    """How far inside the mask's edge (cube units; 0.004 is about 0.4 cm, half a pixel of the
+    256-pixel mask) the inside term starts to count a body point as out, in front and back
+    views: clothes lie over the body. Tuning people 1020-1039, front and back views: IoU
+    0.8745 / 0.8753 / 0.8734 at 0 / 0.5 / 1 mask pixel (0.0078 cube units a pixel)."""
+    inside_edge_side: float = 0.016
+    """The same in side views (about 1.6 cm, 2 mask pixels), where the inside term also weighs
+    more. Side views of tuning people 1020-1039 / 1040-1059: IoU 0.8523 / 0.8455 at half a
+    pixel, 0.8551 / 0.8512 at 1.5, 0.8560 / 0.8533 at 2, 0.8568 / 0.8536 at 2.5; 1020-1039:
+    0.8545 at 1, 0.8477 at 3.5, 0.8297 at 5 (thin limbs lose the mask altogether)."""
     w_coverage: float = 0.1
     coverage_saturate: tuple[int, float] = (30, 3.0)
     """From this stage-3 step on, coverage saturates at this scale (``coverage_term``; placed

@@ -9,9 +9,24 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from pifuhd.body.raised import raised_top
+
+
+def edge_distance(mask: np.ndarray) -> np.ndarray:
+    """(M, M) float64 signed distance of each pixel centre to the (M, M) bool mask's edge, in
+    pixels: positive outside, negative inside, so that sampled bilinearly it is 0 on the edge
+    itself, half a pixel beyond the last pixel centre inside (a distance transform of the
+    outside alone reads half a pixel there, and its gradient pulls the body half a pixel in)."""
+    if mask.all():
+        return np.full(mask.shape, -float(max(mask.shape)))
+    return np.where(
+        mask,
+        0.5 - ndimage.distance_transform_edt(mask),
+        ndimage.distance_transform_edt(~mask) - 0.5,
+    )
 
 
 def coverage_term(
@@ -29,7 +44,7 @@ def coverage_term(
     outside = torch.nn.functional.grid_sample(
         silhouette["outside"], grid, align_corners=False, padding_mode="border"
     )[0, 0, 0]
-    inside = ((outside / margin) ** 2).mean()
+    inside = ((torch.relu(outside) / margin) ** 2).mean()
     # which body point is nearest (a k-d tree: 7x faster than all pairs' distances); the
     # distance to it keeps its gradient
     tree = cKDTree(points.detach().numpy())
