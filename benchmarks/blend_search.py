@@ -10,9 +10,12 @@ and geometry ("true": the true mesh's vertices; "recon": the reconstruction's):
     python3 benchmarks/blend_search.py --data val_color --cache blend_cache
 
 Rules: the photo alone, the net alone, fixed net shares (seen / hidden, a grid of quarters)
-and the shipped light-following rule; ``--rule CLEAR/HARSH/SPREAD`` adds other light-following
-rules, e.g. ``0,0.25/1,1/0.1,0.2`` (shares under soft light, under harsh light, and the shading
-spread of each end). Prints the harshness percentiles per light too.
+and the shipped light-following rule; ``--rule CLEAR/HARSH/CONTRAST/SPREAD`` adds other
+light-following rules, e.g. ``0.1,0.25/0.5,0.75/0.05,0.065/0.028,0.038`` (shares under soft
+light, under harsh light, and the ramps of ``pifuhd.photo_light``'s two cues). The light is
+judged once per photo, on the reconstruction, and that judgement colours the true geometry too,
+as a run would judge it (``--own-light``: judged on each geometry). Prints the harshness and
+cue percentiles per light too.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import trimesh
 from color_eval import png, to_cube
 from scipy.spatial import cKDTree
 
+import pifuhd.photo_light as pl
 import pifuhd.surface_colors as sc
 from pifuhd.demo import composite
 from pifuhd.eval.color_metrics import ciede2000, srgb_to_lab
@@ -104,10 +108,23 @@ def view_inputs(z, geometry: str) -> dict:
     }
 
 
-def light_rule(v: dict, clear, harsh, spread) -> tuple[np.ndarray, float]:
-    """The light-following blend with the given constants; (colours, harshness)."""
-    sc.CLEAR_SHARES, sc.HARSH_SHARES, sc.LIGHT_SPREAD = clear, harsh, spread
-    return sc.light_blend(v["weight"], v["photo"], v["net"], v["normals"])
+def light_rule(v: dict, clear, harsh, contrast, spread, harshness=None) -> tuple[np.ndarray, float]:
+    """The light-following blend with the given constants; (colours, harshness). The light is
+    judged on this geometry unless ``harshness`` is given."""
+    sc.CLEAR_SHARES, sc.HARSH_SHARES = clear, harsh
+    pl.CONTRAST_RAMP, pl.SPREAD_RAMP = contrast, spread
+    return sc.light_blend(v["weight"], v["photo"], v["net"], v["normals"], harshness=harshness)
+
+
+def cues(v: dict) -> tuple[float, float]:
+    """``pifuhd.photo_light``'s two cues on one geometry: (shading contrast, irradiance
+    spread)."""
+    well = v["weight"] > sc.WELL_SEEN
+    irradiance = pl.net_irradiance(v["photo"], v["net"], v["normals"], well)
+    return (
+        pl.shading_contrast(v["photo"], v["net"], v["normals"], well),
+        pl.irradiance_spread(irradiance, well),
+    )
 
 
 def main() -> None:
@@ -117,23 +134,23 @@ def main() -> None:
     parser.add_argument("--yaws", default="0,90,180,270")
     parser.add_argument("--lights", default="wild,intermediate,clear")
     parser.add_argument("-r", "--resolution", type=int, default=256)
-    parser.add_argument("--rule", action="append", default=[], help="CLEAR/HARSH/SPREAD")
+    parser.add_argument("--rule", action="append", default=[], help="CLEAR/HARSH/CONTRAST/SPREAD")
+    parser.add_argument("--own-light", action="store_true", help="judge the light on each geometry")
     args = parser.parse_args()
-    shipped = (sc.CLEAR_SHARES, sc.HARSH_SHARES, sc.LIGHT_SPREAD)
+    shipped = (sc.CLEAR_SHARES, sc.HARSH_SHARES, pl.CONTRAST_RAMP, pl.SPREAD_RAMP)
     rules = {"light (shipped)": shipped}
     for text in args.rule:
-        clear, harsh, spread = (
-            tuple(float(x) for x in part.split(",")) for part in text.split("/")
-        )
-        rules[f"light {text}"] = (clear, harsh, spread)
+        parts = tuple(tuple(float(x) for x in part.split(",")) for part in text.split("/"))
+        rules[f"light {text}"] = parts
     start = time.perf_counter()
     files = cache_views(args)
     scores: dict = defaultdict(list)
-    harshness: dict = defaultdict(list)
+    judged: dict = defaultdict(list)
     for path in files:
         light = path.stem.rsplit("_", 1)[1]
         z = np.load(path)
-        for geometry in ("t", "r"):
+        recon_harshness: dict = {}
+        for geometry in ("r", "t"):  # the reconstruction first: its judgement colours both
             v = view_inputs(z, geometry)
             candidates = {"photo": v["photo"], "net": v["net"]}
             for a in QUARTERS:
@@ -142,13 +159,17 @@ def main() -> None:
                         v["weight"], v["photo"], v["net"], (a, b)
                     )
             for name, rule in rules.items():
-                candidates[name], h = light_rule(v, *rule)
-                if name == "light (shipped)" and geometry == "r":
-                    harshness[light].append(h)
+                given = None if args.own_light else recon_harshness.get(name)
+                candidates[name], h = light_rule(v, *rule, harshness=given)
+                if geometry == "r":
+                    recon_harshness[name] = h
+                if name == "light (shipped)":
+                    judged[(light, geometry)].append((h, *cues(v)))
             for name, colors in candidates.items():
                 lab = srgb_to_lab(np.clip(colors, 0.0, 1.0))
                 scores[(name, light, geometry)].append(float(ciede2000(lab, v["truth_lab"]).mean()))
-    sc.CLEAR_SHARES, sc.HARSH_SHARES, sc.LIGHT_SPREAD = shipped
+    sc.CLEAR_SHARES, sc.HARSH_SHARES = shipped[:2]
+    pl.CONTRAST_RAMP, pl.SPREAD_RAMP = shipped[2:]
     lights = args.lights.split(",")
     names = list(dict.fromkeys(name for name, _, _ in scores))
     print(
@@ -160,8 +181,13 @@ def main() -> None:
         cells = [np.mean(scores[(name, li, g)]) for li in lights for g in ("t", "r")]
         print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {np.mean(cells):.2f} |")
     for light in lights:
-        pct = np.percentile(harshness[light], [10, 50, 90])
-        print(f"harshness on the reconstruction, {light}: 10/50/90 % {np.round(pct, 2).tolist()}")
+        for geometry, label in (("r", "reconstruction"), ("t", "true geometry")):
+            values = np.array(judged[(light, geometry)])
+            pct = np.round(np.percentile(values, [0, 10, 50, 90, 100], axis=0).T, 3).tolist()
+            print(
+                f"{light}, on the {label}: 0/10/50/90/100 % harshness {pct[0]}, "
+                f"shading contrast {pct[1]}, irradiance spread {pct[2]}"
+            )
 
 
 if __name__ == "__main__":

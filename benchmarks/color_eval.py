@@ -9,6 +9,9 @@ reconstructed once; then every mode of ``pifuhd.surface_colors`` colours
 - the true mesh itself, moved into the view's cube (each true vertex's colour against its own
   true colour: colour alone, as issue 21 asks).
 
+The blend judges the photo's light once, on the reconstruction (``judge_light``), as a run
+does, and colours both meshes by that judgement.
+
 Modes: photo, photo+delight, net, blend, blend+delight; with ``--nets name=checkpoint,...``
 the net and blend modes also for other colour nets (``name:net``, ``name:blend``). PATD is the
 mean CIEDE2000 to the nearest true vertex, PIPATD the smallest over the k nearest
@@ -38,7 +41,7 @@ from pifuhd.eval.color_metrics import DEFAULT_K, color_metrics
 from pifuhd.eval.evaluate import load_mesh_colors
 from pifuhd.eval.heldout import to_subject_frame, view_records
 from pifuhd.inference import Reconstructor
-from pifuhd.surface_colors import PhotoEvidence, surface_colors
+from pifuhd.surface_colors import PhotoEvidence, judge_light, surface_colors
 from pifuhd.weights import default_checkpoint
 
 MODES = {
@@ -61,9 +64,10 @@ def to_cube(vertices: np.ndarray, calib: np.ndarray) -> np.ndarray:
     return vertices @ calib[:3, :3].T + calib[:3, 3]
 
 
-def colors_with_share(mesh, evidence, mode, delight, shares):
-    """``surface_colors`` with other blend shares (None: the shipped ones)."""
-    return surface_colors(mesh, evidence, mode, delight, shares)
+def colors_with_share(mesh, evidence, mode, delight, shares, harshness=None):
+    """``surface_colors`` with other blend shares (None: the shipped ones) and the light as
+    judged already (None: judged on this mesh)."""
+    return surface_colors(mesh, evidence, mode, delight, shares, harshness)
 
 
 def score_modes(
@@ -72,8 +76,10 @@ def score_modes(
     evidences: dict[str, PhotoEvidence],
     truth: tuple[np.ndarray, np.ndarray],
     k: int,
+    judged: dict[str, float],
 ) -> dict[str, dict[str, float]]:
-    """PATD / PIPATD of every mode (and every net's net and blend modes) on one mesh."""
+    """PATD / PIPATD of every mode (and every net's net and blend modes) on one mesh; the
+    blend takes each net's light as ``judged`` on the reconstruction of the photo."""
     pred = to_subject_frame(np.asarray(mesh_cube.vertices), calib)
     out = {}
     for net_name, evidence in evidences.items():
@@ -82,7 +88,7 @@ def score_modes(
             if net_name != "shipped" and mode == "photo":
                 continue  # the photo modes do not depend on the net
             name = label if net_name == "shipped" else f"{net_name}:{label}"
-            colors = colors_with_share(mesh_cube, evidence, mode, delight, share)
+            colors = colors_with_share(mesh_cube, evidence, mode, delight, share, judged[net_name])
             out[name] = color_metrics(pred, colors, *truth, k=k)
     return out
 
@@ -105,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     for share in filter(None, args.shares.split(",")):
         seen, _, unseen = share.rpartition("/")
-        pair = (float(seen or surface_colors_module.SEEN_NET_SHARE), float(unseen))
+        pair = (float(seen or surface_colors_module.CLEAR_SHARES[0]), float(unseen))
         MODES[f"blend(share {share})"] = ("blend", False, pair)
 
     from pifuhd.checkpoint.color import load_color
@@ -152,8 +158,10 @@ def main() -> None:
                     query = partial(rec.vertex_colors, features, encoded, color=net)
                     evidences[other] = PhotoEvidence(image=evidence.image, net=query)
                 row = {"subject": name, "yaw": view["yaw"], "light": light}
-                row["recon"] = score_modes(recon.mesh, view["calib"], evidences, truth, args.k)
-                row["true"] = score_modes(truth_cube, view["calib"], evidences, truth, args.k)
+                judged = {n: judge_light(recon.mesh, e) for n, e in evidences.items()}
+                row["harshness"] = judged
+                for key, mesh in (("recon", recon.mesh), ("true", truth_cube)):
+                    row[key] = score_modes(mesh, view["calib"], evidences, truth, args.k, judged)
                 rows.append(row)
                 print(
                     f"{name}@{view['yaw']:g} {light}: "

@@ -126,7 +126,7 @@ def test_photo_texture_needs_no_colour_net_and_blend_mixes_both(
     photo_all = np.asarray(photo.visual.vertex_colors)[:, :3] / 255.0
     well_seen = weight > WELL_SEEN
     normals = np.asarray(result.mesh.vertex_normals)
-    harsh = light_harshness(normals, photo_all, well_seen)
+    harsh = light_harshness(photo_all, net / 255.0, normals, well_seen)
     relit = net_relit(photo_all, net / 255.0, normals, well_seen)
     mixed = (1 - harsh) * photo_all + harsh * relit
     expected = 255.0 * blend_colors(weight, mixed, net / 255.0, blend_shares(harsh))

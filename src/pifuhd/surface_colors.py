@@ -15,12 +15,12 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   it turns away (``FACING``) and at the edge of what the camera sees. It is then averaged over
   the mesh's neighbours ``SEAM_ROUNDS`` times, so no edge shows, and kept 0 where the camera
   does not see the surface. The net's shares ``a`` (seen) and ``b`` (hidden) follow the photo's
-  light: how harsh it is (``light_harshness``: the spread of the shading that a light fitted to
-  the well-seen vertices implies) moves them from ``CLEAR_SHARES`` (soft light: the photo is
-  nearly the albedo) to ``HARSH_SHARES`` (harsh, coloured light: the photo is far from it), and
-  in the same measure ``photo'`` moves from the photo to the photo relit by the net
-  (``net_relit``: divided, channel by channel, by the coloured light that turns the net's albedo
-  into the photo; the net's colour balance and light, the photo's detail).
+  light: how harsh it is (``pifuhd.photo_light.light_harshness``, judged from the well-seen
+  vertices) moves them from ``CLEAR_SHARES`` (soft light: the photo is nearly the albedo) to
+  ``HARSH_SHARES`` (directional or coloured light: the photo is far from it), and in the same
+  measure ``photo'`` moves from the photo to the photo relit by the net (``net_relit``: divided,
+  channel by channel, by the coloured light that turns the net's albedo into the photo; the
+  net's colour balance and light, the photo's detail).
 
 All colours are sRGB in [0, 1].
 """
@@ -36,35 +36,32 @@ import torch.nn.functional as F
 import trimesh
 
 from pifuhd.geometry.normal_refine import visible_from
+from pifuhd.photo_light import (
+    LUMA,
+    MIN_SEEN,
+    light_harshness,
+    net_irradiance,
+    sh_basis,
+)
 
 TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-CLEAR_SHARES = (0.1, 0.5)
+CLEAR_SHARES = (0.25, 0.5)
 """The net's shares (where the photo sees the surface, where it does not) under soft light."""
-HARSH_SHARES = (0.25, 0.75)
-"""The net's shares under harsh light. Both pairs and ``LIGHT_SPREAD`` were chosen on 5
-validation people (``pifuhd synth 5 --seed 6000``) x 4 yaws x 3 lights with the bundled colour
-net, by the mean PATD of the six light x geometry cells (session 29, with ``net_relit``: 12.86,
-against 12.96 for session 22's rule with a global white balance, 13.36 for the net alone and
-14.18 for the photo alone). BENCHMARKS.md has the searches."""
-LIGHT_SPREAD = (0.08, 0.22)
-"""The shading spread (``light_harshness``) at which the shares start to move from
-``CLEAR_SHARES`` and at which they reach ``HARSH_SHARES``. Measured on the validation people
-(10th / 50th / 90th percentiles): clear light 0.05 / 0.10 / 0.18, intermediate 0.06 / 0.11 /
-0.18, wild 0.13 / 0.20 / 0.28."""
+HARSH_SHARES = (0.75, 0.9)
+"""The net's shares under harsh light. Both pairs, and ``pifuhd.photo_light``'s ramps, were
+chosen on 15 validation people (``pifuhd synth 5 --seed 6000`` and ``pifuhd synth 10 --seed
+7000``) x 4 yaws x 3 lights with the bundled colour net, by the worst of the six light x
+geometry PATD cells against the photo alone and the net alone (session 37). BENCHMARKS.md has
+the searches."""
 WELL_SEEN = 0.5
 """Photo weight above which a vertex counts as well seen (the light fits)."""
 SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
-LUMA = np.array([0.2126, 0.7152, 0.0722])
 SHADING_RANGE = (0.35, 2.5)
 """Relative shading clipped to this range before dividing (deep creases, highlights)."""
-RELIGHT_RANGE = (0.2, 5.0)
-"""The per-channel irradiance of ``net_relit`` is clipped to this range before dividing."""
-RELIGHT_RIDGE = 1e-3
-"""Ridge weight of ``net_relit``'s least squares, per well-seen vertex."""
 
 
 @dataclass
@@ -87,14 +84,6 @@ def sample_image(image: np.ndarray, vertices: np.ndarray) -> np.ndarray:
         picture[None], grid[None, :, None, :], mode="bilinear", align_corners=True
     )
     return values[0, :, :, 0].T.numpy()
-
-
-def sh_basis(normals: np.ndarray) -> np.ndarray:
-    """(N, 9) real spherical-harmonics basis up to order 2 at unit normals (constants dropped:
-    they fold into the fitted coefficients)."""
-    x, y, z = normals[:, 0], normals[:, 1], normals[:, 2]
-    one = np.ones_like(x)
-    return np.stack([one, x, y, z, x * y, x * z, y * z, x * x - y * y, 3 * z * z - 1], 1)
 
 
 def relative_shading(normals: np.ndarray, colors: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -152,10 +141,13 @@ def surface_colors(
     mode: str = "blend",
     delight: bool = False,
     shares: tuple[float, float] | None = None,
+    harshness: float | None = None,
 ) -> np.ndarray:
     """(V, 3) float32 sRGB vertex colours of a cube-frame mesh by ``mode`` (module
     docstring). ``shares``: fixed net shares (where the photo sees the surface, where it does
-    not) for the blend, in place of the ones the photo's light chooses.
+    not) for the blend, in place of the ones the photo's light chooses. ``harshness``: the
+    light's harshness in [0, 1] as judged already (e.g. from the reconstruction of the same
+    photo, to colour another mesh of it alike); by default it is judged on this mesh.
 
     Raises:
         ValueError: an unknown mode, or "net" / "blend" without a colour net.
@@ -177,7 +169,24 @@ def surface_colors(
         return blend_colors(weight, photo, net, shares).astype(np.float32)
     raw = photo_colors(mesh, evidence.image, seen) if delight else photo
     normals = np.asarray(mesh.vertex_normals)
-    return light_blend(weight, photo, net, normals, raw)[0].astype(np.float32)
+    return light_blend(weight, photo, net, normals, raw, harshness)[0].astype(np.float32)
+
+
+def judge_light(mesh: trimesh.Trimesh, evidence: PhotoEvidence) -> float:
+    """The harshness in [0, 1] of the photo's light as ``surface_colors``' blend judges it on a
+    cube-frame mesh (``pifuhd.photo_light.light_harshness`` over its well-seen vertices).
+
+    Raises:
+        ValueError: without a colour net.
+    """
+    if evidence.net is None:
+        raise ValueError("judging the light needs a colour net")
+    seen = visible_from(mesh, 1.0)
+    vertices = np.asarray(mesh.vertices)
+    well_seen = photo_weight(mesh, seen) > WELL_SEEN
+    photo = photo_colors(mesh, evidence.image, seen)
+    net = evidence.net(vertices).astype(np.float64)
+    return light_harshness(photo, net, np.asarray(mesh.vertex_normals), well_seen)
 
 
 def light_blend(
@@ -186,16 +195,18 @@ def light_blend(
     net: np.ndarray,
     normals: np.ndarray,
     raw: np.ndarray | None = None,
+    harshness: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """The blend that follows the photo's light (module docstring): ((V, 3) colours, the
     light's harshness). weight: (V,) ``photo_weight``; photo, net: (V, 3) sRGB; normals: (V, 3)
     unit; raw: the photo's colours before any delighting (the light is judged by them), by
-    default ``photo``."""
+    default ``photo``; harshness: judged already (``surface_colors``), by default here."""
     well_seen = weight > WELL_SEEN
-    harsh = light_harshness(normals, photo if raw is None else raw, well_seen)
+    if harshness is None:
+        harshness = light_harshness(photo if raw is None else raw, net, normals, well_seen)
     relit = net_relit(photo, net, normals, well_seen)
-    mixed = (1.0 - harsh) * photo + harsh * relit
-    return blend_colors(weight, mixed, net, blend_shares(harsh)), harsh
+    mixed = (1.0 - harshness) * photo + harshness * relit
+    return blend_colors(weight, mixed, net, blend_shares(harshness)), harshness
 
 
 def blend_colors(
@@ -209,18 +220,6 @@ def blend_colors(
     return weight[:, None] * where_seen + (1.0 - weight[:, None]) * unseen
 
 
-def light_harshness(normals: np.ndarray, colors: np.ndarray, well_seen: np.ndarray) -> float:
-    """How harsh the photo's light is, in [0, 1]: the standard deviation over the ``well_seen``
-    vertices of the relative shading a fitted light implies (``relative_shading``), mapped
-    linearly from ``LIGHT_SPREAD[0]`` (0) to ``LIGHT_SPREAD[1]`` (1). 0 when fewer than 50
-    vertices are well seen (nothing to judge the light by: the photo is trusted)."""
-    if well_seen.sum() < 50:
-        return 0.0
-    spread = float(np.std(relative_shading(normals, colors, well_seen)[well_seen]))
-    low, high = LIGHT_SPREAD
-    return float(np.clip((spread - low) / (high - low), 0.0, 1.0))
-
-
 def blend_shares(harsh: float) -> tuple[float, float]:
     """The net's (seen, hidden) shares for a light of harshness ``harsh`` in [0, 1]."""
     return (
@@ -229,34 +228,17 @@ def blend_shares(harsh: float) -> tuple[float, float]:
     )
 
 
-def front_normals(normals: np.ndarray) -> np.ndarray:
-    """(V, 3) normals turned toward the camera, ``(x, y, |z|)``: for a hidden vertex, about the
-    normal of the surface in front of it, whose colour the photo copies onto it."""
-    return np.concatenate([normals[:, :2], np.abs(normals[:, 2:3])], 1)
-
-
 def net_relit(
     photo: np.ndarray, net: np.ndarray, normals: np.ndarray, well_seen: np.ndarray
 ) -> np.ndarray:
     """(V, 3) the photo divided, channel by channel, by the light that makes the net's albedo
-    look like it: a second-order spherical-harmonics irradiance ``s_c(n)`` fitted by least
-    squares so that ``net_c * s_c(n) ~ photo_c`` over the ``well_seen`` vertices (a coloured,
-    directional light in shading-over-albedo form, Ramamoorthi & Hanrahan 2001). Evaluated at
-    ``front_normals`` and clipped to ``RELIGHT_RANGE``. The net's colour balance and the
-    photo's detail; the photo itself when fewer than 50 vertices are well seen.
+    look like it (``pifuhd.photo_light.net_irradiance``: a coloured, directional light in
+    shading-over-albedo form, Ramamoorthi & Hanrahan 2001, evaluated at ``front_normals``).
+    The net's colour balance and the photo's detail; the photo itself when fewer than
+    ``MIN_SEEN`` vertices are well seen.
 
     photo, net: (V, 3) sRGB in [0, 1]; normals: (V, 3) unit; well_seen: (V,) bool.
     """
-    if well_seen.sum() < 50:
+    if well_seen.sum() < MIN_SEEN:
         return photo
-    facing = front_normals(normals)
-    basis = sh_basis(facing)
-    fitted = basis[well_seen]
-    relit = np.empty_like(photo)
-    for channel in range(3):
-        rows = fitted * net[well_seen, channel : channel + 1]
-        normal = rows.T @ rows + RELIGHT_RIDGE * len(rows) * np.eye(rows.shape[1])
-        coeffs = np.linalg.solve(normal, rows.T @ photo[well_seen, channel])
-        shading = np.clip(basis @ coeffs, *RELIGHT_RANGE)
-        relit[:, channel] = photo[:, channel] / shading
-    return np.clip(relit, 0.0, 1.0)
+    return np.clip(photo / net_irradiance(photo, net, normals, well_seen), 0.0, 1.0)
