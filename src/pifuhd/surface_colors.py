@@ -50,7 +50,7 @@ FACING = (0.15, 0.5)
 1 at or above the second; grazing surfaces smear the photo."""
 CLEAR_SHARES = (0.25, 0.5)
 """The net's shares (where the photo sees the surface, where it does not) under soft light."""
-HARSH_SHARES = (0.75, 0.9)
+HARSH_SHARES = (0.5, 0.9)
 """The net's shares under harsh light. Both pairs, and ``pifuhd.photo_light``'s ramps, were
 chosen on 15 validation people (``pifuhd synth 5 --seed 6000`` and ``pifuhd synth 10 --seed
 7000``) x 4 yaws x 3 lights with the bundled colour net, by the worst of the six light x
