@@ -82,6 +82,7 @@ def cache_views(args: argparse.Namespace) -> list[Path]:
                     "image": evidence.image.astype(np.float32),
                     "r_net": evidence.net(recon),
                     "t_net": evidence.net(true_cube),
+                    "body": np.zeros((0, 3)) if result.body is None else result.body[0],
                 }
                 partial = out.with_suffix(".tmp.npz")
                 np.savez_compressed(partial, **arrays)

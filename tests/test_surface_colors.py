@@ -10,11 +10,13 @@ import trimesh
 from pifuhd.geometry.normal_refine import visible_from
 from pifuhd.surface_colors import (
     CLEAR_SHARES,
+    EDGE_SHARE,
     HARSH_SHARES,
     PhotoEvidence,
     blend_colors,
     blend_shares,
     net_relit,
+    person_image,
     photo_weight,
     sample_image,
     surface_colors,
@@ -195,3 +197,29 @@ def test_net_relit_takes_a_coloured_light_off_and_keeps_the_detail() -> None:
     assert back.sum() > 50
     assert np.abs(relit[back] - truth[back]).mean() < 0.2 * before
     np.testing.assert_allclose(net_relit(colors, net, v_normals, np.zeros_like(seen)), colors)
+
+
+def test_the_mask_edge_and_background_take_the_colour_from_within() -> None:
+    """A red disc whose rim pixels are mixed with a grey background: after ``person_image``
+    the rim and the background read red, and everything well inside is untouched."""
+    size = 256
+    yy, xx = np.mgrid[:size, :size]
+    radius = np.hypot(yy - size / 2 + 0.5, xx - size / 2 + 0.5)
+    mask = radius < 80
+    image = np.full((size, size, 3), 0.5, np.float32)
+    image[mask] = RED
+    rim = mask & (radius > 79)
+    image[rim] = (0.75, 0.25, 0.25)  # the person mixed with the grey
+    image[mask & (radius < 40)] = BLUE  # detail well inside stays
+    out = person_image(image, mask)
+    band = round(EDGE_SHARE * size)
+    assert band >= 2
+    np.testing.assert_array_equal(out[rim], np.tile(RED, (rim.sum(), 1)))
+    np.testing.assert_array_equal(out[~mask], np.tile(RED, ((~mask).sum(), 1)))
+    inner = radius < 80 - band - 1
+    np.testing.assert_array_equal(out[inner], image[inner])
+    # no mask left: the image as it is; a mask of the wrong size: an error
+    empty = np.zeros((size, size), bool)
+    np.testing.assert_array_equal(person_image(image, empty), image)
+    with pytest.raises(ValueError, match="does not match"):
+        person_image(image, mask[:-1])

@@ -64,7 +64,7 @@ from pifuhd.runtime import (
     resolve_precision,
     timed_stage,
 )
-from pifuhd.surface_colors import TEXTURE_MODES, PhotoEvidence, surface_colors
+from pifuhd.surface_colors import TEXTURE_MODES, PhotoEvidence, person_image, surface_colors
 
 log = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
@@ -286,7 +286,8 @@ class Reconstructor(GridEvaluation):
         evidence = None
         if self.texture:
             with timed_stage(timings, "color"):
-                evidence = self.photo_evidence(features, color_features, fine)
+                mask = self.fine_mask(person.mask, crop)
+                evidence = self.photo_evidence(features, color_features, fine, mask)
                 colors = surface_colors(mesh, evidence, self.texture_mode, self.delight)
                 alpha = np.full((len(colors), 1), 255, dtype=np.uint8)
                 mesh.visual.vertex_colors = np.concatenate([srgb_to_uint8(colors), alpha], 1)
@@ -318,14 +319,29 @@ class Reconstructor(GridEvaluation):
         features: PIFuHDFeatures,
         color_features: torch.Tensor | None,
         fine: torch.Tensor,
+        mask: np.ndarray | None = None,
     ) -> PhotoEvidence:
         """What colours any cube-frame surface of this photo: the fine crop (1, 3, 2S, 2S) in
-        [-1, 1] as sRGB in [0, 1], and the colour net at vertices (when there is one)."""
+        [-1, 1] as sRGB in [0, 1], its pixels beyond the person ``mask`` ((2S, 2S) bool, when
+        known) from within it (``pifuhd.surface_colors.person_image``), and the colour net at
+        vertices (when there is one)."""
         image = (fine[0].permute(1, 2, 0).float().cpu().numpy() + 1.0) / 2.0
+        image = np.clip(image, 0.0, 1.0)
+        if mask is not None:
+            image = person_image(image, mask)
         net = None
         if color_features is not None:
             net = partial(self.vertex_colors, features, color_features)
-        return PhotoEvidence(image=np.clip(image, 0.0, 1.0), net=net)
+        return PhotoEvidence(image=image, net=net)
+
+    def fine_mask(self, mask: np.ndarray | None, crop: CropRect) -> np.ndarray | None:
+        """The (H, W) bool person mask of the photo cut and resized like the fine image:
+        (2S, 2S) bool, or None without a mask."""
+        if mask is None:
+            return None
+        size = self.model.config.fine.image_size
+        resized = crop_image(mask.astype(np.float32), crop, size, self.settings.resize)
+        return resized > 0.5
 
     def network_images(
         self, image: LoadedImage, crop: CropRect, mask: np.ndarray | None = None
