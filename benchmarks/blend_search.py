@@ -84,6 +84,10 @@ def cache_views(args: argparse.Namespace) -> list[Path]:
                     "t_net": evidence.net(true_cube),
                     "body": np.zeros((0, 3)) if result.body is None else result.body[0],
                 }
+                if evidence.light_aware:  # the net told the light judged on the recon
+                    h = sc.judge_light(result.mesh, evidence)
+                    arrays["r_net_lit"] = evidence.net(recon, h)
+                    arrays["t_net_lit"] = evidence.net(true_cube, h)
                 partial = out.with_suffix(".tmp.npz")
                 np.savez_compressed(partial, **arrays)
                 partial.rename(out)
@@ -100,9 +104,11 @@ def view_inputs(z, geometry: str) -> dict:
     colors = z["truth_colors"].astype(np.float64)
     colors = colors / 255.0 if colors.max() > 1.5 else colors
     weight = sc.photo_weight(mesh, seen)
+    lit = f"{geometry}_net_lit"
     return {
         "photo": sc.photo_colors(mesh, z["image"], seen),
         "net": z[f"{geometry}_net"].astype(np.float64),
+        "net_lit": z[lit if lit in z else f"{geometry}_net"].astype(np.float64),
         "weight": weight,
         "normals": np.asarray(mesh.vertex_normals),
         "truth_lab": srgb_to_lab(colors[near]),
@@ -114,7 +120,11 @@ def light_rule(v: dict, clear, harsh, contrast, spread, harshness=None) -> tuple
     judged on this geometry unless ``harshness`` is given."""
     sc.CLEAR_SHARES, sc.HARSH_SHARES = clear, harsh
     pl.CONTRAST_RAMP, pl.SPREAD_RAMP = contrast, spread
-    return sc.light_blend(v["weight"], v["photo"], v["net"], v["normals"], harshness=harshness)
+    if harshness is None:  # judged with the net not told the light, as ``surface_colors``
+        harshness = pl.light_harshness(
+            v["photo"], v["net"], v["normals"], v["weight"] > sc.WELL_SEEN
+        )
+    return sc.light_blend(v["weight"], v["photo"], v["net_lit"], v["normals"], harshness=harshness)
 
 
 def cues(v: dict) -> tuple[float, float]:
@@ -153,11 +163,11 @@ def main() -> None:
         recon_harshness: dict = {}
         for geometry in ("r", "t"):  # the reconstruction first: its judgement colours both
             v = view_inputs(z, geometry)
-            candidates = {"photo": v["photo"], "net": v["net"]}
+            candidates = {"photo": v["photo"], "net": v["net_lit"]}
             for a in QUARTERS:
                 for b in QUARTERS:
                     candidates[f"fixed {a}/{b}"] = sc.blend_colors(
-                        v["weight"], v["photo"], v["net"], (a, b)
+                        v["weight"], v["photo"], v["net_lit"], (a, b)
                     )
             for name, rule in rules.items():
                 given = None if args.own_light else recon_harshness.get(name)

@@ -156,7 +156,8 @@ def main() -> None:
                     with torch.inference_mode():
                         encoded = net.encode(coarse_images[0])
                     query = partial(rec.vertex_colors, features, encoded, color=net)
-                    evidences[other] = PhotoEvidence(image=evidence.image, net=query)
+                    aware = net.config.light_input
+                    evidences[other] = PhotoEvidence(evidence.image, query, aware)
                 row = {"subject": name, "yaw": view["yaw"], "light": light}
                 judged = {n: judge_light(recon.mesh, e) for n, e in evidences.items()}
                 row["harshness"] = judged

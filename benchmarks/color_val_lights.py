@@ -10,7 +10,8 @@ choose fine-tuning settings without touching the held-out people:
 
     python3 benchmarks/color_val_lights.py --data train_data base runs/x/checkpoints/step_0000400
 
-``base`` is the shipped colour net.
+``base`` is the shipped colour net; ``pixel`` is no net: the photo's own colour at each
+point's projection (the surface in front of a hidden point: the front copied onto the back).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.color_dataset import LIGHTS, ColorDataset, ColorSampling
 from pifuhd.data.dataset import split_subjects
 from pifuhd.eval.color_metrics import ciede2000, srgb_to_lab
-from pifuhd.geometry.projection import default_calib
+from pifuhd.geometry.projection import default_calib, orthographic, sample_features
 from pifuhd.models.color import to_srgb
 from pifuhd.train.levels import encoder_normals
 from pifuhd.train.validate import spread_indices
@@ -48,6 +49,11 @@ def scores(pred: np.ndarray, target: np.ndarray) -> tuple[float, ...]:
     )
 
 
+def load_net(name: str) -> torch.nn.Module:
+    """The colour net of a checkpoint folder, or the shipped one for ``base``."""
+    return load_color(default_checkpoint() if name == "base" else name, "cpu")[0].eval()
+
+
 @torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,10 +71,7 @@ def main() -> None:
     _, val = split_subjects(names, args.val_fraction, args.seed)
     model, _ = load_checkpoint(default_checkpoint(), "cpu")
     model.eval()
-    nets = {
-        c: load_color(default_checkpoint() if c == "base" else c, "cpu")[0].eval()
-        for c in args.checkpoints
-    }
+    nets = {c: None if c == "pixel" else load_net(c) for c in args.checkpoints}
     calib = default_calib(1, "cpu")
     print(f"{len(val)} validation subjects, {args.items} views per light")
     print("| light | checkpoint | CIEDE2000 | L1 | chroma pred / true | L* pred / true |")
@@ -92,8 +95,15 @@ def main() -> None:
             geometry = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)
             target = batch["color_targets"][0].T.numpy()
             for name, color in nets.items():
+                if color is None:
+                    uv = orthographic(batch["color_points"], calib)[:, :2]
+                    pixel = sample_features(batch["image"], uv)
+                    rows[name].append(scores(to_srgb(pixel).float()[0].T.numpy(), target))
+                    continue
+                features = color.encode(batch["image"])
+                light = batch.get("harshness")  # the preset's, for a net that takes it
                 query = color.query(
-                    color.encode(batch["image"]), geometry[-1], batch["color_points"], calib
+                    features, geometry[-1], batch["color_points"], calib, None, light
                 )
                 rows[name].append(scores(to_srgb(query).float()[0].T.numpy(), target))
         for name in nets:

@@ -223,3 +223,32 @@ def test_the_mask_edge_and_background_take_the_colour_from_within() -> None:
     np.testing.assert_array_equal(person_image(image, empty), image)
     with pytest.raises(ValueError, match="does not match"):
         person_image(image, mask[:-1])
+
+
+def test_a_light_aware_net_is_told_the_light_the_blend_judged() -> None:
+    """A net that takes the light (``PhotoEvidence.light_aware``) is first asked without it
+    (the light is judged with those colours), then asked again with the harshness: blue when
+    told a soft light, green when harsh. The blend and the net mode use the second answer."""
+    calls: list = []
+
+    def net(vertices: np.ndarray, light: float | None = None) -> np.ndarray:
+        calls.append(light)
+        color = BLUE if light is not None and light < 0.5 else GREEN
+        return np.tile(np.asarray(color, np.float32), (len(vertices), 1))
+
+    mesh = sphere()
+    red = np.tile(np.asarray(RED, np.float32), (SIZE, SIZE, 1))
+    evidence = PhotoEvidence(red, net, light_aware=True)
+    hidden = mesh.vertex_normals[:, 2] < 0
+    colors = surface_colors(mesh, evidence, "net", harshness=0.0)
+    assert calls == [None, 0.0]
+    np.testing.assert_allclose(colors, np.tile(BLUE, (len(colors), 1)))
+    calls.clear()
+    blend = surface_colors(mesh, evidence, "blend")  # an even red photo: judged soft
+    assert calls[0] is None and calls[1] == 0.0
+    expected = np.multiply(CLEAR_SHARES[1], BLUE) + np.multiply(1 - CLEAR_SHARES[1], RED)
+    np.testing.assert_allclose(blend[hidden], np.tile(expected, (hidden.sum(), 1)), atol=1e-6)
+    calls.clear()
+    fixed = surface_colors(mesh, evidence, "blend", shares=(1.0, 1.0), harshness=1.0)
+    assert calls == [None, 1.0]
+    np.testing.assert_allclose(fixed, np.tile(GREEN, (len(fixed), 1)), atol=1e-6)

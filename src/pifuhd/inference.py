@@ -332,7 +332,8 @@ class Reconstructor(GridEvaluation):
         net = None
         if color_features is not None:
             net = partial(self.vertex_colors, features, color_features)
-        return PhotoEvidence(image=image, net=net)
+        aware = self.color is not None and self.color.config.light_input
+        return PhotoEvidence(image=image, net=net, light_aware=aware)
 
     def fine_mask(self, mask: np.ndarray | None, crop: CropRect) -> np.ndarray | None:
         """The (H, W) bool person mask of the photo cut and resized like the fine image:
@@ -388,15 +389,19 @@ class Reconstructor(GridEvaluation):
         features: PIFuHDFeatures,
         color_features: torch.Tensor,
         vertices: np.ndarray,
+        light: float | None = None,
         color: ColorNet | None = None,
     ) -> np.ndarray:
         """(V, 3) float32 sRGB albedo in [0, 1] of the colour net (``color``, default this
         reconstructor's) at ``vertices`` (V, 3) in the cube, ``chunk`` points per call;
-        ``color_features`` from that net's ``encode``."""
+        ``color_features`` from that net's ``encode``; ``light``: the photo's harshness for a
+        net that takes it (``ColorConfig.light_input``; None: harsh)."""
         color = self.color if color is None else color
         if color is None:
             raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
-        return net_vertex_colors(color, color_features, features.coarse, vertices, self.chunk)
+        return net_vertex_colors(
+            color, color_features, features.coarse, vertices, self.chunk, light
+        )
 
 
 def reconstruct(

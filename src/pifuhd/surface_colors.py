@@ -79,10 +79,13 @@ class PhotoEvidence:
 
     image: (S, S, 3) float32 crop of the photo at the fine level's size, sRGB in [0, 1].
     net: the colour net, cube vertices (V, 3) -> sRGB (V, 3) in [0, 1]; None without one.
+        A ``light_aware`` net also takes the photo's harshness in [0, 1] as its second
+        argument (``pifuhd.models.color.ColorConfig.light_input``; without it: harsh).
     """
 
     image: np.ndarray
-    net: Callable[[np.ndarray], np.ndarray] | None = None
+    net: Callable[..., np.ndarray] | None = None
+    light_aware: bool = False
 
 
 def person_image(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -182,7 +185,7 @@ def surface_colors(
     vertices = np.asarray(mesh.vertices)
     if mode != "photo" and evidence.net is None:
         raise ValueError(f"texture mode {mode!r} needs a colour net")
-    if mode == "net":
+    if mode == "net" and not evidence.light_aware:
         return evidence.net(vertices).astype(np.float32)  # type: ignore[misc]
     seen = visible_from(mesh, 1.0)
     photo = photo_colors(mesh, evidence.image, seen, delight)
@@ -190,10 +193,18 @@ def surface_colors(
         return photo.astype(np.float32)
     weight = photo_weight(mesh, seen)
     net = evidence.net(vertices).astype(np.float64)  # type: ignore[misc]
-    if shares is not None:
+    if shares is not None and not evidence.light_aware:
         return blend_colors(weight, photo, net, shares).astype(np.float32)
     raw = photo_colors(mesh, evidence.image, seen) if delight else photo
     normals = np.asarray(mesh.vertex_normals)
+    if harshness is None:
+        harshness = light_harshness(raw, net, normals, weight > WELL_SEEN)
+    if evidence.light_aware:  # the net again, told the light
+        net = evidence.net(vertices, harshness).astype(np.float64)  # type: ignore[misc]
+    if mode == "net":
+        return net.astype(np.float32)
+    if shares is not None:
+        return blend_colors(weight, photo, net, shares).astype(np.float32)
     return light_blend(weight, photo, net, normals, raw, harshness)[0].astype(np.float32)
 
 

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 LIGHTS = ("rgb", "rgb_wild", "rgb_intermediate", "rgb_clear")
 """Colour renders of ``pifuhd prepare``: random SH light, then the three light presets."""
+LIGHT_HARSHNESS = {"rgb": 1.0, "rgb_wild": 1.0, "rgb_intermediate": 1.0, "rgb_clear": 0.0}
+"""The harshness of each render's light (``ColorConfig.light_input``), as
+``pifuhd.photo_light.light_harshness`` judges the presets on validation people: the clear
+preset soft (0), the other presets harsh (1, BENCHMARKS.md session 37). The random SH lights
+are mostly directional and coloured: harsh."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ class ColorDataset(OccupancyDataset):
             _, nearest = colors["tree"].query(grid)
             item["patch_points"] = _columns(_transform(calib, grid))
             item["patch_targets"] = _columns(colors["albedo"][nearest])
+        item["harshness"] = torch.tensor(LIGHT_HARSHNESS.get(light, 1.0), dtype=torch.float32)
         item.update(light=light, subject=subject.name, view=int(view["index"]))
         return item
 

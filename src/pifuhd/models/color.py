@@ -76,6 +76,13 @@ class ColorConfig:
     queried points, of their image-skip colours (6 numbers per image, the same for every
     point; needs ``image_skip``). The points lie on the person, so the code describes the
     person's pixels, not the background's. Our addition, not PIFu's."""
+    light_input: bool = False
+    """Give the MLP the photo's light as one number per image, the harshness ``h`` in [0, 1]
+    (0: soft, even light, under which the photo is nearly the albedo; 1: directional or
+    coloured light). Training takes it from the render's light preset
+    (``pifuhd.data.color_dataset.LIGHT_HARSHNESS``), inference from the photo
+    (``pifuhd.photo_light.light_harshness``). Under a clear light the net can then leave the
+    photo's colours as they are and still correct a harsh one. Our addition, not PIFu's."""
     image_size: int = 512
     """Side of the square input image (the coarse geometry's image size)."""
     z_size: float = 200.0
@@ -119,7 +126,7 @@ class ColorConfig:
     def mlp_config(self) -> MlpConfig:
         """The MLP: colour feature + geometry feature (+ depth) -> hidden widths -> 3."""
         width = self.feature_channels + self.geometry_channels + int(self.use_depth)
-        width += LIGHT_CODE_CHANNELS * int(self.light_code)
+        width += LIGHT_CODE_CHANNELS * int(self.light_code) + int(self.light_input)
         return MlpConfig(
             dims=(width, *self.mlp_hidden, 3), skip_layers=self.mlp_skip_layers, merge_layer=0
         )
@@ -250,6 +257,7 @@ class ColorNet(nn.Module):
         points: torch.Tensor,
         calib: torch.Tensor,
         code: torch.Tensor | None = None,
+        light: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Colours (B, 3, N) in [-1, 1] (tanh) at points.
 
@@ -257,6 +265,7 @@ class ColorNet(nn.Module):
         geometry's coarse feature map (last stack); points: (B, 3, N) in the cube; calib:
         (B, 3|4, 4). Points projecting outside the image see zero features (no masking).
         code: (B, 6, 1) light code (``light_code``); None = from these points.
+        light: (B,) harshness in [0, 1] (``light_input``); None = 1 (a harsh light).
         """
         xyz = orthographic(points, calib)
         uv = xyz[:, :2]
@@ -267,6 +276,10 @@ class ColorNet(nn.Module):
         if self.config.light_code:
             code = self.light_code_of(features, points, calib) if code is None else code
             parts.append(code.to(own.dtype).expand(-1, -1, own.shape[2]))
+        if self.config.light_input:
+            if light is None:
+                light = own.new_ones(own.shape[0])
+            parts.append(light.to(own.dtype).reshape(-1, 1, 1).expand(-1, 1, own.shape[2]))
         logits, _ = self.mlp.forward_logits(torch.cat(parts, dim=1))
         if not self.config.residual:
             return torch.tanh(logits)
@@ -310,14 +323,30 @@ def with_image_skip(net: ColorNet, residual: bool = False) -> ColorNet:
 def with_light_code(net: ColorNet) -> ColorNet:
     """A copy of ``net`` (with ``image_skip``) with ``light_code`` on that computes the same
     colours: zero weights for the 6 code inputs, the MLP input's last channels."""
-    if net.config.light_code or not net.config.image_skip:
-        raise ValueError("a light code needs a colour net with image_skip and without one")
+    if net.config.light_code or not net.config.image_skip or net.config.light_input:
+        raise ValueError(
+            "a light code needs a colour net with image_skip and without a light code or input"
+        )
     wide = ColorNet(dataclasses.replace(net.config, light_code=True))
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     first = "mlp.filters.0.weight"
     weight = state[first]
     zeros = weight.new_zeros(weight.shape[0], LIGHT_CODE_CHANNELS, weight.shape[2])
     state[first] = torch.cat([weight, zeros], dim=1)
+    wide.load_state_dict(state)
+    return wide.to(next(net.parameters()).device).train(net.training)
+
+
+def with_light_input(net: ColorNet) -> ColorNet:
+    """A copy of ``net`` with ``light_input`` on that computes the same colours: a zero weight
+    for the harshness, the MLP input's last channel."""
+    if net.config.light_input:
+        raise ValueError("the colour net already takes the light")
+    wide = ColorNet(dataclasses.replace(net.config, light_input=True))
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    first = "mlp.filters.0.weight"
+    weight = state[first]
+    state[first] = torch.cat([weight, weight.new_zeros(weight.shape[0], 1, weight.shape[2])], 1)
     wide.load_state_dict(state)
     return wide.to(next(net.parameters()).device).train(net.training)
 
@@ -334,11 +363,13 @@ def net_vertex_colors(
     geometry_features: torch.Tensor,
     vertices: np.ndarray,
     chunk: int,
+    light: float | None = None,
 ) -> np.ndarray:
     """(V, 3) float32 sRGB albedo in [0, 1] of ``color`` at ``vertices`` (V, 3) in the cube,
     ``chunk`` points per call. ``color_features``: the net's ``encode`` of the photo;
     ``geometry_features``: the geometry's coarse feature map (1, C, h, w). The light code, when
-    the net has one, is taken over all the vertices (the same for every chunk)."""
+    the net has one, is taken over all the vertices (the same for every chunk). ``light``: the
+    photo's harshness in [0, 1] for a net with ``light_input`` (None: 1, a harsh light)."""
     device = color_features.device
     calib = default_calib(1, device)
     out = np.empty((len(vertices), 3), dtype=np.float32)
@@ -349,6 +380,7 @@ def net_vertex_colors(
     for start in range(0, len(vertices), chunk):
         part = np.asarray(vertices[start : start + chunk], dtype=np.float32)
         pts = torch.from_numpy(part).to(device).T.unsqueeze(0)
-        colors = color.query(color_features, geometry_features, pts, calib, code)
+        harsh = None if light is None else torch.full((1,), float(light), device=device)
+        colors = color.query(color_features, geometry_features, pts, calib, code, harsh)
         out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
     return out

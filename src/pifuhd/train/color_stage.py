@@ -28,6 +28,7 @@ from pifuhd.models.color import (
     to_srgb,
     with_image_skip,
     with_light_code,
+    with_light_input,
 )
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import ConfigError, TrainConfig
@@ -69,6 +70,7 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
             image_skip=config.color_image_skip or config.color_residual or config.color_light_code,
             residual=config.color_residual,
             light_code=config.color_light_code,
+            light_input=config.color_light_input,
         )
         net = ColorNet(color_config)
     expected = geometry.config.coarse.encoder.out_channels
@@ -86,10 +88,11 @@ def widen_color_net(net: ColorNet, config: TrainConfig, resumed: bool) -> ColorN
     wants_skip = config.color_image_skip or config.color_residual or config.color_light_code
     missing_skip = wants_skip and not net.config.image_skip
     missing_code = config.color_light_code and not net.config.light_code
-    if (missing_skip or missing_code) and resumed:
+    missing_light = config.color_light_input and not net.config.light_input
+    if (missing_skip or missing_code or missing_light) and resumed:
         raise ConfigError(
-            "color_image_skip / color_residual / color_light_code cannot be switched on when "
-            "resuming a run without them; start a new run with --init"
+            "color_image_skip / color_residual / color_light_code / color_light_input cannot "
+            "be switched on when resuming a run without them; start a new run with --init"
         )
     if missing_skip:
         net = with_image_skip(net, residual=config.color_residual)
@@ -97,6 +100,9 @@ def widen_color_net(net: ColorNet, config: TrainConfig, resumed: bool) -> ColorN
     if missing_code:
         net = with_light_code(net)
         log.info("colour net widened for the light code")
+    if missing_light:
+        net = with_light_input(net)
+        log.info("colour net widened for the light's harshness")
     return net
 
 
@@ -177,7 +183,9 @@ def validate_color(
         net = model.netG
         geometry = net.image_filter(net.encoder_input(batch["image"], normals), last_only=True)
         calib = default_calib(1, device)
-        pred = color.query(color.encode(batch["image"]), geometry[-1], batch["color_points"], calib)
+        features = color.encode(batch["image"])
+        light = batch.get("harshness")
+        pred = color.query(features, geometry[-1], batch["color_points"], calib, None, light)
         pred = to_srgb(pred).float()[0].T.cpu().numpy()
         target = batch["color_targets"][0].T.cpu().numpy()
         l1_sum += float(np.abs(pred - target).sum())

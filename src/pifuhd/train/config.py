@@ -116,6 +116,10 @@ class TrainConfig:
     color_light_code: bool = False
     """Colour stage: the MLP also gets a code of the photo's light (``ColorConfig.
     light_code``; implies the image skip). Added to a net from ``init`` with zero weights."""
+    color_light_input: bool = False
+    """Colour stage: the MLP also gets the photo's light harshness (``ColorConfig.
+    light_input``; from the render's preset in training). Added to a net from ``init`` with
+    a zero weight."""
     color_lights: tuple[str, ...] = ()
     """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
     color_offset_cm: float = 1.0
