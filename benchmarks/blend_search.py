@@ -7,7 +7,7 @@ the reconstructed and at the true vertices; then every rule is scored from the c
 seconds. PATD (CIEDE2000 to the nearest true vertex, ``pifuhd.eval.color_metrics``) per light
 and geometry ("true": the true mesh's vertices; "recon": the reconstruction's):
 
-    python3 benchmarks/blend_search.py --data val_color --cache blend_cache
+    python3 benchmarks/blend_search.py --data val_color --cache blend_cache [--color CHECKPOINT]
 
 Rules: the photo alone, the net alone, fixed net shares (seen / hidden, a grid of quarters)
 and the shipped light-following rule; ``--rule CLEAR/HARSH/CONTRAST/SPREAD`` adds other
@@ -45,6 +45,7 @@ QUARTERS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def cache_views(args: argparse.Namespace) -> list[Path]:
     """Reconstruct every view x light once; (recon and true vertices, faces, net colours,
     photo crop, truth) per file. Files already there are kept."""
+    from pifuhd.checkpoint.color import load_color
     from pifuhd.inference import Reconstructor
     from pifuhd.weights import default_checkpoint
 
@@ -62,8 +63,11 @@ def cache_views(args: argparse.Namespace) -> list[Path]:
                 if out.exists():
                     continue
                 if rec is None:
+                    color = None
+                    if args.color:
+                        color = load_color(args.color, "cpu")[0].eval()
                     rec = Reconstructor(
-                        default_checkpoint(), resolution=args.resolution, texture=True
+                        default_checkpoint(), resolution=args.resolution, texture=True, color=color
                     )
                 mask = png(folder / "mask" / view["file"])[..., 0] > 0.5
                 photo = composite(png(folder / f"rgb_{light}" / view["file"]), mask)
@@ -142,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--color", help="a checkpoint whose colour net to use (default: bundled)")
     parser.add_argument("--yaws", default="0,90,180,270")
     parser.add_argument("--lights", default="wild,intermediate,clear")
     parser.add_argument("-r", "--resolution", type=int, default=256)

@@ -402,3 +402,20 @@ def test_train_color_needs_a_geometry(color_data: tuple[Path, Path], tmp_path: P
     config = TrainConfig.for_stage("color", data=str(data), out=str(tmp_path / "run"))
     with pytest.raises(ConfigError, match="needs a trained geometry: pass --init"):
         build_color_net(config, PIFuHD(tiny_config()), None)
+
+
+def test_a_geometry_reading_body_normals_trains_colour_on_true_normals(
+    color_data: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The colour stage feeds the encoders the true normal maps, so a geometry whose normal
+    nets read the body needs no bodies in the data; predicted normals are refused."""
+    from pifuhd.checkpoint.widen import with_body_normal_inputs
+
+    data, _ = color_data
+    torch.manual_seed(0)
+    init = save_native(with_body_normal_inputs(PIFuHD(tiny_config())), tmp_path / "init", {})
+    assert main(color_args(data, init, tmp_path / "gt", 1)) == 0
+    assert has_color(latest(tmp_path / "gt"))
+    predicted = color_args(data, init, tmp_path / "pred", 1, "--set", "normals_input=predicted")
+    assert main(predicted) != 0
+    assert "train the colour net with --set normals_input=gt" in capsys.readouterr().err

@@ -167,7 +167,13 @@ def training_datasets(
     }
     if model.config.coarse.body_channels or model.netG.body_normals:
         common |= {"bodies": config.bodies, "body_dropout": config.body_dropout}
-    if model.netG.body_normals:
+    if model.netG.body_normals and config.stage == "color":
+        if config.normals_input != "gt":  # the colour items carry no body normal maps
+            raise TrainingError(
+                "this model's normal nets read the body's normal maps, which the colour "
+                "stage's items do not carry: train the colour net with --set normals_input=gt"
+            )
+    elif model.netG.body_normals:
         if config.bodies == "none":
             raise TrainingError(
                 "this model's normal nets read the body's normal maps: train with "
