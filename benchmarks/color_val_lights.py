@@ -101,9 +101,9 @@ def main() -> None:
                     rows[name].append(scores(to_srgb(pixel).float()[0].T.numpy(), target))
                     continue
                 features = color.encode(batch["image"])
-                light = batch.get("harshness")  # the preset's, for a net that takes it
+                harsh = batch.get("harshness")  # the preset's, for a net that takes it
                 query = color.query(
-                    features, geometry[-1], batch["color_points"], calib, None, light
+                    features, geometry[-1], batch["color_points"], calib, None, harsh
                 )
                 rows[name].append(scores(to_srgb(query).float()[0].T.numpy(), target))
         for name in nets:
