@@ -88,10 +88,9 @@ def cache_views(args: argparse.Namespace) -> list[Path]:
                     "t_net": evidence.net(true_cube),
                     "body": np.zeros((0, 3)) if result.body is None else result.body[0],
                 }
-                if evidence.light_aware:  # the net told the light judged on the recon
-                    h = sc.judge_light(result.mesh, evidence)
-                    arrays["r_net_lit"] = evidence.net(recon, h)
-                    arrays["t_net_lit"] = evidence.net(true_cube, h)
+                if evidence.light_aware:  # the net told the softest light (r_net: harsh)
+                    arrays["r_net_soft"] = evidence.net(recon, 0.0)
+                    arrays["t_net_soft"] = evidence.net(true_cube, 0.0)
                 partial = out.with_suffix(".tmp.npz")
                 np.savez_compressed(partial, **arrays)
                 partial.rename(out)
@@ -108,11 +107,11 @@ def view_inputs(z, geometry: str) -> dict:
     colors = z["truth_colors"].astype(np.float64)
     colors = colors / 255.0 if colors.max() > 1.5 else colors
     weight = sc.photo_weight(mesh, seen)
-    lit = f"{geometry}_net_lit"
+    soft = f"{geometry}_net_soft"
     return {
         "photo": sc.photo_colors(mesh, z["image"], seen),
         "net": z[f"{geometry}_net"].astype(np.float64),
-        "net_lit": z[lit if lit in z else f"{geometry}_net"].astype(np.float64),
+        "net_soft": z[soft].astype(np.float64) if soft in z else None,
         "weight": weight,
         "normals": np.asarray(mesh.vertex_normals),
         "truth_lab": srgb_to_lab(colors[near]),
@@ -128,7 +127,16 @@ def light_rule(v: dict, clear, harsh, contrast, spread, harshness=None) -> tuple
         harshness = pl.light_harshness(
             v["photo"], v["net"], v["normals"], v["weight"] > sc.WELL_SEEN
         )
-    return sc.light_blend(v["weight"], v["photo"], v["net_lit"], v["normals"], harshness=harshness)
+    net = told(v, harshness)
+    return sc.light_blend(v["weight"], v["photo"], net, v["normals"], harshness=harshness)
+
+
+def told(v: dict, harshness: float) -> np.ndarray:
+    """The net's colours when told the light: for a light-aware net, between its answers for
+    the softest and the harshest light (exact at 0 and 1, where nearly every view lands)."""
+    if v["net_soft"] is None:
+        return v["net"]
+    return (1.0 - harshness) * v["net_soft"] + harshness * v["net"]
 
 
 def cues(v: dict) -> tuple[float, float]:
@@ -168,11 +176,19 @@ def main() -> None:
         recon_harshness: dict = {}
         for geometry in ("r", "t"):  # the reconstruction first: its judgement colours both
             v = view_inputs(z, geometry)
-            candidates = {"photo": v["photo"], "net": v["net_lit"]}
+            judged_h = recon_harshness.get("light (shipped)")
+            if judged_h is None:  # the recon: judged here with the shipped constants
+                sc.CLEAR_SHARES, sc.HARSH_SHARES = shipped[:2]
+                pl.CONTRAST_RAMP, pl.SPREAD_RAMP = shipped[2:]
+                judged_h = pl.light_harshness(
+                    v["photo"], v["net"], v["normals"], v["weight"] > sc.WELL_SEEN
+                )
+            lit = told(v, judged_h)
+            candidates = {"photo": v["photo"], "net": lit}
             for a in QUARTERS:
                 for b in QUARTERS:
                     candidates[f"fixed {a}/{b}"] = sc.blend_colors(
-                        v["weight"], v["photo"], v["net_lit"], (a, b)
+                        v["weight"], v["photo"], lit, (a, b)
                     )
             for name, rule in rules.items():
                 given = None if args.own_light else recon_harshness.get(name)
