@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +40,14 @@ from pifuhd.geometry.normal_refine import RefineSettings, refine_mesh
 from pifuhd.geometry.original_octree import Y_OFFSET_VOXELS
 from pifuhd.geometry.torch_marching import triangulate_torch
 from pifuhd.guards import body_features, body_normal_input, person_bounds, prefetch_body_model
+from pifuhd.inference_color import ColorEvaluation
 from pifuhd.inference_grid import GridEvaluation
 from pifuhd.inference_settings import InferenceSettings, default_settings
 from pifuhd.io.composite import network_photo
 from pifuhd.io.crops import CropRect, crop_image, cube_to_pixel_matrix
 from pifuhd.io.images import LoadedImage, load_image
 from pifuhd.io.people import PersonInput, find_people
-from pifuhd.models.color import ColorNet, net_vertex_colors
+from pifuhd.models.color import ColorNet
 from pifuhd.models.pifuhd import PIFuHD, PIFuHDFeatures
 from pifuhd.reconstruction import (
     Frame,
@@ -64,13 +64,13 @@ from pifuhd.runtime import (
     resolve_precision,
     timed_stage,
 )
-from pifuhd.surface_colors import TEXTURE_MODES, PhotoEvidence, person_image, surface_colors
+from pifuhd.surface_colors import TEXTURE_MODES, surface_colors
 
 log = logging.getLogger(__name__)
 ImageLike = str | os.PathLike | np.ndarray | Image.Image
 
 
-class Reconstructor(GridEvaluation):
+class Reconstructor(GridEvaluation, ColorEvaluation):
     """A loaded model plus reconstruction settings; call it on images.
 
     Args:
@@ -314,36 +314,6 @@ class Reconstructor(GridEvaluation):
             color_evidence=evidence,
         )
 
-    def photo_evidence(
-        self,
-        features: PIFuHDFeatures,
-        color_features: torch.Tensor | None,
-        fine: torch.Tensor,
-        mask: np.ndarray | None = None,
-    ) -> PhotoEvidence:
-        """What colours any cube-frame surface of this photo: the fine crop (1, 3, 2S, 2S) in
-        [-1, 1] as sRGB in [0, 1], its pixels beyond the person ``mask`` ((2S, 2S) bool, when
-        known) from within it (``pifuhd.surface_colors.person_image``), and the colour net at
-        vertices (when there is one)."""
-        image = (fine[0].permute(1, 2, 0).float().cpu().numpy() + 1.0) / 2.0
-        image = np.clip(image, 0.0, 1.0)
-        if mask is not None:
-            image = person_image(image, mask)
-        net = None
-        if color_features is not None:
-            net = partial(self.vertex_colors, features, color_features)
-        aware = self.color is not None and self.color.config.light_input
-        return PhotoEvidence(image=image, net=net, light_aware=aware)
-
-    def fine_mask(self, mask: np.ndarray | None, crop: CropRect) -> np.ndarray | None:
-        """The (H, W) bool person mask of the photo cut and resized like the fine image:
-        (2S, 2S) bool, or None without a mask."""
-        if mask is None:
-            return None
-        size = self.model.config.fine.image_size
-        resized = crop_image(mask.astype(np.float32), crop, size, self.settings.resize)
-        return resized > 0.5
-
     def network_images(
         self, image: LoadedImage, crop: CropRect, mask: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -375,33 +345,6 @@ class Reconstructor(GridEvaluation):
     ) -> PIFuHDFeatures:
         """Crop, resize to both levels' sizes (``network_images``) and run the encoders."""
         return encode(self.model, *self.network_images(image, crop, mask), self.encode_precision)
-
-    @torch.inference_mode()
-    def color_features(self, coarse: torch.Tensor) -> torch.Tensor:
-        """The colour net's image features of the coarse image (1, 3, S, S)."""
-        if self.color is None:
-            raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
-        return self.color.encode(coarse)
-
-    @torch.inference_mode()
-    def vertex_colors(
-        self,
-        features: PIFuHDFeatures,
-        color_features: torch.Tensor,
-        vertices: np.ndarray,
-        light: float | None = None,
-        color: ColorNet | None = None,
-    ) -> np.ndarray:
-        """(V, 3) float32 sRGB albedo in [0, 1] of the colour net (``color``, default this
-        reconstructor's) at ``vertices`` (V, 3) in the cube, ``chunk`` points per call;
-        ``color_features`` from that net's ``encode``; ``light``: the photo's harshness for a
-        net that takes it (``ColorConfig.light_input``; None: harsh)."""
-        color = self.color if color is None else color
-        if color is None:
-            raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
-        return net_vertex_colors(
-            color, color_features, features.coarse, vertices, self.chunk, light
-        )
 
 
 def reconstruct(
