@@ -85,6 +85,7 @@ def main() -> None:
             augment=AugmentConfig.none(),
             image_size=model.config.coarse.image_size,
             seed=args.seed,
+            photo=True,  # for a net that corrects the sharp photo (``sharp_residual``)
         )
         rows: dict[str, list] = {c: [] for c in nets}
         for index in spread_indices(len(dataset), args.items):
@@ -103,8 +104,9 @@ def main() -> None:
                 features = color.encode(batch["image"])
                 harsh = batch.get("harshness")  # the preset's, for a net that takes it
                 query = color.query(
-                    features, geometry[-1], batch["color_points"], calib, None, harsh
-                )
+                    features, geometry[-1], batch["color_points"], calib, None, harsh,
+                    batch["photo"],
+                )  # fmt: skip
                 rows[name].append(scores(to_srgb(query).float()[0].T.numpy(), target))
         for name in nets:
             m = np.mean(rows[name], axis=0)

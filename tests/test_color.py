@@ -25,13 +25,8 @@ from pifuhd.data.color_dataset import (
 from pifuhd.data.prepare import PrepareConfig, prepare
 from pifuhd.errors import InputError
 from pifuhd.geometry.projection import default_calib, orthographic
-from pifuhd.models.color import (
-    ColorConfig,
-    ColorNet,
-    to_srgb,
-    with_image_skip,
-    with_light_code,
-)
+from pifuhd.models.color import ColorConfig, ColorNet, to_srgb
+from pifuhd.models.color_widen import with_image_skip, with_light_code
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train import ConfigError, TrainConfig
 from pifuhd.train.cli_args import main

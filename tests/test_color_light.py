@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pifuhd.geometry.projection import default_calib
-from pifuhd.models.color import with_image_skip, with_light_code, with_light_input
+from pifuhd.models.color_widen import with_image_skip, with_light_code, with_light_input
 from pifuhd.models.pifuhd import PIFuHD
 from tests.conftest import tiny_config
 from tests.test_color import tiny_color

@@ -38,7 +38,11 @@ class ColorEvaluation:
             image = person_image(image, mask)
         net = None
         if color_features is not None:
-            net = partial(self.vertex_colors, features, color_features)
+            photo = None
+            if self.color is not None and self.color.config.sharp_residual:
+                photo = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+                photo = (photo[None] * 2.0 - 1.0).to(fine.device)
+            net = partial(self.vertex_colors, features, color_features, photo=photo)
         aware = self.color is not None and self.color.config.light_input
         return PhotoEvidence(image=image, net=net, light_aware=aware)
 
@@ -66,14 +70,17 @@ class ColorEvaluation:
         vertices: np.ndarray,
         light: float | None = None,
         color: ColorNet | None = None,
+        photo: torch.Tensor | None = None,
     ) -> np.ndarray:
         """(V, 3) float32 sRGB albedo in [0, 1] of the colour net (``color``, default this
         reconstructor's) at ``vertices`` (V, 3) in the cube, ``chunk`` points per call;
         ``color_features`` from that net's ``encode``; ``light``: the photo's harshness for a
-        net that takes it (``ColorConfig.light_input``; None: harsh)."""
+        net that takes it (``ColorConfig.light_input``; None: harsh); ``photo``: (1, 3, H, W)
+        in [-1, 1], the sharp photo a ``sharp_residual`` net corrects (``photo_evidence``'s
+        filled fine crop)."""
         color = self.color if color is None else color
         if color is None:
             raise CheckpointError(missing_color_message(self.checkpoint_info.get("path", "")))
         return net_vertex_colors(
-            color, color_features, features.coarse, vertices, self.chunk, light
+            color, color_features, features.coarse, vertices, self.chunk, light, photo
         )

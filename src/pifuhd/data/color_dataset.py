@@ -38,6 +38,7 @@ from pifuhd.data.dataset import (
     _transform,
 )
 from pifuhd.errors import InputError
+from pifuhd.surface_colors import person_image
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ class ColorDataset(OccupancyDataset):
         float32 albedo, sRGB in [0, 1].
         With patches: ``patch_points`` (3, M * P) in the augmented cube, patch n at columns
         n * P .. n * P + P - 1; ``patch_targets`` (3, M * P) albedo of the nearest colour sample.
+        With ``photo``: ``photo`` (3, S, S) in [-1, 1], the image with the pixels beyond the
+        person mask's edge taken from within (``pifuhd.surface_colors.person_image``, as
+        ``--texture photo`` fills the fine crop), for a ``sharp_residual`` net.
         ``light`` (str), ``subject`` and ``view`` name the item.
     All random draws come from ``(seed, epoch, index)``.
     """
@@ -136,6 +140,7 @@ class ColorDataset(OccupancyDataset):
         image_size: int = 512,
         seed: int = 0,
         cache_subjects: int = 64,
+        photo: bool = False,
     ) -> None:
         super().__init__(
             root,
@@ -147,6 +152,7 @@ class ColorDataset(OccupancyDataset):
             cache_subjects=cache_subjects,
         )
         self.sampling = sampling or ColorSampling()
+        self.photo = photo
         folders = [s.folder for s in self.subjects]
         stems = [s.views[0]["file"] for s in self.subjects]
         self.lights = available_lights(folders, stems, lights)
@@ -169,6 +175,7 @@ class ColorDataset(OccupancyDataset):
         normals_b = _load_normals(folder / "normal_back" / stem, size)
         item: dict[str, torch.Tensor | str | int] = {
             "image": image * 2.0 - 1.0,
+            **({"photo": _filled(image, mask, similarity) * 2.0 - 1.0} if self.photo else {}),
             "normal_front": flip_normals(warp_images(normals_f, similarity), similarity),
             "normal_back": flip_normals(warp_images(normals_b, similarity), similarity),
             "calib": torch.from_numpy(calib.astype(np.float32)),
@@ -222,6 +229,14 @@ class ColorDataset(OccupancyDataset):
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return colors
+
+
+def _filled(image: torch.Tensor, mask: torch.Tensor, similarity: np.ndarray) -> torch.Tensor:
+    """(3, S, S) ``image`` in [0, 1] with the pixels beyond its person mask's edge taken from
+    within (``person_image``); ``mask`` (1, S, S) before the ``similarity`` warp."""
+    inside = warp_images(mask, similarity)[0].numpy() > 0.5
+    filled = person_image(image.permute(1, 2, 0).numpy(), inside)
+    return torch.from_numpy(np.ascontiguousarray(filled)).permute(2, 0, 1)
 
 
 def _columns(rows: np.ndarray) -> torch.Tensor:

@@ -83,6 +83,12 @@ class ColorConfig:
     (``pifuhd.data.color_dataset.LIGHT_HARSHNESS``), inference from the photo
     (``pifuhd.photo_light.light_harshness``). Under a clear light the net can then leave the
     photo's colours as they are and still correct a harsh one. Our addition, not PIFu's."""
+    sharp_residual: bool = False
+    """With ``residual``: correct the photo's colour at the point's own pixel of a sharp
+    photo (``query``'s ``photo``: the coarse image in training, the fine crop at inference,
+    both with the person mask's edge filled from within as ``--texture photo`` uses them)
+    instead of the image skip's 4 x 4 block mean. The net's colours are then as sharp as the
+    photo's; the MLP still sees the block means. Our addition, not PIFu's."""
     image_size: int = 512
     """Side of the square input image (the coarse geometry's image size)."""
     z_size: float = 200.0
@@ -104,6 +110,7 @@ class ColorConfig:
         _check(all(d >= 1 for d in self.mlp_hidden), "colour MLP widths must be >= 1")
         _check(not self.residual or self.image_skip, "a residual colour net needs image_skip")
         _check(not self.light_code or self.image_skip, "a light code needs image_skip")
+        _check(not self.sharp_residual or self.residual, "sharp_residual needs residual")
         _ = self.mlp_config  # validates the skip layers
 
     @property
@@ -258,6 +265,7 @@ class ColorNet(nn.Module):
         calib: torch.Tensor,
         code: torch.Tensor | None = None,
         light: torch.Tensor | None = None,
+        photo: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Colours (B, 3, N) in [-1, 1] (tanh) at points.
 
@@ -266,6 +274,11 @@ class ColorNet(nn.Module):
         (B, 3|4, 4). Points projecting outside the image see zero features (no masking).
         code: (B, 6, 1) light code (``light_code``); None = from these points.
         light: (B,) harshness in [0, 1] (``light_input``); None = 1 (a harsh light).
+        photo: (B, 3, H, W) in [-1, 1], any H = W, the sharp photo whose colour at each point's
+        projection a ``sharp_residual`` net corrects (required there, unused otherwise).
+
+        Raises:
+            ValueError: a ``sharp_residual`` net without ``photo``.
         """
         xyz = orthographic(points, calib)
         uv = xyz[:, :2]
@@ -283,7 +296,13 @@ class ColorNet(nn.Module):
         logits, _ = self.mlp.forward_logits(torch.cat(parts, dim=1))
         if not self.config.residual:
             return torch.tanh(logits)
-        photo = own[:, -3:].float().clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+        if self.config.sharp_residual:
+            if photo is None:
+                raise ValueError("a sharp_residual colour net needs the photo")
+            base = sample_features(photo.to(own.dtype), uv)
+        else:
+            base = own[:, -3:]
+        photo = base.float().clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
         return torch.tanh(torch.atanh(photo) + logits.float())
 
     def forward(
@@ -293,62 +312,9 @@ class ColorNet(nn.Module):
         points: torch.Tensor,
         calib: torch.Tensor,
     ) -> torch.Tensor:
-        """Colours (B, 3, N) in [-1, 1] of points given the image (see ``query``)."""
-        return self.query(self.encode(image), geometry_features, points, calib)
-
-
-def with_image_skip(net: ColorNet, residual: bool = False) -> ColorNet:
-    """A copy of ``net`` with ``image_skip`` on that computes the same colours: the MLP's
-    first layer gets zero weights for the 3 new image channels (training then learns them).
-    With ``residual`` the MLP's last layer is zeroed as well: the copy returns the photo's
-    colour at each point (``ColorConfig.residual``) and keeps the rest of ``net`` as its
-    start. ``net`` must not have ``image_skip`` already."""
-    if net.config.image_skip:
-        raise ValueError("the colour net already has image_skip")
-    wide = ColorNet(dataclasses.replace(net.config, image_skip=True, residual=residual))
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    first = "mlp.filters.0.weight"
-    weight = state[first]  # (out, in, 1); the image channels go after the encoder's
-    at = net.config.encoder_channels
-    zeros = weight.new_zeros(weight.shape[0], 3, weight.shape[2])
-    state[first] = torch.cat([weight[:, :at], zeros, weight[:, at:]], dim=1)
-    if residual:
-        last = len(wide.mlp.filters) - 1
-        for kind in ("weight", "bias"):
-            state[f"mlp.filters.{last}.{kind}"].zero_()
-    wide.load_state_dict(state)
-    return wide.to(next(net.parameters()).device).train(net.training)
-
-
-def with_light_code(net: ColorNet) -> ColorNet:
-    """A copy of ``net`` (with ``image_skip``) with ``light_code`` on that computes the same
-    colours: zero weights for the 6 code inputs, the MLP input's last channels."""
-    if net.config.light_code or not net.config.image_skip or net.config.light_input:
-        raise ValueError(
-            "a light code needs a colour net with image_skip and without a light code or input"
-        )
-    wide = ColorNet(dataclasses.replace(net.config, light_code=True))
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    first = "mlp.filters.0.weight"
-    weight = state[first]
-    zeros = weight.new_zeros(weight.shape[0], LIGHT_CODE_CHANNELS, weight.shape[2])
-    state[first] = torch.cat([weight, zeros], dim=1)
-    wide.load_state_dict(state)
-    return wide.to(next(net.parameters()).device).train(net.training)
-
-
-def with_light_input(net: ColorNet) -> ColorNet:
-    """A copy of ``net`` with ``light_input`` on that computes the same colours: a zero weight
-    for the harshness, the MLP input's last channel."""
-    if net.config.light_input:
-        raise ValueError("the colour net already takes the light")
-    wide = ColorNet(dataclasses.replace(net.config, light_input=True))
-    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    first = "mlp.filters.0.weight"
-    weight = state[first]
-    state[first] = torch.cat([weight, weight.new_zeros(weight.shape[0], 1, weight.shape[2])], 1)
-    wide.load_state_dict(state)
-    return wide.to(next(net.parameters()).device).train(net.training)
+        """Colours (B, 3, N) in [-1, 1] of points given the image (see ``query``; a
+        ``sharp_residual`` net corrects this image's colours)."""
+        return self.query(self.encode(image), geometry_features, points, calib, photo=image)
 
 
 def to_srgb(colors: torch.Tensor) -> torch.Tensor:
@@ -364,12 +330,14 @@ def net_vertex_colors(
     vertices: np.ndarray,
     chunk: int,
     light: float | None = None,
+    photo: torch.Tensor | None = None,
 ) -> np.ndarray:
     """(V, 3) float32 sRGB albedo in [0, 1] of ``color`` at ``vertices`` (V, 3) in the cube,
     ``chunk`` points per call. ``color_features``: the net's ``encode`` of the photo;
     ``geometry_features``: the geometry's coarse feature map (1, C, h, w). The light code, when
     the net has one, is taken over all the vertices (the same for every chunk). ``light``: the
-    photo's harshness in [0, 1] for a net with ``light_input`` (None: 1, a harsh light)."""
+    photo's harshness in [0, 1] for a net with ``light_input`` (None: 1, a harsh light).
+    ``photo``: (1, 3, H, W) in [-1, 1], the sharp photo of a ``sharp_residual`` net."""
     device = color_features.device
     calib = default_calib(1, device)
     out = np.empty((len(vertices), 3), dtype=np.float32)
@@ -381,6 +349,6 @@ def net_vertex_colors(
         part = np.asarray(vertices[start : start + chunk], dtype=np.float32)
         pts = torch.from_numpy(part).to(device).T.unsqueeze(0)
         harsh = None if light is None else torch.full((1,), float(light), device=device)
-        colors = color.query(color_features, geometry_features, pts, calib, code, harsh)
+        colors = color.query(color_features, geometry_features, pts, calib, code, harsh, photo)
         out[start : start + len(part)] = to_srgb(colors)[0].T.float().cpu().numpy()
     return out

@@ -22,13 +22,12 @@ from pifuhd.data.augment import AugmentConfig
 from pifuhd.data.color_dataset import ColorDataset, ColorSampling
 from pifuhd.eval.color_metrics import ciede2000, srgb_to_lab
 from pifuhd.geometry.projection import default_calib
-from pifuhd.models.color import (
-    ColorConfig,
-    ColorNet,
-    to_srgb,
+from pifuhd.models.color import ColorConfig, ColorNet, to_srgb
+from pifuhd.models.color_widen import (
     with_image_skip,
     with_light_code,
     with_light_input,
+    with_sharp_residual,
 )
 from pifuhd.models.pifuhd import PIFuHD
 from pifuhd.train.config import ConfigError, TrainConfig
@@ -67,8 +66,9 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
             geometry.config,
             base_channels=config.color_width,
             num_blocks=config.color_blocks,
-            image_skip=config.color_image_skip or config.color_residual or config.color_light_code,
-            residual=config.color_residual,
+            image_skip=wants_skip(config),
+            residual=config.color_residual or config.color_sharp_residual,
+            sharp_residual=config.color_sharp_residual,
             light_code=config.color_light_code,
             light_input=config.color_light_input,
         )
@@ -79,30 +79,55 @@ def build_color_net(config: TrainConfig, geometry: PIFuHD, resume_from: Path | N
             f"the colour net takes {net.config.geometry_channels} geometry channels but the "
             f"geometry's coarse encoder gives {expected}; init from a matching checkpoint"
         )
+    if net.config.sharp_residual and not config.color_sharp_residual:
+        raise ConfigError(
+            "this colour net corrects the sharp photo's colours; pass --set "
+            "color_sharp_residual=true to train it"
+        )
     return net
+
+
+def wants_skip(config: TrainConfig) -> bool:
+    """Whether ``config`` asks for the image skip (itself or through what needs it)."""
+    return (
+        config.color_image_skip
+        or config.color_residual
+        or config.color_light_code
+        or config.color_sharp_residual
+    )
 
 
 def widen_color_net(net: ColorNet, config: TrainConfig, resumed: bool) -> ColorNet:
     """``net`` with the image skip / residual output / light code that ``config`` asks for
     and it lacks, added with zero weights (``pifuhd.models.color``); refused on resume."""
-    wants_skip = config.color_image_skip or config.color_residual or config.color_light_code
-    missing_skip = wants_skip and not net.config.image_skip
+    missing_skip = wants_skip(config) and not net.config.image_skip
     missing_code = config.color_light_code and not net.config.light_code
     missing_light = config.color_light_input and not net.config.light_input
-    if (missing_skip or missing_code or missing_light) and resumed:
+    missing_sharp = config.color_sharp_residual and not net.config.sharp_residual
+    if (missing_skip or missing_code or missing_light or missing_sharp) and resumed:
         raise ConfigError(
-            "color_image_skip / color_residual / color_light_code / color_light_input cannot "
-            "be switched on when resuming a run without them; start a new run with --init"
+            "color_image_skip / color_residual / color_light_code / color_light_input / "
+            "color_sharp_residual cannot be switched on when resuming a run without them; "
+            "start a new run with --init"
         )
+    residual = config.color_residual or config.color_sharp_residual
     if missing_skip:
-        net = with_image_skip(net, residual=config.color_residual)
-        log.info("colour net widened for the image skip (residual: %s)", config.color_residual)
+        net = with_image_skip(net, residual=residual)
+        log.info("colour net widened for the image skip (residual: %s)", residual)
     if missing_code:
         net = with_light_code(net)
         log.info("colour net widened for the light code")
     if missing_light:
         net = with_light_input(net)
         log.info("colour net widened for the light's harshness")
+    if missing_sharp:
+        if not net.config.residual:
+            raise ConfigError(
+                "color_sharp_residual needs a residual colour net; also pass --set "
+                "color_residual=true when the init's net is not residual"
+            )
+        net = with_sharp_residual(net)
+        log.info("colour net now corrects the sharp photo's colours")
     return net
 
 
@@ -143,6 +168,7 @@ def color_dataset(
         augment=augment,
         image_size=model.config.coarse.image_size,
         seed=config.seed,
+        photo=config.color_sharp_residual,
     )
 
 
@@ -159,6 +185,7 @@ def color_validation_dataset(
         augment=AugmentConfig.none(),
         image_size=model.config.coarse.image_size,
         seed=config.seed,
+        photo=config.color_sharp_residual,
     )
 
 
@@ -185,7 +212,9 @@ def validate_color(
         calib = default_calib(1, device)
         features = color.encode(batch["image"])
         light = batch.get("harshness")
-        pred = color.query(features, geometry[-1], batch["color_points"], calib, None, light)
+        photo = batch.get("photo")
+        points = batch["color_points"]
+        pred = color.query(features, geometry[-1], points, calib, None, light, photo)
         pred = to_srgb(pred).float()[0].T.cpu().numpy()
         target = batch["color_targets"][0].T.cpu().numpy()
         l1_sum += float(np.abs(pred - target).sum())

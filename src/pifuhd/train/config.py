@@ -120,6 +120,10 @@ class TrainConfig:
     """Colour stage: the MLP also gets the photo's light harshness (``ColorConfig.
     light_input``; from the render's preset in training). Added to a net from ``init`` with
     a zero weight."""
+    color_sharp_residual: bool = False
+    """Colour stage: a residual net corrects the photo's colour at the point's own pixel
+    (``ColorConfig.sharp_residual``; implies the residual output), not the 4 x 4 block mean.
+    A residual net from ``init`` keeps its weights."""
     color_lights: tuple[str, ...] = ()
     """Colour stage: renders drawn per item (rgb, rgb_wild, ...); empty = all in the data."""
     color_offset_cm: float = 1.0

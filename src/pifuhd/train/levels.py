@@ -190,7 +190,8 @@ def color_losses(
         code = color.light_code_of(features, batch["color_points"], calib)
     light = batch.get("harshness")  # the render's light (``ColorConfig.light_input``)
     points = batch["color_points"]
-    pred = to_srgb(color.query(features, geometry, points, calib, code, light)).float()
+    photo = batch.get("photo")  # the sharp photo (``ColorConfig.sharp_residual``)
+    pred = to_srgb(color.query(features, geometry, points, calib, code, light, photo)).float()
     if settings.space == "lab":
         l1 = lab_l1(pred, batch["color_targets"])
     else:
@@ -199,7 +200,7 @@ def color_losses(
     if settings.ssim_weight:
         if "patch_points" not in batch:
             raise ValueError("ssim_weight > 0 needs patches in the batch (color_patches > 0)")
-        patch = color.query(features, geometry, batch["patch_points"], calib, code, light)
+        patch = color.query(features, geometry, batch["patch_points"], calib, code, light, photo)
         patch = to_srgb(patch).float()
         ssim = patch_ssim_loss(
             patch, batch["patch_targets"], size=settings.patch_size, stats=settings.stats
