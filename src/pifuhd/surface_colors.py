@@ -53,13 +53,14 @@ TEXTURE_MODES = ("blend", "photo", "net")
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
-CLEAR_SHARES = (0.1, 0.5)
+CLEAR_SHARES = (0.1, 0.4)
 """The net's shares (where the photo sees the surface, where it does not) under soft light."""
-HARSH_SHARES = (0.75, 0.9)
+HARSH_SHARES = (0.75, 0.95)
 """The net's shares under harsh light. Both pairs, and ``pifuhd.photo_light``'s ramps, were
 chosen on 15 validation people (``pifuhd synth 5 --seed 6000`` and ``pifuhd synth 10 --seed
-7000``) x 4 yaws x 3 lights with the bundled colour net (session 38's, told the light), by the
-worst of the six light x geometry PATD cells against the photo alone and the net alone.
+7000``) x 4 yaws x 3 lights with the bundled colour net (session 39's, correcting the sharp
+photo), by the worst of the six light x geometry PATD cells against the photo alone and the
+net alone.
 BENCHMARKS.md has the searches."""
 WELL_SEEN = 0.5
 """Photo weight above which a vertex counts as well seen (the light fits)."""
