@@ -115,6 +115,7 @@ def view_inputs(z, geometry: str) -> dict:
         "weight": weight,
         "normals": np.asarray(mesh.vertex_normals),
         "truth_lab": srgb_to_lab(colors[near]),
+        "smooth": sc.smooth_over(mesh),  # the hidden side's averaging, as the blend does
     }
 
 
@@ -128,7 +129,9 @@ def light_rule(v: dict, clear, harsh, contrast, spread, harshness=None) -> tuple
             v["photo"], v["net"], v["normals"], v["weight"] > sc.WELL_SEEN
         )
     net = told(v, harshness)
-    return sc.light_blend(v["weight"], v["photo"], net, v["normals"], harshness=harshness)
+    return sc.light_blend(
+        v["weight"], v["photo"], net, v["normals"], harshness=harshness, smooth=v["smooth"]
+    )
 
 
 def told(v: dict, harshness: float) -> np.ndarray:
@@ -188,7 +191,7 @@ def main() -> None:
             for a in QUARTERS:
                 for b in QUARTERS:
                     candidates[f"fixed {a}/{b}"] = sc.blend_colors(
-                        v["weight"], v["photo"], lit, (a, b)
+                        v["weight"], v["photo"], lit, (a, b), v["smooth"]
                     )
             for name, rule in rules.items():
                 given = None if args.own_light else recon_harshness.get(name)

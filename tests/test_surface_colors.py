@@ -12,6 +12,7 @@ from pifuhd.surface_colors import (
     CLEAR_SHARES,
     EDGE_SHARE,
     HARSH_SHARES,
+    HIDDEN_BLUR,
     PhotoEvidence,
     blend_colors,
     blend_shares,
@@ -19,6 +20,7 @@ from pifuhd.surface_colors import (
     person_image,
     photo_weight,
     sample_image,
+    smooth_over,
     surface_colors,
 )
 
@@ -87,14 +89,45 @@ def test_blend_is_the_photo_in_front_the_net_behind_and_has_no_edge() -> None:
 
 
 def test_blend_shares_reach_the_photo_and_the_net() -> None:
+    """Shares 0: the photo where it is seen, the photo averaged over the surface where it is
+    not (``smooth_over``); shares 1: the net; shares 1/2: halfway."""
     mesh = sphere()
     evidence = PhotoEvidence(quadrants(), constant_net(BLUE))
     photo = surface_colors(mesh, evidence, "photo")
-    np.testing.assert_allclose(surface_colors(mesh, evidence, shares=(0.0, 0.0)), photo, atol=1e-6)
+    weight = photo_weight(mesh, visible_from(mesh, 1.0))[:, None]
+    averaged = smooth_over(mesh)(photo.astype(np.float64))
+    expected = weight * photo + (1 - weight) * averaged
+    np.testing.assert_allclose(
+        surface_colors(mesh, evidence, shares=(0.0, 0.0)), expected, atol=1e-6
+    )
+    front = weight[:, 0] == 1.0
+    np.testing.assert_allclose(
+        surface_colors(mesh, evidence, shares=(0.0, 0.0))[front], photo[front], atol=1e-6
+    )
     net = np.tile(np.asarray(BLUE, np.float32), (len(mesh.vertices), 1))
     np.testing.assert_allclose(surface_colors(mesh, evidence, shares=(1.0, 1.0)), net, atol=1e-6)
     half = surface_colors(mesh, evidence, shares=(0.5, 0.5))
-    np.testing.assert_allclose(half, 0.5 * photo + 0.5 * net, atol=1e-6)
+    np.testing.assert_allclose(half, 0.5 * expected + 0.5 * net, atol=1e-6)
+
+
+def test_the_hidden_side_is_averaged_over_a_length_whatever_the_resolution() -> None:
+    """A colour step across a sphere, averaged: a constant stays constant; the step's blurred
+    band is as wide on a mesh with half the edge length, and about twice as wide at twice
+    the length (a random walk's reach)."""
+
+    def band(subdivisions: int, length: float) -> float:
+        mesh = trimesh.creation.icosphere(subdivisions=subdivisions, radius=0.6)
+        step = (mesh.vertices[:, 0] > 0).astype(np.float64)[:, None] * np.ones(3)
+        smooth = smooth_over(mesh, length)
+        np.testing.assert_allclose(smooth(np.full((len(mesh.vertices), 3), 0.3)), 0.3, atol=1e-12)
+        f = smooth(step)[:, 0]
+        return float(np.mean(4 * f * (1 - f)))  # the share of the surface in the band
+
+    coarse, fine, wide = band(4, 0.1), band(5, 0.1), band(5, 0.2)  # edges 0.045, 0.023
+    assert band(4, HIDDEN_BLUR) > 0.02  # the shipped length blurs at this resolution
+    assert 0.02 < fine < 0.3
+    assert abs(coarse - fine) < 0.3 * fine
+    assert 1.5 < wide / fine < 2.6
 
 
 def lit_sphere_photo(ambient: float = 0.25) -> np.ndarray:
@@ -156,7 +189,7 @@ def test_harsh_light_gives_the_net_the_larger_share_and_its_light() -> None:
         mesh, PhotoEvidence(harsh_photo, constant_net(warm)), "blend", harshness=0.0
     )
     weight = photo_weight(mesh, seen)
-    soft = blend_colors(weight, colors, net, CLEAR_SHARES)
+    soft = blend_colors(weight, colors, net, CLEAR_SHARES, smooth_over(mesh))
     np.testing.assert_allclose(given, soft, atol=1e-5)
 
 

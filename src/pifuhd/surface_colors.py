@@ -24,7 +24,8 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   ``HARSH_SHARES`` (directional or coloured light: the photo is far from it), and in the same
   measure ``photo'`` moves from the photo to the photo relit by the net (``net_relit``: divided,
   channel by channel, by the coloured light that turns the net's albedo into the photo; the
-  net's colour balance and light, the photo's detail).
+  net's colour balance and light, the photo's detail). The hidden side's colours (the second
+  term) are averaged over the surface within about ``HIDDEN_BLUR`` (``smooth_over``).
 
 All colours are sRGB in [0, 1].
 """
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import trimesh
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 from pifuhd.geometry.normal_refine import visible_from
 from pifuhd.photo_light import (
@@ -50,6 +51,7 @@ from pifuhd.photo_light import (
 )
 
 TEXTURE_MODES = ("blend", "photo", "net")
+Smoother = Callable[[np.ndarray], np.ndarray]
 FACING = (0.15, 0.5)
 """Photo weight ramp over the normal's z (toward the camera): 0 at or below the first value,
 1 at or above the second; grazing surfaces smear the photo."""
@@ -68,6 +70,14 @@ SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 SHADING_RANGE = (0.35, 2.5)
 """Relative shading clipped to this range before dividing (deep creases, highlights)."""
+HIDDEN_BLUR = 0.05
+"""Length, in cube units (the cube's half side is about 1 m of the person; this is about 5 cm),
+over which the hidden side's colours are averaged (``smooth_over``): what lies behind the
+person is a guess, and a local mean of the guess is closer to the truth on average than a
+sharp copy of the front (the face on the back of the head, the front's shading). Chosen on
+the 15 validation people among 0, 0.05, 0.075, 0.1 and 0.15 by the worst of the six light x
+geometry PATD cells (session 39, BENCHMARKS.md); larger lengths help the true geometry and
+hurt the reconstruction."""
 EDGE_SHARE = 8 / 1024
 """Width of the band inside the person mask's edge whose pixels are not used, as a share of
 the crop's side (8 pixels of the 1024-pixel fine crop). Chosen on the 5 validation people
@@ -194,8 +204,9 @@ def surface_colors(
         return photo.astype(np.float32)
     weight = photo_weight(mesh, seen)
     net = evidence.net(vertices).astype(np.float64)  # type: ignore[misc]
+    smooth = smooth_over(mesh)
     if shares is not None and not evidence.light_aware:
-        return blend_colors(weight, photo, net, shares).astype(np.float32)
+        return blend_colors(weight, photo, net, shares, smooth).astype(np.float32)
     raw = photo_colors(mesh, evidence.image, seen) if delight else photo
     normals = np.asarray(mesh.vertex_normals)
     if harshness is None:
@@ -205,8 +216,9 @@ def surface_colors(
     if mode == "net":
         return net.astype(np.float32)
     if shares is not None:
-        return blend_colors(weight, photo, net, shares).astype(np.float32)
-    return light_blend(weight, photo, net, normals, raw, harshness)[0].astype(np.float32)
+        return blend_colors(weight, photo, net, shares, smooth).astype(np.float32)
+    blend, _ = light_blend(weight, photo, net, normals, raw, harshness, smooth)
+    return blend.astype(np.float32)
 
 
 def judge_light(mesh: trimesh.Trimesh, evidence: PhotoEvidence) -> float:
@@ -233,28 +245,60 @@ def light_blend(
     normals: np.ndarray,
     raw: np.ndarray | None = None,
     harshness: float | None = None,
+    smooth: Smoother | None = None,
 ) -> tuple[np.ndarray, float]:
     """The blend that follows the photo's light (module docstring): ((V, 3) colours, the
     light's harshness). weight: (V,) ``photo_weight``; photo, net: (V, 3) sRGB; normals: (V, 3)
     unit; raw: the photo's colours before any delighting (the light is judged by them), by
-    default ``photo``; harshness: judged already (``surface_colors``), by default here."""
+    default ``photo``; harshness: judged already (``surface_colors``), by default here;
+    smooth: averages the hidden side's colours (``blend_colors``)."""
     well_seen = weight > WELL_SEEN
     if harshness is None:
         harshness = light_harshness(photo if raw is None else raw, net, normals, well_seen)
     relit = net_relit(photo, net, normals, well_seen)
     mixed = (1.0 - harshness) * photo + harshness * relit
-    return blend_colors(weight, mixed, net, blend_shares(harshness)), harshness
+    return blend_colors(weight, mixed, net, blend_shares(harshness), smooth), harshness
 
 
 def blend_colors(
-    weight: np.ndarray, photo: np.ndarray, net: np.ndarray, shares: tuple[float, float]
+    weight: np.ndarray,
+    photo: np.ndarray,
+    net: np.ndarray,
+    shares: tuple[float, float],
+    smooth: Smoother | None = None,
 ) -> np.ndarray:
     """(V, 3) the blend of (V, 3) photo and net colours by the (V,) photo weight and the net's
-    (seen, hidden) shares (module docstring)."""
+    (seen, hidden) shares (module docstring); ``smooth`` averages the hidden side's colours
+    over the surface (``smooth_over``; None: kept as they are)."""
     seen_share, unseen_share = shares
     where_seen = seen_share * net + (1.0 - seen_share) * photo
     unseen = unseen_share * net + (1.0 - unseen_share) * photo
+    if smooth is not None:
+        unseen = smooth(unseen)
     return weight[:, None] * where_seen + (1.0 - weight[:, None]) * unseen
+
+
+def smooth_over(mesh: trimesh.Trimesh, length: float = HIDDEN_BLUR) -> Smoother:
+    """A function (V, 3) -> (V, 3) that averages values over ``mesh``'s surface: each round
+    takes the mean of a vertex and its neighbours, and ``(length / mean edge length)^2``
+    rounds spread a value over about ``length`` (a random walk's reach), whatever the mesh's
+    resolution. A constant field stays constant."""
+    edges = np.asarray(mesh.edges_unique)
+    count = len(mesh.vertices)
+    lengths = np.asarray(mesh.edges_unique_length)
+    rounds = 0 if len(edges) == 0 else round(float(length / max(lengths.mean(), 1e-12)) ** 2)
+    ones = np.ones(2 * len(edges) + count)
+    rows = np.concatenate([edges[:, 0], edges[:, 1], np.arange(count)])
+    cols = np.concatenate([edges[:, 1], edges[:, 0], np.arange(count)])
+    step = sparse.csr_matrix((ones, (rows, cols)), shape=(count, count))
+    step = sparse.diags(1.0 / np.asarray(step.sum(axis=1)).ravel()) @ step
+
+    def smooth(values: np.ndarray) -> np.ndarray:
+        for _ in range(rounds):
+            values = step @ values
+        return values
+
+    return smooth
 
 
 def blend_shares(harsh: float) -> tuple[float, float]:
