@@ -25,7 +25,9 @@ colour net where it does not, and a blend over a band at the seam (``--texture b
   measure ``photo'`` moves from the photo to the photo relit by the net (``net_relit``: divided,
   channel by channel, by the coloured light that turns the net's albedo into the photo; the
   net's colour balance and light, the photo's detail). The hidden side's colours (the second
-  term) are averaged over the surface within about ``HIDDEN_BLUR`` (``smooth_over``).
+  term) are averaged over the surface within about ``HIDDEN_BLUR``, each vertex with the
+  neighbours of like colour (``HIDDEN_CONTRAST``), so garment boundaries stay sharp
+  (``smooth_over``).
 
 All colours are sRGB in [0, 1].
 """
@@ -40,7 +42,9 @@ import torch
 import torch.nn.functional as F
 import trimesh
 from scipy import ndimage, sparse
+from scipy.stats import binom
 
+from pifuhd.eval.color_metrics import srgb_to_lab
 from pifuhd.geometry.normal_refine import visible_from
 from pifuhd.photo_light import (
     LUMA,
@@ -70,14 +74,20 @@ SEAM_ROUNDS = 4
 """Rounds of neighbour averaging of the photo weight (the blend band's width, in edges)."""
 SHADING_RANGE = (0.35, 2.5)
 """Relative shading clipped to this range before dividing (deep creases, highlights)."""
-HIDDEN_BLUR = 0.05
-"""Length, in cube units (the cube's half side is about 1 m of the person; this is about 5 cm),
-over which the hidden side's colours are averaged (``smooth_over``): what lies behind the
-person is a guess, and a local mean of the guess is closer to the truth on average than a
-sharp copy of the front (the face on the back of the head, the front's shading). Chosen on
-the 15 validation people among 0, 0.05, 0.075, 0.1 and 0.15 by the worst of the six light x
-geometry PATD cells (session 39, BENCHMARKS.md); larger lengths help the true geometry and
-hurt the reconstruction."""
+HIDDEN_BLUR = 0.15
+"""Length, in cube units (the cube's half side is about 1 m of the person; this is about
+15 cm), over which the hidden side's colours are averaged (``smooth_over``): what lies behind
+the person is a guess, and a local mean of the guess is closer to the truth on average than a
+sharp copy of the front (the face on the back of the head, the front's shading)."""
+HIDDEN_CONTRAST = 10.0
+"""CIELAB distance that the hidden side's averaging respects (``smooth_over``): neighbours
+this far apart in colour weigh exp(-1/2) of alike ones, so the boundaries between garments stay
+sharp (PIPATD, the best of k neighbours, punishes a blurred boundary). This and ``HIDDEN_BLUR``
+were chosen on the 15 validation people (session 40, BENCHMARKS.md) among plain means over
+0.025-0.15 and contrasts 7, 10, 15 and 20 over 0.05-0.2, by the worst of the twelve light x
+geometry x (PATD, PIPATD) margins over the photo alone and the net alone: 0.15 / 10 tied
+second (0.39) with the best worst PATD margin (0.65). The first, 0.15 / 7 (0.45), kept the
+face on the back of a real person's head."""
 EDGE_SHARE = 8 / 1024
 """Width of the band inside the person mask's edge whose pixels are not used, as a share of
 the crop's side (8 pixels of the 1024-pixel fine crop). Chosen on the 5 validation people
@@ -278,27 +288,59 @@ def blend_colors(
     return weight[:, None] * where_seen + (1.0 - weight[:, None]) * unseen
 
 
-def smooth_over(mesh: trimesh.Trimesh, length: float = HIDDEN_BLUR) -> Smoother:
-    """A function (V, 3) -> (V, 3) that averages values over ``mesh``'s surface: each round
-    takes the mean of a vertex and its neighbours, and ``(length / mean edge length)^2``
-    rounds spread a value over about ``length`` (a random walk's reach), whatever the mesh's
-    resolution. A constant field stays constant."""
+def smooth_over(
+    mesh: trimesh.Trimesh, length: float = HIDDEN_BLUR, contrast: float | None = HIDDEN_CONTRAST
+) -> Smoother:
+    """A function (V, 3) -> (V, 3) that averages sRGB values over ``mesh``'s surface: each
+    round takes the weighted mean of a vertex and its neighbours, and ``(length / mean edge
+    length)^2`` rounds spread a value over about ``length`` (a random walk's reach), whatever
+    the mesh's resolution. With ``contrast`` (a CIELAB distance) a neighbour's weight is
+    ``exp(-d^2 / (2 contrast^2))`` for its distance ``d`` to the vertex in the values given
+    (a bilateral filter, Tomasi & Manduchi 1998, on the mesh graph): colours within a garment
+    are averaged, and the boundary between two garments stays sharp. None: plain means. A
+    constant field stays constant. The rounds are applied as a truncated Chebyshev series
+    (``_rounds_of``), so their cost grows with ``length / edge``, not its square."""
     edges = np.asarray(mesh.edges_unique)
     count = len(mesh.vertices)
     lengths = np.asarray(mesh.edges_unique_length)
     rounds = 0 if len(edges) == 0 else round(float(length / max(lengths.mean(), 1e-12)) ** 2)
-    ones = np.ones(2 * len(edges) + count)
     rows = np.concatenate([edges[:, 0], edges[:, 1], np.arange(count)])
     cols = np.concatenate([edges[:, 1], edges[:, 0], np.arange(count)])
-    step = sparse.csr_matrix((ones, (rows, cols)), shape=(count, count))
-    step = sparse.diags(1.0 / np.asarray(step.sum(axis=1)).ravel()) @ step
 
     def smooth(values: np.ndarray) -> np.ndarray:
-        for _ in range(rounds):
-            values = step @ values
-        return values
+        weights = np.ones(len(edges))
+        if contrast is not None and rounds > 0:
+            lab = srgb_to_lab(np.clip(values, 0.0, 1.0))
+            gap = np.sum((lab[edges[:, 0]] - lab[edges[:, 1]]) ** 2, axis=1)
+            weights = np.exp(-gap / (2.0 * contrast**2))
+        entries = np.concatenate([weights, weights, np.ones(count)])
+        step = sparse.csr_matrix((entries, (rows, cols)), shape=(count, count))
+        step = sparse.diags(1.0 / np.asarray(step.sum(axis=1)).ravel()) @ step
+        return _rounds_of(step, values, rounds)
 
     return smooth
+
+
+def _rounds_of(step: sparse.spmatrix, values: np.ndarray, rounds: int) -> np.ndarray:
+    """``step^rounds @ values`` for a (V, V) row-stochastic ``step`` similar to a symmetric
+    matrix (eigenvalues in [-1, 1]). ``mu^n = sum_j C(n, j) 2^-n T_|n-2j|(mu)`` exactly (the
+    binomial expansion of ``cos^n``), so the Chebyshev coefficients are binomial
+    probabilities; terms beyond where their tail falls under ``1e-7`` are dropped, about
+    ``5 sqrt(n)`` of them kept."""
+    if rounds <= 1:
+        return step @ values if rounds == 1 else values
+    order = np.arange(rounds + 1)
+    even = (rounds - order) % 2 == 0
+    coeffs = np.where(even, binom.pmf((rounds - order) // 2, rounds, 0.5), 0.0)
+    coeffs[1:] *= 2.0
+    tail = np.cumsum(coeffs[::-1])[::-1]
+    last = max(1, int(np.nonzero(tail > 1e-7)[0][-1]))
+    previous, current = values, step @ values
+    total = coeffs[0] * previous + coeffs[1] * current
+    for k in range(2, last + 1):
+        previous, current = current, 2.0 * (step @ current) - previous
+        total = total + coeffs[k] * current
+    return total
 
 
 def blend_shares(harsh: float) -> tuple[float, float]:
