@@ -155,7 +155,8 @@ def main() -> None:
                 for other, net in others.items():  # its own features of the same photo
                     with torch.inference_mode():
                         encoded = net.encode(coarse_images[0])
-                    query = partial(rec.vertex_colors, features, encoded, color=net)
+                    sharp = evidence.net.keywords.get("photo")  # the filled fine crop
+                    query = partial(rec.vertex_colors, features, encoded, color=net, photo=sharp)
                     aware = net.config.light_input
                     evidences[other] = PhotoEvidence(evidence.image, query, aware)
                 row = {"subject": name, "yaw": view["yaw"], "light": light}
